@@ -1,0 +1,120 @@
+"""`codesign` command line: thin calls into the library. Errors print one clear line and exit 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _cmd_boards(args) -> int:
+    from boards import catalog, load_board_file
+    from codesign.report import boards_table
+    boards = dict(catalog())
+    if args.board_file:
+        boards.update(load_board_file(args.board_file))
+    if args.json:
+        print(json.dumps({n: {"part": b.part, "family": b.family, "clock_mhz": b.clock_mhz,
+                              "resources": b.capacity.as_dict(), "fill_limits": b.fill_limits.as_dict()}
+                          for n, b in sorted(boards.items())}, indent=1))
+    else:
+        print(boards_table(boards))
+    return 0
+
+
+def _cmd_estimate(args) -> int:
+    import yaml
+
+    from boards import get_board, load_board_file
+    from codesign.report import estimate_text
+    from hw_models import DesignError, design_from_mapping, estimate
+    path = Path(args.design)
+    if not path.is_file():
+        raise DesignError(f"design file {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise DesignError(f"design file {str(path)!r} is not valid YAML: {exc}") from None
+    if isinstance(data, dict) and args.target_fps is not None:
+        data = {**data, "target_fps": args.target_fps}
+    design, board_name = design_from_mapping(data, board=args.board)
+    if board_name is None:
+        raise DesignError("no board: give --board NAME or a 'board:' key in the design file")
+    extra = load_board_file(args.board_file) if args.board_file else None
+    est = estimate(design, get_board(board_name, extra))
+    print(json.dumps(est.as_dict(), indent=1) if args.json else estimate_text(est))
+    return 0
+
+
+def _cmd_search(args) -> int:
+    from codesign.config import load_config
+    from codesign.report import run_report
+    cfg = load_config(args.config)
+    overrides = {}
+    if args.num_samples is not None:
+        overrides["num_samples"] = args.num_samples
+    if args.max_concurrent is not None:
+        overrides["max_concurrent"] = args.max_concurrent
+    if overrides:
+        cfg = cfg.model_copy(update={"search": cfg.search.model_copy(update=overrides)})
+    from codesign.tune import run_search  # imports Ray: only when a search really runs
+    run_dir, summary = run_search(cfg, address=args.address, output_dir=args.output, quiet=args.quiet)
+    print(run_report(run_dir))
+    print(f"\nrun folder: {run_dir}  ({summary['elapsed_s']:.0f} s)")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from codesign.report import run_report
+    print(run_report(args.run, show_all=args.all))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="codesign", description="FPGA co-design of quantized neural networks")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("search", help="run a co-design search on Ray Tune")
+    s.add_argument("config", help="TOML or YAML config file")
+    s.add_argument("--address", help="Ray cluster address (default: a local Ray instance)")
+    s.add_argument("--output", help="parent folder of the run folder (default: config output_dir)")
+    s.add_argument("--num-samples", type=int, help="override search.num_samples")
+    s.add_argument("--max-concurrent", type=int, help="override search.max_concurrent")
+    s.add_argument("--quiet", action="store_true", help="no Ray progress output (CI logs)")
+    s.set_defaults(func=_cmd_search)
+
+    b = sub.add_parser("boards", help="list the board catalog")
+    b.add_argument("--board-file", help="extra boards (catalog YAML format)")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=_cmd_boards)
+
+    e = sub.add_parser("estimate", help="estimate a design (YAML) without training")
+    e.add_argument("design", help="design YAML (estimator contract)")
+    e.add_argument("--board", help="board name (overrides the file's board:)")
+    e.add_argument("--board-file", help="extra boards (catalog YAML format)")
+    e.add_argument("--target-fps", type=float, help="derive missing folding for this throughput")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=_cmd_estimate)
+
+    r = sub.add_parser("report", help="print the Pareto table of a run folder")
+    r.add_argument("run", help="run folder")
+    r.add_argument("--all", action="store_true", help="also list every trial with its status")
+    r.set_defaults(func=_cmd_report)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from boards import BoardError
+    from codesign.config import ConfigError
+    from codesign.data import DatasetError
+    from hw_models import DesignError
+    try:
+        return args.func(args)
+    except (ConfigError, BoardError, DesignError, DatasetError) as exc:
+        print(f"codesign {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Plain-text reports: the Pareto table of a run, the board catalog, a single estimate."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from boards import RESOURCE_NAMES, Board
+from codesign import runfolder
+from codesign.config import ConfigError, load_config
+from codesign.results import pareto_front
+
+
+def _table(headers: list[str], rows: list[list[str]], align_left: set[int] = frozenset()) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
+    def fmt(cells):
+        return "  ".join(c.ljust(w) if i in align_left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join([fmt(headers), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows])
+
+
+def _res(metrics: dict, name: str) -> str:
+    value, pct = metrics.get(name), metrics.get(f"{name}_pct")
+    if value is None:
+        return "-"
+    return f"{value:,.0f} ({pct:.1f}%)" if pct is not None and value else f"{value:,.0f}"
+
+
+def _fps(fps: float | None) -> str:
+    if fps is None:
+        return "-"
+    return f"{fps / 1e6:.2f}M" if fps >= 1e6 else (f"{fps / 1e3:.1f}k" if fps >= 1e3 else f"{fps:.0f}")
+
+
+def pareto_table(records: list[dict]) -> str:
+    headers = ["trial", "design (per layer: width, W/A bits, folding)", "acc %", "LUT", "FF", "BRAM18", "URAM",
+               "DSP", "fps", "lat us", "source"]
+    rows = []
+    for r in sorted(records, key=lambda r: -(r["metrics"].get("accuracy") or 0)):
+        m = r["metrics"]
+        rows.append([r["trial_id"], r.get("design", "?"), f"{100 * m['accuracy']:.1f}",
+                     *(_res(m, n) for n in RESOURCE_NAMES), _fps(m.get("fps")),
+                     f"{m.get('latency_us', 0):.2f}", r.get("source", "?")])
+    return _table(headers, rows, align_left={0, 1, 10})
+
+
+def run_report(run_dir: str | Path, *, show_all: bool = False) -> str:
+    """The Pareto table of a run folder (and, with show_all, every trial with its status)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"{str(run_dir)!r} is not a run folder (no config.yaml)")
+    cfg = load_config(run_dir / "config.yaml")
+    records = runfolder.read_records(run_dir)
+    summary_path = run_dir / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    front = pareto_front(records, cfg)
+    board = cfg.resolve_board()
+    objectives = ", ".join(f"{o.metric} ({o.direction})" for o in cfg.search.objectives)
+    by_status = {}
+    for r in records:
+        by_status[r.get("status")] = by_status.get(r.get("status"), 0) + 1
+    lines = [
+        f"run: {run_dir}",
+        f"board: {board.name} ({board.part}, {board.clock_mhz:g} MHz)   style: {cfg.style}   "
+        f"objectives: {objectives}",
+        f"trials: {len(records)} " + " ".join(f"{k}={v}" for k, v in sorted(by_status.items())),
+        f"Pareto front: {len(front)} designs   hypervolume: {summary.get('hypervolume', float('nan')):.4f}",
+        "",
+        pareto_table(front) if front else "(no feasible trained design yet)",
+    ]
+    if show_all:
+        rows = [[r["trial_id"], str(r.get("status")), r.get("design", "-"),
+                 f"{100 * r['metrics']['accuracy']:.1f}" if r.get("metrics", {}).get("accuracy") is not None else "-",
+                 (r.get("failure_reason") or "")[:80]] for r in records]
+        lines += ["", "all trials:", _table(["trial", "status", "design", "acc %", "reason"], rows, {0, 1, 2, 4})]
+    return "\n".join(lines)
+
+
+def boards_table(boards: dict[str, Board]) -> str:
+    headers = ["board", "part", "family", "LUT", "FF", "BRAM18", "URAM", "DSP", "clock MHz", "fill limits"]
+    rows = []
+    for name in sorted(boards):
+        b = boards[name]
+        limits = " ".join(f"{n}={getattr(b.fill_limits, n):g}" for n in RESOURCE_NAMES)
+        rows.append([name, b.part, b.family, *(f"{getattr(b.capacity, n):,.0f}" for n in RESOURCE_NAMES),
+                     f"{b.clock_mhz:g}", limits])
+    return _table(headers, rows, align_left={0, 1, 2, 9})
+
+
+def estimate_text(est) -> str:
+    headers = ["layer", "kind", "folding", "LUT", "FF", "BRAM18", "URAM", "DSP", "cycles"]
+    rows = []
+    for l in est.per_layer:
+        fold = " ".join(f"{k}={v}" for k, v in l.folding.items())
+        rows.append([str(l.index), l.kind, fold, *(f"{getattr(l.resources, n):,.0f}" for n in RESOURCE_NAMES),
+                     f"{l.cycles:,}"])
+    t = est.total
+    rows.append(["total", "", "", *(f"{getattr(t, n):,.0f}" for n in RESOURCE_NAMES), f"{est.cycles_per_frame:,}"])
+    util = "  ".join(f"{n} {100 * est.utilization[n]:.1f}%" for n in RESOURCE_NAMES)
+    lines = [
+        f"source: {est.source}   style: {est.style}   board: {est.board}   clock: {est.clock_mhz:g} MHz",
+        _table(headers, rows, align_left={0, 1, 2}),
+        f"utilisation: {util}",
+        f"throughput: {est.fps:,.0f} fps   latency: {est.latency_cycles:,} cycles = {est.latency_us:,.2f} us",
+        f"fits: {'yes' if est.fits else 'NO'}"
+        + ("" if est.fits else " (over: " + ", ".join(n for n, v in est.violations.items() if v > 0) + ")"),
+    ]
+    lines += [f"note: {n}" for n in est.notes]
+    return "\n".join(lines)

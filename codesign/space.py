@@ -1,0 +1,226 @@
+"""The search space: a define-by-run sampler of network topology, per-layer bits and folding.
+
+`sample_spec(trial, ...)` asks an Optuna-style trial for every choice and returns a `ModelSpec`. The
+same function samples (inside Ray Tune's OptunaSearch) and replays a trial's parameters
+(`spec_from_params`, through `optuna.trial.FixedTrial`), so both always agree. Parameters of
+layers that do not exist are never sampled: no two parameter sets describe the same network
+through unused entries.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from codesign.config import Config, FoldingConfig, IntRange, SpaceConfig
+from hw_models.design import ConvLayer, DenseLayer, Design, MaxPoolLayer, divisors, valid_reuse_factors
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    channels: int
+    kernel: int
+    pool: bool
+    weight_bits: int
+    act_bits: int
+
+
+@dataclass(frozen=True)
+class DenseSpec:
+    width: int  # output features
+    weight_bits: int
+    act_bits: int
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A network to train: conv blocks (optional), dense layers (the last one is the classifier)."""
+
+    kind: str  # mlp | cnn
+    n_features: int
+    image_shape: tuple[int, int, int] | None
+    n_classes: int
+    input_bits: int
+    activation: str
+    convs: tuple[ConvSpec, ...]
+    dense: tuple[DenseSpec, ...]
+    target_fps: float | None = None
+    folding: tuple[tuple[float, float], ...] | None = None  # per hw layer (pe_frac, simd_or_rf_frac) in [0, 1]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def to_design(self, style: str, clock_mhz: float | None = None) -> Design:
+        """The hardware view: the same layers with shapes, bits and (searched or missing) folding."""
+        layers = []
+        if self.kind == "cnn":
+            ch, dim = self.image_shape[0], self.image_shape[1]
+            for conv in self.convs:
+                layer = ConvLayer(in_ch=ch, out_ch=conv.channels, kernel=conv.kernel, in_dim=dim,
+                                  weight_bits=conv.weight_bits, act_bits=conv.act_bits)
+                layers.append(layer)
+                ch, dim = conv.channels, layer.out_dim
+                if conv.pool:
+                    layers.append(MaxPoolLayer(channels=ch, in_dim=dim, pool=2))
+                    dim //= 2
+            n_in = ch * dim * dim
+        else:
+            n_in = self.n_features
+        for d in self.dense:
+            layers.append(DenseLayer(in_features=n_in, out_features=d.width, weight_bits=d.weight_bits,
+                                     act_bits=d.act_bits))
+            n_in = d.width
+        if self.folding is not None:
+            layers = [_apply_fractions(layer, fr, style) for layer, fr in zip(layers, self.folding)]
+        return Design(layers=tuple(layers), style=style, input_bits=self.input_bits, clock_mhz=clock_mhz,
+                      target_fps=self.target_fps)
+
+    def summary(self) -> str:
+        return design_summary(self.to_design("finn"))
+
+
+def _pick(options: list[int], frac: float) -> int:
+    return options[min(len(options) - 1, int(round(frac * (len(options) - 1))))]
+
+
+def _apply_fractions(layer, fractions: tuple[float, float], style: str):
+    """Map searched fractions in [0, 1] onto the layer's valid folding values (sorted divisors)."""
+    from dataclasses import replace
+    pe_frac, second = fractions
+    if isinstance(layer, MaxPoolLayer):
+        return replace(layer, pe=_pick(divisors(layer.channels), pe_frac)) if style == "finn" else layer
+    if style == "hls4ml":
+        return replace(layer, reuse_factor=_pick(valid_reuse_factors(layer.mw, layer.mh)[::-1], second))
+    return replace(layer, pe=_pick(divisors(layer.mh), pe_frac), simd=_pick(divisors(layer.simd_limit), second))
+
+
+def design_summary(design: Design) -> str:
+    """Compact per-layer text, e.g. `conv8k3 W2A2 p4s1 | pool2 | fc10 W4A32 p1s4`."""
+    parts = []
+    for layer in design.layers:
+        if isinstance(layer, MaxPoolLayer):
+            parts.append(f"pool{layer.pool}" + (f" p{layer.pe}" if layer.pe else ""))
+            continue
+        head = f"conv{layer.out_ch}k{layer.kernel}" if isinstance(layer, ConvLayer) else f"fc{layer.out_features}"
+        fold = ""
+        if layer.reuse_factor:
+            fold = f" rf{layer.reuse_factor}"
+        elif layer.pe or layer.simd:
+            fold = f" p{layer.pe or 1}s{layer.simd or 1}"
+        parts.append(f"{head} W{layer.weight_bits}A{layer.act_bits}{fold}")
+    return " | ".join(parts)
+
+
+def _suggest_int(trial, name: str, space) -> int:
+    if isinstance(space, IntRange):
+        if space.log:
+            return trial.suggest_int(name, space.min, space.max, log=True)
+        return trial.suggest_int(name, space.min, space.max, step=space.step)
+    return trial.suggest_categorical(name, list(space))
+
+
+def sample_spec(trial, space: SpaceConfig, folding: FoldingConfig, *, n_features: int,
+                image_shape: tuple[int, int, int] | None, n_classes: int) -> ModelSpec:
+    """Ask `trial` (an Optuna trial or FixedTrial) for every choice of one candidate network."""
+    kinds = list(space.kind)
+    if image_shape is None and "cnn" in kinds:
+        kinds = [k for k in kinds if k != "cnn"]
+        if not kinds:
+            raise ValueError("space.kind: 'cnn' needs a dataset of square images (e.g. digits or an .npz of "
+                             "N x H x W / N x C x H x W); this dataset has flat samples")
+    kind = trial.suggest_categorical("kind", kinds)
+    activation = trial.suggest_categorical("activation", list(space.activation))
+
+    if space.tie_bits:
+        wb = trial.suggest_categorical("weight_bits", list(space.weight_bits))
+        ab = trial.suggest_categorical("act_bits", list(space.act_bits))
+
+    def bits(prefix: str) -> tuple[int, int]:
+        if space.tie_bits:
+            return wb, ab
+        return (trial.suggest_categorical(f"{prefix}_weight_bits", list(space.weight_bits)),
+                trial.suggest_categorical(f"{prefix}_act_bits", list(space.act_bits)))
+
+    convs = []
+    if kind == "cnn":
+        n_blocks = _suggest_int(trial, "conv_blocks", space.conv.blocks)
+        dim = image_shape[1]
+        for i in range(n_blocks):
+            k = trial.suggest_categorical(f"conv{i}_kernel", list(space.conv.kernel))
+            if k > dim:  # the image is too small for this block: stop adding blocks
+                break
+            ch = _suggest_int(trial, f"conv{i}_channels", space.conv.channels)
+            dim = dim - k + 1
+            pool = trial.suggest_categorical(f"conv{i}_pool", list(space.conv.pool)) if dim >= 2 else False
+            dim = dim // 2 if pool else dim
+            w, a = bits(f"conv{i}")
+            convs.append(ConvSpec(ch, k, bool(pool), w, a))
+    n_hidden = _suggest_int(trial, "hidden_layers", space.hidden_layers)
+    dense = []
+    for i in range(n_hidden):
+        width = _suggest_int(trial, f"fc{i}_width", space.width)
+        w, a = bits(f"fc{i}")
+        dense.append(DenseSpec(width, w, a))
+    w_last = wb if space.tie_bits else trial.suggest_categorical("out_weight_bits", list(space.weight_bits))
+    dense.append(DenseSpec(n_classes, w_last, space.output_bits))
+
+    target = folding.target_fps
+    if isinstance(target, list):
+        target = trial.suggest_categorical("target_fps", list(target))
+    fractions = None
+    if folding.mode == "search":
+        n_hw = len(convs) + sum(c.pool for c in convs) + len(dense)
+        fractions = tuple((trial.suggest_float(f"hw{i}_pe", 0.0, 1.0), trial.suggest_float(f"hw{i}_simd", 0.0, 1.0))
+                          for i in range(n_hw))
+        target = None
+    return ModelSpec(kind=kind, n_features=n_features, image_shape=image_shape if kind == "cnn" else None,
+                     n_classes=n_classes, input_bits=space.input_bits, activation=activation,
+                     convs=tuple(convs), dense=tuple(dense), target_fps=target, folding=fractions)
+
+
+def spec_from_params(params: dict, cfg: Config, *, n_features: int, image_shape, n_classes: int) -> ModelSpec:
+    """Replay a trial's sampled parameters into its `ModelSpec`."""
+    import warnings
+
+    from optuna.trial import FixedTrial
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # FixedTrial warns when a value is not among the choices
+        return sample_spec(FixedTrial(params), cfg.space, cfg.folding, n_features=n_features,
+                           image_shape=image_shape, n_classes=n_classes)
+
+
+def grid_space(cfg: Config, *, image_shape) -> dict[str, list]:
+    """Every parameter `sample_spec` may ask for, with all its values (for Optuna's GridSampler)."""
+    space, out = cfg.space, {}
+
+    def values(s):
+        return s.values() if isinstance(s, IntRange) else list(s)
+
+    kinds = [k for k in space.kind if k != "cnn" or image_shape is not None]
+    out["kind"] = kinds
+    out["activation"] = list(space.activation)
+    layer_prefixes = [f"fc{i}" for i in range(max(values(space.hidden_layers)))]
+    if "cnn" in kinds:
+        n_blocks = max(values(space.conv.blocks))
+        out["conv_blocks"] = values(space.conv.blocks)
+        for i in range(n_blocks):
+            out[f"conv{i}_kernel"] = list(space.conv.kernel)
+            out[f"conv{i}_channels"] = values(space.conv.channels)
+            out[f"conv{i}_pool"] = list(space.conv.pool)
+        layer_prefixes = [f"conv{i}" for i in range(n_blocks)] + layer_prefixes
+    out["hidden_layers"] = values(space.hidden_layers)
+    for p in layer_prefixes:
+        if p.startswith("fc"):
+            out[f"{p}_width"] = values(space.width)
+    if space.tie_bits:
+        out["weight_bits"], out["act_bits"] = list(space.weight_bits), list(space.act_bits)
+    else:
+        for p in layer_prefixes:
+            out[f"{p}_weight_bits"], out[f"{p}_act_bits"] = list(space.weight_bits), list(space.act_bits)
+        out["out_weight_bits"] = list(space.weight_bits)
+    if isinstance(cfg.folding.target_fps, list):
+        out["target_fps"] = list(cfg.folding.target_fps)
+    if cfg.folding.mode == "search":
+        n_hw = 2 * len([p for p in layer_prefixes if p.startswith("conv")]) + len(layer_prefixes) + 1
+        for i in range(n_hw):
+            out[f"hw{i}_pe"] = [0.0, 0.5, 1.0]
+            out[f"hw{i}_simd"] = [0.0, 0.5, 1.0]
+    return out

@@ -1,0 +1,177 @@
+"""The one module that imports Ray: the search loop on Ray Tune with our Optuna adapter.
+
+Ray's stock `OptunaSearch` tells Optuna only the objective values; ours also forwards the board-fit
+and budget constraints (`trial.set_constraint`), marks failed trials FAIL and trials stopped by ASHA
+PRUNED, so neither pollutes the front the sampler learns from.
+"""
+from __future__ import annotations
+
+import os
+import time
+from functools import partial
+from pathlib import Path
+
+import optuna
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+from codesign import runfolder
+from codesign.config import Config, dump_config
+from codesign.results import summarize
+from codesign.space import grid_space, sample_spec
+
+# intermediate (per-epoch) results carry no objective values; Ray's strict check would reject them
+os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+import ray  # noqa: E402
+from ray import tune  # noqa: E402
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler  # noqa: E402
+from ray.tune.search import ConcurrencyLimiter  # noqa: E402
+from ray.tune.search.optuna import OptunaSearch  # noqa: E402
+
+
+def _nsga2(cfg: Config):
+    return optuna.samplers.NSGAIISampler(seed=cfg.seed, population_size=cfg.search.population_size)
+
+
+def _tpe(cfg: Config):
+    return optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=cfg.search.startup_trials,
+                                      multivariate=True, constant_liar=True)
+
+
+def _gp(cfg: Config):
+    return optuna.samplers.GPSampler(seed=cfg.seed, n_startup_trials=cfg.search.startup_trials)
+
+
+def _random(cfg: Config):
+    return optuna.samplers.RandomSampler(seed=cfg.seed)
+
+
+def _grid(cfg: Config, image_shape=None):
+    return optuna.samplers.GridSampler(grid_space(cfg, image_shape=image_shape), seed=cfg.seed)
+
+
+# algorithm name -> sampler factory; explicit registry
+SAMPLERS = {"nsga2": _nsga2, "tpe": _tpe, "gp": _gp, "random": _random, "grid": _grid}
+
+
+def make_sampler(cfg: Config, image_shape=None) -> optuna.samplers.BaseSampler:
+    name = cfg.search.algorithm
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown search algorithm {name!r}; valid: {sorted(SAMPLERS)}")
+    return _grid(cfg, image_shape) if name == "grid" else SAMPLERS[name](cfg)
+
+
+class ConstrainedOptunaSearch(OptunaSearch):
+    """OptunaSearch that forwards constraints and maps our trial statuses onto Optuna states."""
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        # Optuna's pruners are not used; ASHA (a Ray scheduler) decides early stopping.
+        return
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        ot_trial = self._ot_trials[trial_id]
+        State = optuna.trial.TrialState
+        result = result or {}
+        if error or result.get("status") == "failed" or (result.get("final") and "objective_values" not in result):
+            self._ot_study.tell(ot_trial, state=State.FAIL)
+        elif not result.get("final"):
+            self._ot_study.tell(ot_trial, state=State.PRUNED)  # stopped by the scheduler mid-training
+        else:
+            for key, value in result.get("constraints", {}).items():
+                ot_trial.set_constraint(key, float(value))
+            self._ot_study.tell(ot_trial, list(result["objective_values"]), state=State.COMPLETE)
+        self._completed_trials.add(trial_id)
+
+
+class RecordWriter(tune.Callback):
+    """Driver-side: writes each finished trial's record into the run folder as it completes."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        result = trial.last_result or {}
+        record = result.get("record")
+        if record is None:  # stopped by the scheduler before its final result
+            record = {"trial_id": trial.trial_id, "status": "stopped", "params": dict(trial.config),
+                      "failure_reason": f"stopped by the scheduler after {result.get('epoch', 0)} epochs",
+                      "metrics": {"val_accuracy": result.get("val_accuracy")},
+                      "trial_dir": str(runfolder.trial_dir(self.run_dir, trial.trial_id))}
+        runfolder.append_record(self.run_dir, record)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        runfolder.append_record(self.run_dir, {
+            "trial_id": trial.trial_id, "status": "failed", "params": dict(trial.config), "metrics": {},
+            "failure_reason": f"trial process error (see {trial.error_file or 'the Ray logs'})",
+            "trial_dir": str(runfolder.trial_dir(self.run_dir, trial.trial_id))})
+
+
+def _trainable(params: dict, *, cfg_json: str, run_dir: str) -> None:
+    from codesign.config import Config
+    from codesign.trial import evaluate_candidate
+
+    cfg = Config.model_validate_json(cfg_json)
+    trial_id = tune.get_context().get_trial_id()
+
+    def on_epoch(epoch: int, loss: float, val_acc: float) -> None:
+        tune.report({"epoch": epoch, "loss": loss, "val_accuracy": val_acc, "final": False})
+
+    record = evaluate_candidate(cfg, params, trial_id=trial_id, run_dir=run_dir, on_epoch=on_epoch)
+    final = {"final": True, "status": record["status"], "record": record,
+             "constraints": record.get("constraints", {}),
+             "val_accuracy": record["metrics"].get("val_accuracy", 0.0)}
+    if "objective_values" in record and record["status"] != "failed":
+        final["objective_values"] = record["objective_values"]
+    tune.report(final)
+
+
+def _space(trial, *, cfg: Config, n_features: int, image_shape, n_classes: int):
+    sample_spec(trial, cfg.space, cfg.folding, n_features=n_features, image_shape=image_shape, n_classes=n_classes)
+    return None  # Ray keeps every value the trial was asked for
+
+
+def run_search(cfg: Config, *, address: str | None = None, output_dir: str | None = None,
+               quiet: bool = False) -> tuple[Path, dict]:
+    """Run the configured search on Ray Tune; returns the run folder and its summary."""
+    from codesign.data import load_dataset
+
+    board = cfg.resolve_board()
+    data = load_dataset(cfg.dataset.name, cfg.dataset.path, cfg.dataset.val_fraction,
+                        cfg.dataset.test_fraction, cfg.seed)
+    run_dir = runfolder.create_run_dir(output_dir or cfg.output_dir, cfg.name)
+    runfolder.write_text(run_dir, "config.yaml", dump_config(cfg))
+    objectives = cfg.search.objectives
+    searcher = ConstrainedOptunaSearch(
+        space=partial(_space, cfg=cfg, n_features=data.n_features, image_shape=data.image_shape,
+                      n_classes=data.n_classes),
+        metric=[o.metric for o in objectives], mode=[o.direction for o in objectives],
+        sampler=make_sampler(cfg, data.image_shape), seed=cfg.seed)
+    scheduler = FIFOScheduler()
+    if cfg.search.scheduler == "asha":
+        # one result per epoch plus the final one: max_t must let a full-length trial report it
+        scheduler = ASHAScheduler(metric="val_accuracy", mode="max", time_attr="training_iteration",
+                                  max_t=cfg.training.epochs + 1, grace_period=min(3, cfg.training.epochs),
+                                  reduction_factor=3)
+    started = time.time()
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=not quiet,
+                 logging_level="ERROR" if quiet else "WARNING", configure_logging=True)
+    trainable = tune.with_resources(
+        tune.with_parameters(_trainable, cfg_json=cfg.model_dump_json(), run_dir=str(run_dir)), {"cpu": 1})
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=cfg.search.max_concurrent),
+                                    scheduler=scheduler, num_samples=cfg.search.num_samples, reuse_actors=True),
+        run_config=tune.RunConfig(name="ray", storage_path=str(run_dir), callbacks=[RecordWriter(run_dir)],
+                                  verbose=0 if quiet else 1,
+                                  failure_config=tune.FailureConfig(max_failures=0)),
+    )
+    tuner.fit()
+    best = [t.number for t in searcher._ot_study.best_trials] if searcher._ot_study.trials else []
+    return run_dir, summarize(run_dir, cfg, extra={"elapsed_s": time.time() - started,
+                                                   "optuna_best_trial_numbers": best,
+                                                   "algorithm": cfg.search.algorithm})

@@ -1,0 +1,124 @@
+"""Estimate a `Design` on a `Board`: per-layer and total resources, cycles, fps, latency, fit.
+
+`estimate(design, board)` is the pure entry point behind `codesign estimate` and every trial's
+`analytic` source. Each result says which source produced it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from boards import RESOURCE_NAMES, Board, Resources
+from hw_models import finn, hls4ml
+from hw_models.coefficients import Coefficients, load_coefficients
+from hw_models.design import FLOAT_BITS, Design, MaxPoolLayer, check_folding, shape_warnings
+from hw_models.folding import derive_folding
+
+# Where a resource estimate comes from; later stages add their own producers of these.
+SOURCES: tuple[str, ...] = ("analytic", "calibrated", "finn-estimate", "hls4ml", "hls-estimate", "yosys", "vivado")
+
+
+@dataclass(frozen=True)
+class LayerEstimate:
+    index: int
+    kind: str
+    resources: Resources
+    cycles: int  # cycles per frame (initiation interval) of the layer's slowest node
+    latency_cycles: int
+    folding: dict = field(default_factory=dict)
+    detail: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "kind": self.kind, **self.resources.as_dict(), "cycles": self.cycles,
+                "latency_cycles": self.latency_cycles, "folding": dict(self.folding), "detail": dict(self.detail)}
+
+
+@dataclass(frozen=True)
+class ResourceEstimate:
+    source: str
+    style: str
+    board: str
+    clock_mhz: float
+    total: Resources
+    per_layer: tuple[LayerEstimate, ...]
+    cycles_per_frame: int
+    latency_cycles: int
+    fits: bool
+    utilization: dict  # fraction of the board per resource
+    violations: dict  # used / (capacity * fill limit) - 1 per resource; <= 0 fits
+    notes: tuple[str, ...] = ()
+
+    @property
+    def fps(self) -> float:
+        return self.clock_mhz * 1e6 / self.cycles_per_frame
+
+    @property
+    def latency_us(self) -> float:
+        return self.latency_cycles / self.clock_mhz
+
+    def as_dict(self) -> dict:
+        return {
+            "source": self.source, "style": self.style, "board": self.board, "clock_mhz": self.clock_mhz,
+            "total": self.total.as_dict(), "per_layer": [l.as_dict() for l in self.per_layer],
+            "cycles_per_frame": self.cycles_per_frame, "fps": self.fps, "latency_cycles": self.latency_cycles,
+            "latency_us": self.latency_us, "fits": self.fits, "utilization": dict(self.utilization),
+            "violations": dict(self.violations), "notes": list(self.notes),
+        }
+
+
+def _signed(bits: int) -> bool:
+    # bipolar and float streams are signed; quantized ReLU outputs and the unsigned input are not
+    return bits == 1 or bits >= FLOAT_BITS
+
+
+def _estimate_finn(design: Design, coeffs: Coefficients) -> list[LayerEstimate]:
+    out = []
+    for i, (layer, in_bits) in enumerate(zip(design.layers, design.input_bits_per_layer())):
+        simd = getattr(layer, "simd", None) or 1
+        res, detail = finn.layer_resources(layer, in_bits, _signed(in_bits), layer.pe, simd, design.ram_style, coeffs)
+        cycles = finn.layer_cycles(layer, layer.pe, simd)
+        folding = {"pe": layer.pe} if isinstance(layer, MaxPoolLayer) else {"pe": layer.pe, "simd": simd}
+        out.append(LayerEstimate(i, layer.kind, res, cycles, cycles, folding, detail))
+    return out
+
+
+def _estimate_hls4ml(design: Design, coeffs: Coefficients) -> list[LayerEstimate]:
+    out = []
+    for i, (layer, in_bits) in enumerate(zip(design.layers, design.input_bits_per_layer())):
+        rf = getattr(layer, "reuse_factor", None) or 1
+        res, detail = hls4ml.layer_resources(layer, in_bits, _signed(in_bits), rf, design.ram_style, coeffs)
+        ii, latency = hls4ml.layer_cycles(layer, rf)
+        folding = {} if isinstance(layer, MaxPoolLayer) else {"reuse_factor": rf}
+        out.append(LayerEstimate(i, layer.kind, res, ii, latency, folding, detail))
+    return out
+
+
+# style -> per-layer analytic model; explicit registry
+ANALYTIC_MODELS = {"finn": _estimate_finn, "hls4ml": _estimate_hls4ml}
+
+
+def estimate(design: Design, board: Board, coefficients: str | Coefficients = "analytic",
+             source: str = "analytic") -> ResourceEstimate:
+    """Derive missing folding, then estimate every layer and the whole dataflow on `board`."""
+    if design.style not in ANALYTIC_MODELS:
+        raise ValueError(f"style {design.style!r} unknown; valid: {sorted(ANALYTIC_MODELS)}")
+    coeffs = coefficients if isinstance(coefficients, Coefficients) else load_coefficients(coefficients)
+    clock = design.clock_mhz or board.clock_mhz
+    check_folding(design)
+    folded = derive_folding(design, clock, coeffs)
+    layers = ANALYTIC_MODELS[design.style](folded, coeffs)
+    total = Resources.total(l.resources for l in layers)
+    total = Resources(*(round(getattr(total, n)) for n in RESOURCE_NAMES))
+    notes = list(shape_warnings(design))
+    notes += [f"layer {l.index}: {l.detail['warning']}" for l in layers if "warning" in l.detail]
+    if design.style == "finn" and any(l.detail.get("float") or l.detail.get("mvau", {}).get("float") for l in layers):
+        notes.append("float layers: FINN has no floating-point MVAU; estimated as fp32 MAC lanes")
+    if design.target_fps is not None:
+        achieved = clock * 1e6 / max(l.cycles for l in layers)
+        if achieved < design.target_fps:
+            notes.append(f"target {design.target_fps:g} fps not reachable: best folding gives {achieved:.4g} fps")
+    return ResourceEstimate(
+        source=source, style=design.style, board=board.name, clock_mhz=clock, total=total,
+        per_layer=tuple(layers), cycles_per_frame=max(l.cycles for l in layers),
+        latency_cycles=sum(l.latency_cycles for l in layers), fits=board.fits(total),
+        utilization=board.utilization(total), violations=board.violations(total), notes=tuple(notes),
+    )

@@ -1,0 +1,127 @@
+"""FINN-style streaming dataflow: MVAU (+ thresholds), sliding-window generator and max-pool.
+
+Every layer becomes FINN's hardware nodes: a dense layer one MVAU; a conv layer a
+ConvolutionInputGenerator (SWU) feeding an MVAU; a max-pool an SWU feeding a Pool node. Formulas
+follow FINN-R (arXiv:1809.04570) and finn-plus 1.6.1's estimators; coefficients come from
+hw_models/data/*.yaml. FF has no FINN model: ours counts operand, accumulator and compare registers.
+"""
+from __future__ import annotations
+
+import math
+
+from boards import Resources
+from hw_models.design import FLOAT_BITS, ConvLayer, DenseLayer, MaxPoolLayer
+from hw_models.memory import MemoryShape, memory_resources
+
+
+def accumulator_bits(mw: int, weight_bits: int, input_bits: int, input_signed: bool) -> int:
+    """Minimal accumulator width for MW products (Colbert et al., arXiv:2301.13376, as in FINN)."""
+    if weight_bits >= FLOAT_BITS or input_bits >= FLOAT_BITS:
+        return FLOAT_BITS
+    if weight_bits == 1 and input_bits == 1:  # XNOR-popcount: a count of up to MW ones
+        return max(1, math.ceil(math.log2(mw + 1)))
+    alpha = math.log2(mw) + weight_bits + input_bits - 1 - int(input_signed)
+    return int(math.ceil(alpha + math.log2(1 + 2 ** -alpha) + 1))
+
+
+def mvau_cycles(layer: DenseLayer | ConvLayer, pe: int, simd: int) -> int:
+    """FINN MVAU: (MH/PE) * (MW/SIMD) * input vectors (FINN-R eq. for folded matrix-vector units)."""
+    return (layer.mh // pe) * (layer.mw // simd) * layer.input_vectors
+
+
+def swu_cycles(in_ch: int, in_dim: int, kernel: int, stride: int, out_dim: int, simd: int) -> int:
+    """ConvolutionInputGenerator_rtl default style, 2D (finn-plus 1.6.1 get_exp_cycles)."""
+    channel_factor = in_ch // simd
+    buffer_min = ((kernel - 1) * in_dim + (kernel - 1) + 1) * channel_factor
+    write_block = out_dim * kernel * kernel * channel_factor
+    read_block = stride * in_dim * channel_factor
+    return buffer_min + out_dim * max(write_block, read_block) + 2
+
+
+def pool_cycles(channels: int, pool: int, out_dim: int, pe: int) -> int:
+    """Pool_hls: channels * k^2 / PE * out_dim^2 (finn-plus 1.6.1 get_exp_cycles)."""
+    return (channels * pool * pool // pe) * out_dim * out_dim
+
+
+def layer_cycles(layer, pe: int, simd: int) -> int:
+    """Cycles per frame of the layer's slowest hardware node."""
+    if isinstance(layer, DenseLayer):
+        return mvau_cycles(layer, pe, simd)
+    if isinstance(layer, ConvLayer):
+        return max(mvau_cycles(layer, pe, simd),
+                   swu_cycles(layer.in_ch, layer.in_dim, layer.kernel, layer.stride, layer.out_dim, simd))
+    return max(swu_cycles(layer.channels, layer.in_dim, layer.pool, layer.pool, layer.out_dim, pe),
+               pool_cycles(layer.channels, layer.pool, layer.out_dim, pe))
+
+
+def _mac_lane_luts(w: int, a: int) -> int:
+    """FINN-R LUTs of one W x A multiplier built from LUTs; a bipolar weight only negates (A LUTs)."""
+    if w == 1:
+        return 1 if a == 1 else a
+    return (2 * math.ceil((w + a) / 6) - 1) * (w + a)
+
+
+def mvau_resources(layer: DenseLayer | ConvLayer, input_bits: int, input_signed: bool, pe: int, simd: int,
+                   ram_style: str, coeffs) -> tuple[Resources, dict]:
+    """One MVAU: weights in memory, PE x SIMD MAC lanes, adder trees, accumulators, thresholds."""
+    c = coeffs.section("finn", "mvau")
+    mem_c = coeffs.section("memory")
+    w, a, b = layer.weight_bits, input_bits, layer.act_bits
+    is_float = w >= FLOAT_BITS or a >= FLOAT_BITS
+    acc = accumulator_bits(layer.mw, w, a, input_signed)
+    detail = {"acc_bits": acc}
+
+    weights = MemoryShape(depth=(layer.mw * layer.mh) // (pe * simd), width_bits=pe * simd * w)
+    wmem, wstyle = memory_resources(weights, ram_style, mem_c)
+    detail["weight_memory"] = {"depth": weights.depth, "width_bits": weights.width_bits, "style": wstyle}
+
+    if is_float:
+        f = coeffs.section("finn", "float_mac")
+        lanes = pe * simd
+        compute = Resources(lut=c["lut_c0"] + lanes * f["lut"], ff=c["ff_c0"] + lanes * f["ff"], dsp=lanes * f["dsp"])
+        return compute + wmem, {**detail, "float": True}
+
+    use_dsp = (w + a) >= c["dsp_min_sum_bits"]
+    mult_luts = 0 if use_dsp else simd * _mac_lane_luts(w, a)
+    addertree_luts = (w + a) * (2 * simd - 1)
+    thr_luts = comp_luts = 0
+    tmem = Resources()
+    has_thresholds = b < FLOAT_BITS
+    if has_thresholds:
+        n_thr = 2 ** b - 1
+        comp_luts = n_thr * acc
+        thresholds = MemoryShape(depth=layer.mh // pe, width_bits=n_thr * acc, count=pe)
+        tmem, tstyle = memory_resources(thresholds, ram_style, mem_c)
+        detail["threshold_memory"] = {"depth": thresholds.depth, "width_bits": thresholds.width_bits,
+                                      "count": pe, "style": tstyle}
+    lut = c["lut_c0"] + c["lut_c1"] * pe * (mult_luts + addertree_luts + acc + thr_luts + comp_luts)
+    ff = c["ff_c0"] + c["ff_c1"] * pe * (simd * (w + a) + acc + (b if has_thresholds else 0))
+    dsp = pe * simd * math.ceil((w + a) / 48) if use_dsp else 0
+    detail["multipliers"] = "dsp" if use_dsp else ("xnor" if w == 1 and a == 1 else "lut")
+    return Resources(lut=lut, ff=ff, dsp=dsp) + wmem + tmem, detail
+
+
+def swu_resources(in_ch: int, in_dim: int, kernel: int, bits: int, simd: int, ram_style: str,
+                  coeffs) -> tuple[Resources, dict]:
+    """Sliding-window line buffer of (k-1) rows + k pixels, SIMD * bits wide (finn-plus SWU_rtl)."""
+    c = coeffs.section("finn", "swu")
+    depth = ((kernel - 1) * in_dim + kernel) * (in_ch // simd)
+    width = simd * bits
+    mem, style = memory_resources(MemoryShape(depth=depth, width_bits=width), ram_style, coeffs.section("memory"))
+    res = Resources(lut=c["lut_c0"] + c["lut_per_stream_bit"] * width, ff=c["ff_c0"] + c["ff_per_stream_bit"] * width)
+    return res + mem, {"buffer": {"depth": depth, "width_bits": width, "style": style}}
+
+
+def layer_resources(layer, input_bits: int, input_signed: bool, pe: int, simd: int, ram_style: str,
+                    coeffs) -> tuple[Resources, dict]:
+    if isinstance(layer, DenseLayer):
+        return mvau_resources(layer, input_bits, input_signed, pe, simd, ram_style, coeffs)
+    if isinstance(layer, ConvLayer):
+        swu, swu_detail = swu_resources(layer.in_ch, layer.in_dim, layer.kernel, input_bits, simd, ram_style, coeffs)
+        mvau, mvau_detail = mvau_resources(layer, input_bits, input_signed, pe, simd, ram_style, coeffs)
+        return swu + mvau, {"swu": swu_detail, "mvau": mvau_detail}
+    c = coeffs.section("finn", "pool")
+    swu, swu_detail = swu_resources(layer.channels, layer.in_dim, layer.pool, input_bits, pe, ram_style, coeffs)
+    lanes_bits = pe * input_bits
+    pool = Resources(lut=c["lut_c0"] + c["lut_per_lane_bit"] * lanes_bits, ff=c["ff_c0"] + c["ff_per_lane_bit"] * lanes_bits)
+    return swu + pool, {"swu": swu_detail}

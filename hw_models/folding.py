@@ -1,0 +1,95 @@
+"""Deriving missing folding from a throughput target, the way FINN's SetFolding and hls4ml users do."""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from hw_models import finn, hls4ml
+from hw_models.design import Design, MaxPoolLayer, divisors, valid_reuse_factors
+
+
+def target_cycles(clock_mhz: float, target_fps: float | None) -> float | None:
+    return None if target_fps is None else clock_mhz * 1e6 / target_fps
+
+
+def _fold_finn_layer(layer, target: float | None, wwidth_max: float | None):
+    """SetFolding (finn-plus 1.6.1): raise SIMD while the weight stream per PE stays within
+    mvau_wwidth_max, then PE, each over its divisors, until cycles <= target. Given values are kept."""
+    if isinstance(layer, MaxPoolLayer):
+        if layer.pe is not None:
+            return layer
+        pe = 1
+        if target is not None:
+            for pe in divisors(layer.channels):
+                if finn.layer_cycles(layer, pe, 1) <= target:
+                    break
+        return replace(layer, pe=pe)
+    pe_fixed, simd_fixed = layer.pe is not None, layer.simd is not None
+    pe, simd = layer.pe or 1, layer.simd or 1
+    if target is None or (pe_fixed and simd_fixed):
+        return replace(layer, pe=pe, simd=simd)
+    if not simd_fixed:
+        for cand in divisors(layer.simd_limit):
+            if wwidth_max is not None and cand * layer.weight_bits > wwidth_max and cand > 1:
+                break
+            simd = cand
+            if finn.layer_cycles(layer, pe, simd) <= target:
+                return replace(layer, pe=pe, simd=simd)
+    if not pe_fixed:
+        for cand in divisors(layer.mh):
+            pe = cand
+            if finn.layer_cycles(layer, pe, simd) <= target:
+                break
+    return replace(layer, pe=pe, simd=simd)
+
+
+def _cycles(layer) -> int:
+    return finn.layer_cycles(layer, layer.pe, getattr(layer, "simd", None) or 1)
+
+
+def derive_finn_folding(design: Design, clock_mhz: float, coeffs) -> Design:
+    """Fill missing PE/SIMD. Without a target fps every missing value is 1 (FINN's default).
+    Two-pass relaxation as in SetFolding: when the target is out of reach, refold every layer for the
+    slowest layer's cycles, which balances the pipeline at the smallest cost."""
+    target = target_cycles(clock_mhz, design.target_fps)
+    wwidth = coeffs.section("finn", "mvau")["mvau_wwidth_max"]
+    first = [_fold_finn_layer(layer, target, wwidth) for layer in design.layers]
+    if target is None:
+        return design.with_layers(first)
+    achieved = max(_cycles(l) for l in first)
+    if achieved > target:
+        # second pass: lift the weight-width cap, then balance to what is reachable
+        unlimited = [_fold_finn_layer(layer, target, None) for layer in design.layers]
+        reachable = max(target, max(_cycles(l) for l in unlimited))
+        first = [_fold_finn_layer(layer, reachable, wwidth) for layer in design.layers]
+        if max(_cycles(l) for l in first) > reachable:
+            first = [_fold_finn_layer(layer, reachable, None) for layer in design.layers]
+    return design.with_layers(first)
+
+
+def derive_reuse_factors(design: Design, clock_mhz: float, coeffs) -> Design:
+    """Fill missing reuse factors: the largest valid RF whose initiation interval meets the target,
+    never fewer than needed to stay under the HLS unroll limit. Without a target: the smallest valid RF
+    (hls4ml's default RF=1 when the layer is small enough)."""
+    target = target_cycles(clock_mhz, design.target_fps)
+    limit = coeffs.section("hls4ml", "dense")["max_unrolled_mults"]
+    out = []
+    for layer in design.layers:
+        if isinstance(layer, MaxPoolLayer) or layer.reuse_factor is not None:
+            out.append(layer)
+            continue
+        valid = valid_reuse_factors(layer.mw, layer.mh)
+        min_rf = math.ceil(layer.mw * layer.mh / limit)
+        allowed = [rf for rf in valid if rf >= min_rf] or valid[-1:]
+        rf = allowed[0]
+        if target is not None:
+            meeting = [r for r in allowed if hls4ml.layer_cycles(layer, r)[0] <= target]
+            rf = meeting[-1] if meeting else allowed[0]
+        out.append(replace(layer, reuse_factor=rf))
+    return design.with_layers(out)
+
+
+def derive_folding(design: Design, clock_mhz: float, coeffs) -> Design:
+    if design.style == "hls4ml":
+        return derive_reuse_factors(design, clock_mhz, coeffs)
+    return derive_finn_folding(design, clock_mhz, coeffs)

@@ -1,0 +1,59 @@
+"""Mapping a memory of depth x width bits onto BRAM18, URAM or LUTRAM primitives."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from boards import Resources
+
+
+@dataclass(frozen=True)
+class MemoryShape:
+    depth: int
+    width_bits: int
+    count: int = 1  # identical memories (e.g. one per PE)
+
+    @property
+    def bits(self) -> int:
+        return self.depth * self.width_bits * self.count
+
+
+def bram18_for(depth: int, width_bits: int, shapes) -> int:
+    """Fewest RAMB18 (SDP mode) holding depth x width: best of the UG573 aspect ratios."""
+    if depth <= 0 or width_bits <= 0:
+        return 0
+    return min(math.ceil(depth / d) * math.ceil(width_bits / w) for d, w in shapes)
+
+
+def uram_for(depth: int, width_bits: int, shape) -> int:
+    """URAM288 count: 4K x 72 blocks tiled in depth and width (UG573 ch. 2)."""
+    if depth <= 0 or width_bits <= 0:
+        return 0
+    d, w = shape
+    return math.ceil(depth / d) * math.ceil(width_bits / w)
+
+
+def lutram_for(depth: int, width_bits: int, bits_per_lut: int) -> int:
+    """LUTs used as distributed RAM: one LUT per bit column per 64 words (RAM64X1, UG474)."""
+    if depth <= 0 or width_bits <= 0:
+        return 0
+    return width_bits * math.ceil(depth / bits_per_lut)
+
+
+def resolve_ram_style(style: str, mem: MemoryShape, coeffs: dict) -> str:
+    """`auto`: shallow or tiny memories go to LUTRAM, the rest to BRAM (Vivado's usual inference)."""
+    if style != "auto":
+        return style
+    if mem.depth <= coeffs["auto_distributed_max_depth"] or mem.depth * mem.width_bits <= coeffs["auto_distributed_max_bits"]:
+        return "distributed"
+    return "block"
+
+
+def memory_resources(mem: MemoryShape, style: str, coeffs: dict) -> tuple[Resources, str]:
+    """Resources of `mem` under ram style `style`; returns (resources, the style actually used)."""
+    style = resolve_ram_style(style, mem, coeffs)
+    if style == "distributed":
+        return Resources(lut=mem.count * lutram_for(mem.depth, mem.width_bits, coeffs["lutram_bits_per_lut"])), style
+    if style == "ultra":
+        return Resources(uram=mem.count * uram_for(mem.depth, mem.width_bits, coeffs["uram_shape"])), style
+    return Resources(bram18=mem.count * bram18_for(mem.depth, mem.width_bits, coeffs["bram18_shapes"])), style

@@ -1,0 +1,89 @@
+import json
+
+import pytest
+import yaml
+
+from codesign.cli import main
+
+DESIGN = {"board": "pynq-z2", "style": "finn", "input_bits": 8, "layers": [
+    {"kind": "dense", "in": 64, "out": 64, "weight_bits": 4, "act_bits": 4, "pe": 4, "simd": 8},
+    {"kind": "dense", "in": 64, "out": 10, "weight_bits": 4, "act_bits": 32, "pe": 1, "simd": 4}]}
+
+
+def _write(tmp_path, data, name="d.yaml"):
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(data))
+    return str(p)
+
+
+def test_boards_lists_catalog(capsys):
+    assert main(["boards"]) == 0
+    out = capsys.readouterr().out
+    for name in ("pynq-z2", "ultra96-v2", "kv260", "zcu104", "u280"):
+        assert name in out
+    assert main(["boards", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["pynq-z2"]["resources"]["bram18"] == 280 and data["zcu104"]["fill_limits"]["ff"] == 0.5
+
+
+def test_estimate_json_contract(tmp_path, capsys):
+    assert main(["estimate", _write(tmp_path, DESIGN), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["source"] == "analytic"
+    assert set(out["total"]) == {"lut", "ff", "bram18", "uram", "dsp"}
+    assert len(out["per_layer"]) == 2 and out["cycles_per_frame"] == 160
+    assert out["fps"] == pytest.approx(100e6 / 160) and out["fits"] is True
+    assert set(out["utilization"]) == {"lut", "ff", "bram18", "uram", "dsp"}
+
+
+def test_estimate_text_and_board_override(tmp_path, capsys):
+    assert main(["estimate", _write(tmp_path, DESIGN), "--board", "zcu104"]) == 0
+    out = capsys.readouterr().out
+    assert "board: zcu104" in out and "200 MHz" in out and "fits: yes" in out
+
+
+def test_estimate_derives_missing_folding(tmp_path, capsys):
+    design = {"layers": [{"kind": "dense", "in": 64, "out": 10, "weight_bits": 4, "act_bits": 32}]}
+    assert main(["estimate", _write(tmp_path, design), "--board", "pynq-z2", "--target-fps", "1e6", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["per_layer"][0]["folding"] == {"pe": 1, "simd": 8} and out["fps"] >= 1e6
+
+
+@pytest.mark.parametrize("data,match", [
+    ({**DESIGN, "layers": [{**DESIGN["layers"][0], "pe": 3}]}, "pe=3 does not divide"),
+    ({**DESIGN, "board": "nope"}, "unknown board 'nope'"),
+    ({k: v for k, v in DESIGN.items() if k != "board"}, "no board"),
+    ([1, 2], "must be a mapping"),
+])
+def test_estimate_errors_exit_2_with_a_message(tmp_path, capsys, data, match):
+    assert main(["estimate", _write(tmp_path, data)]) == 2
+    assert match in capsys.readouterr().err
+
+
+def test_missing_files_are_clear_errors(tmp_path, capsys):
+    assert main(["estimate", str(tmp_path / "none.yaml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["search", str(tmp_path / "none.yaml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+
+
+def test_search_rejects_bad_config_before_any_work(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("search: {algoritm: nsga2}\n")
+    assert main(["search", str(cfg), "--output", str(tmp_path / "runs")]) == 2
+    assert "search.algoritm: unknown key" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_search_and_report_end_to_end(ray_local, tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('name = "cli"\n[training]\nepochs = 1\n[space]\nhidden_layers = [1]\nwidth = [16]\n'
+                   '[search]\nnum_samples = 2\n')
+    assert main(["search", str(cfg), "--output", str(tmp_path / "runs"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "Pareto front" in out and "run folder:" in out
+    run_dir = next((tmp_path / "runs").iterdir())
+    assert main(["report", str(run_dir), "--all"]) == 0
+    assert "all trials:" in capsys.readouterr().out

@@ -1,0 +1,59 @@
+import pytest
+
+from codesign.config import ConfigError, config_from_mapping, dump_config, load_config
+
+
+def test_defaults_are_valid_and_resolve_pynq_z2():
+    cfg = config_from_mapping({})
+    assert cfg.resolve_board().name == "pynq-z2"
+    assert cfg.search.algorithm == "nsga2"
+    assert [o.direction for o in cfg.search.objectives] == ["max", "min"]
+
+
+@pytest.mark.parametrize("data,match", [
+    ({"serach": {}}, r"serach: unknown key"),
+    ({"space": {"width": {"min": 64, "max": 8}}}, r"space\.width: min \(64\) must be <= max \(8\)"),
+    ({"space": {"weight_bits": [1, 7]}}, r"space\.weight_bits: \[7\] not allowed; valid bit-widths"),
+    ({"space": {"conv": {"kernal": [3]}}}, r"space\.conv\.kernal: unknown key"),
+    ({"board": "pynq-z7"}, r"board: unknown board 'pynq-z7'; valid: .*kv260"),
+    ({"dataset": {"name": "cifar10"}}, r"dataset\.name: must be one of 'digits', 'mnist1d' or 'npz'"),
+    ({"dataset": {"name": "npz"}}, r"needs a path"),
+    ({"search": {"objectives": [{"metric": "luts"}]}}, r"unknown metric 'luts'; valid: .*lut"),
+    ({"search": {"algorithm": "cmaes"}}, r"search\.algorithm: must be one of"),
+    ({"search": {"scheduler": "asha"}}, r"asha' needs exactly one objective"),
+    ({"search": {"budgets": {"lutz": 3}}}, r"unknown resource"),
+    ({"training": {"epochs": 0}}, r"training\.epochs"),
+    ({"folding": {"target_fps": -1}}, r"target_fps must be > 0"),
+    ({"board": {"name": "x", "part": "p", "family": "xc7", "clock_mhz": 100, "resources": {"lut": 5}, "bogus": 1}},
+     r"board: board 'x': unknown key"),
+])
+def test_bad_configs_name_the_key_path(data, match):
+    with pytest.raises(ConfigError, match=match):
+        config_from_mapping(data)
+
+
+def test_inline_board():
+    cfg = config_from_mapping({"board": {"name": "Tiny", "part": "xc7a35t", "family": "xc7", "clock_mhz": 50,
+                                         "resources": {"lut": 20800, "ff": 41600, "bram18": 100, "dsp": 90}}})
+    b = cfg.resolve_board()
+    assert b.name == "tiny" and b.clock_mhz == 50 and b.fill_limits.lut == 0.7
+
+
+def test_toml_and_yaml_load_the_same(tmp_path):
+    (tmp_path / "c.toml").write_text('name = "t"\n[search]\nnum_samples = 3\n[space]\nwidth = [8, 16]\n')
+    (tmp_path / "c.yaml").write_text("name: t\nsearch: {num_samples: 3}\nspace: {width: [8, 16]}\n")
+    assert load_config(tmp_path / "c.toml") == load_config(tmp_path / "c.yaml")
+
+
+def test_resolved_config_round_trips(tmp_path):
+    cfg = config_from_mapping({"space": {"width": {"min": 8, "max": 64, "log": True}}, "seed": 3})
+    (tmp_path / "r.yaml").write_text(dump_config(cfg))
+    assert load_config(tmp_path / "r.yaml") == cfg
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    (tmp_path / "bad.toml").write_text("name = \n")
+    with pytest.raises(ConfigError, match="cannot be parsed"):
+        load_config(tmp_path / "bad.toml")

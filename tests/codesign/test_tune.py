@@ -1,0 +1,116 @@
+"""Real Ray Tune searches (tiny: few trials, 1-2 epochs) and the constraint-forwarding Optuna adapter."""
+import json
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from codesign.config import config_from_mapping
+from codesign.runfolder import read_records
+
+
+def _cfg(tmp_path, **over):
+    base = {"name": "t", "training": {"epochs": 1, "patience": 1},
+            "space": {"hidden_layers": [1], "width": [16, 32]},
+            "search": {"num_samples": 3, "max_concurrent": 2}, "output_dir": str(tmp_path)}
+    for k, v in over.items():
+        base[k] = {**base.get(k, {}), **v} if isinstance(v, dict) else v
+    return config_from_mapping(base)
+
+
+def test_adapter_forwards_constraints_and_statuses():
+    from codesign.tune import ConstrainedOptunaSearch
+
+    def space(trial):
+        trial.suggest_int("x", 1, 10)
+
+    s = ConstrainedOptunaSearch(space=space, metric=["accuracy", "lut"], mode=["max", "min"],
+                                sampler=optuna.samplers.NSGAIISampler(seed=0), seed=0)
+    for tid in ("ok", "infeasible", "failed", "stopped"):
+        s.suggest(tid)
+    s.on_trial_complete("ok", {"final": True, "status": "ok", "objective_values": [0.9, 100.0],
+                               "constraints": {"fit_lut": -0.5, "budget_lut": -0.1}})
+    s.on_trial_complete("infeasible", {"final": True, "status": "infeasible", "objective_values": [0.0, 9e9],
+                                       "constraints": {"fit_lut": 2.0, "budget_lut": 1.0}})
+    s.on_trial_complete("failed", {"final": True, "status": "failed"})
+    s.on_trial_complete("stopped", {"final": False, "val_accuracy": 0.5})
+    trials = {t.number: t for t in s._ot_study.trials}
+    State = optuna.trial.TrialState
+    assert trials[0].state == State.COMPLETE and trials[0].constraints == {"fit_lut": -0.5, "budget_lut": -0.1}
+    assert trials[1].state == State.COMPLETE and trials[1].constraints["fit_lut"] == 2.0
+    assert trials[2].state == State.FAIL
+    assert trials[3].state == State.PRUNED
+    # the constraint-aware front holds only the feasible trial
+    assert [t.number for t in s._ot_study.best_trials] == [0]
+
+
+def test_tiny_search_writes_a_complete_run_folder(ray_local, tmp_path):
+    from codesign.report import run_report
+    from codesign.tune import run_search
+    cfg = _cfg(tmp_path)
+    run_dir, summary = run_search(cfg, quiet=True)
+    for name in ("config.yaml", "trials.jsonl", "trials.csv", "trials.parquet", "pareto.csv", "summary.json"):
+        assert (run_dir / name).is_file(), name
+    records = read_records(run_dir)
+    assert len(records) == 3 and summary["trials"] == 3
+    assert {r["status"] for r in records} <= {"ok", "infeasible"}
+    for r in records:
+        assert r["params"]["kind"] == "mlp" and "analytic" in r["estimates"]
+        has_model = (run_dir / "trials" / r["trial_id"] / "model.pt").is_file()
+        assert has_model == (r["status"] == "ok")
+        assert (run_dir / "trials" / r["trial_id"] / "trial.log").is_file()
+    table = pd.read_csv(run_dir / "trials.csv")
+    assert len(table) == 3 and set(table["status"]) <= {"ok", "infeasible"}
+    assert len(pd.read_parquet(run_dir / "trials.parquet")) == 3
+    front = pd.read_csv(run_dir / "pareto.csv")
+    ok_ids = {r["trial_id"] for r in records if r["status"] == "ok"}
+    assert 1 <= len(front) and set(front["trial_id"]) <= ok_ids
+    assert 0 < summary["hypervolume"] <= 1
+    text = run_report(run_dir)
+    assert "Pareto front" in text and front["trial_id"].iloc[0] in text
+
+
+def test_budget_makes_trials_infeasible_without_training(ray_local, tmp_path):
+    from codesign.tune import run_search
+    run_dir, summary = run_search(_cfg(tmp_path, search={"budgets": {"lut": 1}}), quiet=True)
+    records = read_records(run_dir)
+    assert [r["status"] for r in records] == ["infeasible"] * 3
+    assert all("budget_lut" in r["failure_reason"] for r in records)
+    assert not list(run_dir.glob("trials/*/model.pt"))
+    assert summary["pareto_size"] == 0 and summary["hypervolume"] == 0.0
+
+
+def test_failing_trials_are_recorded_and_the_search_goes_on(ray_local, tmp_path):
+    from codesign.tune import run_search
+    rng = np.random.default_rng(0)
+    x = rng.random((60, 8))
+    x[0, 0] = np.nan  # NaN input (float layers propagate it): every trial's loss diverges
+    np.savez(tmp_path / "nan.npz", x_train=x, y_train=rng.integers(0, 2, 60), x_test=x[:10], y_test=np.arange(10) % 2)
+    cfg = _cfg(tmp_path, dataset={"name": "npz", "path": str(tmp_path / "nan.npz")},
+               space={"weight_bits": [32], "act_bits": [32], "input_bits": 32})
+    run_dir, summary = run_search(cfg, quiet=True)
+    records = read_records(run_dir)
+    assert len(records) == 3 and summary["by_status"] == {"failed": 3}
+    assert all("TrainingDiverged" in r["failure_reason"] for r in records)
+    assert "Traceback" in (run_dir / "trials" / records[0]["trial_id"] / "trial.log").read_text()
+
+
+def test_single_objective_with_asha(ray_local, tmp_path):
+    from codesign.tune import run_search
+    cfg = _cfg(tmp_path, training={"epochs": 4, "patience": 4},
+               search={"num_samples": 4, "scheduler": "asha", "objectives": [{"metric": "accuracy"}],
+                       "budgets": {"lut": 20000}, "algorithm": "tpe"})
+    run_dir, summary = run_search(cfg, quiet=True)
+    records = read_records(run_dir)
+    assert len(records) == 4
+    assert {r["status"] for r in records} <= {"ok", "stopped", "infeasible"}
+    assert summary["pareto_size"] >= 1
+
+
+@pytest.mark.parametrize("algorithm", ["random", "grid", "gp"])
+def test_other_samplers_run(ray_local, tmp_path, algorithm):
+    from codesign.tune import run_search
+    run_dir, summary = run_search(_cfg(tmp_path, search={"algorithm": algorithm, "num_samples": 2}), quiet=True)
+    assert summary["trials"] == 2
+    assert json.loads((run_dir / "summary.json").read_text())["algorithm"] == algorithm
