@@ -37,11 +37,13 @@ def _nsga2(cfg: Config):
 
 def _tpe(cfg: Config):
     return optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=cfg.search.startup_trials,
-                                      multivariate=True, constant_liar=True)
+                                      multivariate=True, constant_liar=True,
+                                      warn_independent_sampling=False)
 
 
 def _gp(cfg: Config):
-    return optuna.samplers.GPSampler(seed=cfg.seed, n_startup_trials=cfg.search.startup_trials)
+    return optuna.samplers.GPSampler(seed=cfg.seed, n_startup_trials=cfg.search.startup_trials,
+                                     warn_independent_sampling=False)
 
 
 def _random(cfg: Config):

@@ -51,3 +51,9 @@ def test_npz_dataset(tmp_path):
     from codesign.data import DatasetError
     with pytest.raises(DatasetError, match="lacks"):
         load_dataset("npz", str(tmp_path / "bad.npz"))
+
+
+def test_mnist1d_is_generated_locally():
+    d = load_dataset("mnist1d")
+    assert d.n_features == 40 and d.n_classes == 10 and d.image_shape is None
+    assert len(d.x_train) + len(d.x_val) + len(d.x_test) == 5000

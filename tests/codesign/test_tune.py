@@ -114,3 +114,13 @@ def test_other_samplers_run(ray_local, tmp_path, algorithm):
     run_dir, summary = run_search(_cfg(tmp_path, search={"algorithm": algorithm, "num_samples": 2}), quiet=True)
     assert summary["trials"] == 2
     assert json.loads((run_dir / "summary.json").read_text())["algorithm"] == algorithm
+
+
+def test_same_seed_repeats_the_search(ray_local, tmp_path):
+    from codesign.tune import run_search
+    runs = []
+    for sub in ("a", "b"):
+        cfg = _cfg(tmp_path / sub, search={"max_concurrent": 1, "num_samples": 3})
+        run_dir, _ = run_search(cfg, quiet=True)
+        runs.append([(r["params"], r["status"], r["metrics"].get("accuracy")) for r in read_records(run_dir)])
+    assert runs[0] == runs[1]
