@@ -122,6 +122,7 @@ class SpaceConfig(_Strict):
     tie_bits: bool = False  # true: one weight and one activation bit-width for all layers
     input_bits: int = 8
     output_bits: int = 32  # act_bits of the last layer (32 = raw scores)
+    scaling: Literal["po2", "float"] = "po2"  # quantizer scales: powers of two (fixed point) or floats
     conv: ConvSpace = ConvSpace()
 
     _c1 = field_validator("hidden_layers", "width")(classmethod(lambda cls, v, info: _check_choices(v, info.field_name)))

@@ -44,6 +44,7 @@ class ModelSpec:
     dense: tuple[DenseSpec, ...]
     target_fps: float | None = None
     folding: tuple[tuple[float, float], ...] | None = None  # per hw layer (pe_frac, simd_or_rf_frac) in [0, 1]
+    scaling: str = "po2"  # quantizer scales: powers of two (fixed point) or free floats
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -173,7 +174,8 @@ def sample_spec(trial, space: SpaceConfig, folding: FoldingConfig, *, n_features
         target = None
     return ModelSpec(kind=kind, n_features=n_features, image_shape=image_shape if kind == "cnn" else None,
                      n_classes=n_classes, input_bits=space.input_bits, activation=activation,
-                     convs=tuple(convs), dense=tuple(dense), target_fps=target, folding=fractions)
+                     convs=tuple(convs), dense=tuple(dense), target_fps=target, folding=fractions,
+                     scaling=space.scaling)
 
 
 def spec_from_params(params: dict, cfg: Config, *, n_features: int, image_shape, n_classes: int) -> ModelSpec:

@@ -96,6 +96,13 @@ def _estimate_hls4ml(design: Design, coeffs: Coefficients) -> list[LayerEstimate
 ANALYTIC_MODELS = {"finn": _estimate_finn, "hls4ml": _estimate_hls4ml}
 
 
+def folded_design(design: Design, board: Board, coefficients: str | Coefficients = "analytic") -> Design:
+    """`design` with every missing PE/SIMD or reuse factor derived, as `estimate` uses it."""
+    coeffs = coefficients if isinstance(coefficients, Coefficients) else load_coefficients(coefficients)
+    check_folding(design)
+    return derive_folding(design, design.clock_mhz or board.clock_mhz, coeffs)
+
+
 def estimate(design: Design, board: Board, coefficients: str | Coefficients = "analytic",
              source: str = "analytic") -> ResourceEstimate:
     """Derive missing folding, then estimate every layer and the whole dataflow on `board`."""
@@ -103,8 +110,7 @@ def estimate(design: Design, board: Board, coefficients: str | Coefficients = "a
         raise ValueError(f"style {design.style!r} unknown; valid: {sorted(ANALYTIC_MODELS)}")
     coeffs = coefficients if isinstance(coefficients, Coefficients) else load_coefficients(coefficients)
     clock = design.clock_mhz or board.clock_mhz
-    check_folding(design)
-    folded = derive_folding(design, clock, coeffs)
+    folded = folded_design(design, board, coeffs)
     layers = ANALYTIC_MODELS[design.style](folded, coeffs)
     total = Resources.total(l.resources for l in layers)
     total = Resources(*(round(getattr(total, n)) for n in RESOURCE_NAMES))

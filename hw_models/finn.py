@@ -29,13 +29,20 @@ def mvau_cycles(layer: DenseLayer | ConvLayer, pe: int, simd: int) -> int:
     return (layer.mh // pe) * (layer.mw // simd) * layer.input_vectors
 
 
-def swu_cycles(in_ch: int, in_dim: int, kernel: int, stride: int, out_dim: int, simd: int) -> int:
-    """ConvolutionInputGenerator_rtl default style, 2D (finn-plus 1.6.1 get_exp_cycles)."""
+def swu_cycles(in_ch: int, in_dim: int, kernel: int, stride: int, out_dim: int, simd: int,
+               depthwise: bool = False) -> int:
+    """ConvolutionInputGenerator_rtl default style, 2D (finn-plus 1.6.1 get_exp_cycles); pooling
+    windows are generated depthwise."""
     channel_factor = in_ch // simd
     buffer_min = ((kernel - 1) * in_dim + (kernel - 1) + 1) * channel_factor
     write_block = out_dim * kernel * kernel * channel_factor
     read_block = stride * in_dim * channel_factor
-    return buffer_min + out_dim * max(write_block, read_block) + 2
+    max_cycles = max(write_block, read_block)
+    extra = 0
+    if depthwise:
+        max_cycles += out_dim * (stride - 1) * (channel_factor - 1)
+        extra = (stride - 1) * in_dim * channel_factor
+    return buffer_min + out_dim * max_cycles + extra
 
 
 def pool_cycles(channels: int, pool: int, out_dim: int, pe: int) -> int:
@@ -50,7 +57,7 @@ def layer_cycles(layer, pe: int, simd: int) -> int:
     if isinstance(layer, ConvLayer):
         return max(mvau_cycles(layer, pe, simd),
                    swu_cycles(layer.in_ch, layer.in_dim, layer.kernel, layer.stride, layer.out_dim, simd))
-    return max(swu_cycles(layer.channels, layer.in_dim, layer.pool, layer.pool, layer.out_dim, pe),
+    return max(swu_cycles(layer.channels, layer.in_dim, layer.pool, layer.pool, layer.out_dim, pe, depthwise=True),
                pool_cycles(layer.channels, layer.pool, layer.out_dim, pe))
 
 

@@ -1,0 +1,193 @@
+"""finn-plus as a library: QONNX -> FINN -> streamline -> HW layers -> partition -> specialize ->
+our folding -> finn-plus' own per-layer resource and cycle estimates (source `finn-estimate`).
+
+No Vivado is needed. FINN writes intermediate files under FINN_BUILD_DIR: each call points it at a
+fresh temporary folder (never the user's home) and removes it afterwards.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from boards import Board, Resources
+from hw_models.design import ConvLayer, Design, DenseLayer, MaxPoolLayer, divisors
+from hw_models.estimate import LayerEstimate, ResourceEstimate
+
+
+class FinnError(RuntimeError):
+    """FINN could not map or estimate the graph; the message is FINN's, or names the unmapped nodes."""
+
+
+@contextlib.contextmanager
+def finn_environment():
+    """A private FINN_BUILD_DIR (and a FINN_SETTINGS that does not exist) for the duration."""
+    saved = {k: os.environ.get(k) for k in ("FINN_BUILD_DIR", "FINN_SETTINGS")}
+    with tempfile.TemporaryDirectory(prefix="codesign-finn-") as tmp:
+        os.environ["FINN_BUILD_DIR"] = tmp
+        os.environ["FINN_SETTINGS"] = str(Path(tmp) / "no-settings.toml")
+        try:
+            yield Path(tmp)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def _transform_all(model, transforms):
+    for t in transforms:
+        model = model.transform(t)
+    return model
+
+
+def to_hw_dataflow(onnx_path: str | Path, fpga_part: str, build_dir: Path):
+    """FINN's frontend on a QONNX file; returns the specialised dataflow partition (a ModelWrapper)."""
+    import finn.transformation.streamline.absorb as absorb
+    from finn.transformation.fpgadataflow.convert_to_hw.binary_matrix_vector_activation import (
+        InferBinaryMatrixVectorActivation)
+    from finn.transformation.fpgadataflow.convert_to_hw.conv_inp_gen import InferConvInpGen
+    from finn.transformation.fpgadataflow.convert_to_hw.label_select import InferLabelSelectLayer
+    from finn.transformation.fpgadataflow.convert_to_hw.pool import InferPool
+    from finn.transformation.fpgadataflow.convert_to_hw.quantized_matrix_vector_activation import (
+        InferQuantizedMatrixVectorActivation)
+    from finn.transformation.fpgadataflow.convert_to_hw.thresholding import InferThresholdingLayer
+    from finn.transformation.fpgadataflow.create_dataflow_partition import CreateDataflowPartition
+    from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
+    from finn.transformation.fpgadataflow.minimize_weight_bit_width import MinimizeWeightBitWidth
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+    from finn.transformation.move_reshape import RemoveCNVtoFCFlatten
+    from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
+    from finn.transformation.streamline import Streamline
+    from finn.transformation.streamline.reorder import MakeMaxPoolNHWC
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+    from qonnx.transformation.bipolar_to_xnor import ConvertBipolarMatMulToXnorPopcount
+    from qonnx.transformation.fold_constants import FoldConstants
+    from qonnx.transformation.general import GiveReadableTensorNames, GiveUniqueNodeNames, RemoveStaticGraphInputs
+    from qonnx.transformation.infer_data_layouts import InferDataLayouts
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+    from qonnx.transformation.infer_shapes import InferShapes
+    from qonnx.transformation.insert_topk import InsertTopK
+    from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
+    from qonnx.util.cleanup import cleanup_model
+
+    model = cleanup_model(ModelWrapper(str(onnx_path)))
+    model = model.transform(ConvertQONNXtoFINN())
+    tidy = [InferShapes(), FoldConstants(), GiveUniqueNodeNames(), GiveReadableTensorNames(), InferDataTypes(),
+            RemoveStaticGraphInputs()]
+    model = _transform_all(model, tidy)
+    model = _transform_all(model, [InsertTopK(k=1), InferShapes(), InferDataTypes(),
+                                   absorb.AbsorbScalarBiasIntoMultiThreshold(), Streamline()])
+    if model.get_nodes_by_op_type("Conv"):
+        model = _transform_all(model, [LowerConvsToMatMul(), MakeMaxPoolNHWC(), absorb.AbsorbTransposeIntoMultiThreshold(),
+                                       MakeMaxPoolNHWC(), absorb.AbsorbConsecutiveTransposes()])
+    model = _transform_all(model, [ConvertBipolarMatMulToXnorPopcount(), Streamline(),
+                                   absorb.AbsorbScalarMulAddIntoTopK(), InferDataLayouts()])
+    model = _transform_all(model, [InferBinaryMatrixVectorActivation(), InferQuantizedMatrixVectorActivation(),
+                                   InferLabelSelectLayer(), InferThresholdingLayer(), InferPool(), InferConvInpGen(),
+                                   RemoveCNVtoFCFlatten(), absorb.AbsorbConsecutiveTransposes(),
+                                   GiveUniqueNodeNames(), InferDataTypes(), InferShapes()])
+    hw_domain = "finn.custom_op.fpgadataflow"
+    ops = [n.op_type for n in model.graph.node]
+    # a layout Transpose in front of the dataflow (NCHW input) stays on the host, as in FINN's flows
+    core = [n for i, n in enumerate(model.graph.node) if not (n.op_type == "Transpose" and i == 0)]
+    unmapped = [f"{n.op_type} ({n.name})" for n in core if not n.domain.startswith(hw_domain)]
+    if unmapped:
+        raise FinnError("FINN cannot map these layers to hardware: " + ", ".join(unmapped)
+                        + f" (graph after conversion: {ops}); float layers and unsupported ops have no FINN "
+                          "implementation")
+    model = model.transform(CreateDataflowPartition(partition_model_dir=str(build_dir / "partitions")))
+    partitions = model.get_nodes_by_op_type("StreamingDataflowPartition")
+    if len(partitions) != 1:
+        raise FinnError(f"expected one dataflow partition, FINN made {len(partitions)}")
+    dataflow = ModelWrapper(getCustomOp(partitions[0]).get_nodeattr("model"))
+    dataflow = _transform_all(dataflow, [SpecializeLayers(fpga_part), MinimizeWeightBitWidth(),
+                                         MinimizeAccumulatorWidth(), GiveUniqueNodeNames(), InferDataTypes(),
+                                         InferShapes()])
+    return dataflow
+
+
+def apply_folding(dataflow, design: Design) -> dict[str, dict]:
+    """Set PE/SIMD of every FINN node from our (already folded) design; the other nodes (input
+    thresholding, label select) get the smallest PE that keeps them off the critical path, as
+    FINN's SetFolding would. Returns the folding per node name."""
+    from qonnx.custom_op.registry import getCustomOp
+    layers = [l for l in design.layers]
+    i, folding = 0, {}
+    mapped_cycles = []
+    for node in dataflow.graph.node:
+        inst = getCustomOp(node)
+        op = node.op_type
+        if op.startswith(("MVAU", "ConvolutionInputGenerator", "Pool")):
+            if i >= len(layers):
+                raise FinnError(f"FINN produced more compute nodes than the design has layers (at {node.name})")
+            layer = layers[i]
+            if op.startswith("MVAU"):
+                if not isinstance(layer, (DenseLayer, ConvLayer)):
+                    raise FinnError(f"{node.name}: FINN's MVAU does not line up with design layer {i} ({layer.kind})")
+                inst.set_nodeattr("PE", layer.pe)
+                inst.set_nodeattr("SIMD", layer.simd)
+                i += 1
+            elif op.startswith("ConvolutionInputGenerator"):
+                inst.set_nodeattr("SIMD", layer.simd if isinstance(layer, ConvLayer) else layer.pe)
+            else:  # Pool
+                if not isinstance(layer, MaxPoolLayer):
+                    raise FinnError(f"{node.name}: FINN's Pool does not line up with design layer {i} ({layer.kind})")
+                inst.set_nodeattr("PE", layer.pe)
+                i += 1
+            mapped_cycles.append(inst.get_exp_cycles())
+    if i != len(layers):
+        raise FinnError(f"the design has {len(layers)} layers but FINN mapped {i}")
+    target = max(mapped_cycles) if mapped_cycles else 1
+    for node in dataflow.graph.node:
+        inst = getCustomOp(node)
+        if node.op_type.startswith(("Thresholding", "LabelSelect")) and "PE" in inst.get_nodeattr_types():
+            channels = inst.get_nodeattr("NumChannels") if "NumChannels" in inst.get_nodeattr_types() else inst.get_nodeattr("Labels")
+            for pe in divisors(int(channels)):
+                inst.set_nodeattr("PE", pe)
+                if inst.get_exp_cycles() <= target:
+                    break
+        attrs = inst.get_nodeattr_types()
+        folding[node.name] = {k.lower(): inst.get_nodeattr(k) for k in ("PE", "SIMD") if k in attrs}
+    return folding
+
+
+def finn_estimate(onnx_path: str | Path, design: Design, board: Board, clock_mhz: float | None = None) -> ResourceEstimate:
+    """finn-plus' own estimate of the exported network with our folding, as a `ResourceEstimate`."""
+    from finn.analysis.fpgadataflow.exp_cycles_per_layer import exp_cycles_per_layer
+    from finn.analysis.fpgadataflow.res_estimation import res_estimation
+    clock = clock_mhz or design.clock_mhz or board.clock_mhz
+    started = time.perf_counter()
+    with finn_environment() as build_dir:
+        try:
+            dataflow = to_hw_dataflow(onnx_path, board.part, build_dir)
+            folding = apply_folding(dataflow, design)
+            resources = dataflow.analysis(lambda m: res_estimation(m, board.part))
+            cycles = dataflow.analysis(exp_cycles_per_layer)
+        except FinnError:
+            raise
+        except Exception as exc:  # FINN's own message is the useful one
+            raise FinnError(f"FINN flow failed: {type(exc).__name__}: {exc}") from exc
+    per_layer = []
+    for idx, node in enumerate(dataflow.graph.node):
+        r = resources.get(node.name, {})
+        res = Resources(lut=float(r.get("LUT", 0)), ff=0.0, bram18=float(r.get("BRAM_18K", 0)),
+                        uram=float(r.get("URAM", 0)), dsp=float(r.get("DSP", 0)))
+        c = int(cycles.get(node.name, 0))
+        per_layer.append(LayerEstimate(idx, node.op_type, res, c, c, folding.get(node.name, {}),
+                                       {"node": node.name}))
+    total = Resources.total(l.resources for l in per_layer)
+    cycles_per_frame = max(1, max(l.cycles for l in per_layer))
+    notes = ["FINN has no FF estimate (ff reported as 0)",
+             f"finn-plus flow took {time.perf_counter() - started:.2f} s"]
+    if any(l.kind.startswith("MVAU_rtl") for l in per_layer):
+        notes.append("MVAU_rtl nodes report LUT=0 in finn-plus' estimate")
+    return ResourceEstimate(
+        source="finn-estimate", style="finn", board=board.name, clock_mhz=clock, total=total,
+        per_layer=tuple(per_layer), cycles_per_frame=cycles_per_frame,
+        latency_cycles=sum(l.cycles for l in per_layer), fits=board.fits(total),
+        utilization=board.utilization(total), violations=board.violations(total), notes=tuple(notes))
