@@ -70,6 +70,27 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_compare(args) -> int:
+    from codesign.compare import compare_run, comparison_table
+    rows = compare_run(args.run, all_trials=args.all)
+    print(json.dumps(rows, indent=1) if args.json else comparison_table(rows))
+    return 0
+
+
+def _cmd_doctor(args) -> int:
+    from flows.tools import doctor
+    rows = doctor()
+    if args.json:
+        print(json.dumps([r.__dict__ for r in rows], indent=1))
+        return 0
+    width = max(len(r.name) for r in rows)
+    for r in rows:
+        state = "ok     " if r.available else "missing"
+        line = f"{r.name.ljust(width)}  {state}  {(r.version or '-')[:60]:<60}  enables: {r.enables}"
+        print(line + (f" ({r.detail})" if r.detail else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="codesign", description="FPGA co-design of quantized neural networks")
     sub = p.add_subparsers(dest="command", required=True)
@@ -95,6 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--target-fps", type=float, help="derive missing folding for this throughput")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_cmd_estimate)
+
+    c = sub.add_parser("compare", help="analytic estimate vs finn-plus' estimate for a run's Pareto designs")
+    c.add_argument("run", help="run folder (style finn)")
+    c.add_argument("--all", action="store_true", help="every trained design, not only the Pareto front")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=_cmd_compare)
+
+    d = sub.add_parser("doctor", help="which tools are available, their versions, what each enables")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=_cmd_doctor)
 
     r = sub.add_parser("report", help="print the Pareto table of a run folder")
     r.add_argument("run", help="run folder")

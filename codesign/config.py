@@ -24,7 +24,8 @@ METRICS: dict[str, str] = {
 }
 ALGORITHMS: tuple[str, ...] = ("nsga2", "tpe", "gp", "random", "grid")
 DATASETS: tuple[str, ...] = ("digits", "mnist1d", "npz")
-FEEDBACK_SOURCES: tuple[str, ...] = ("analytic",)
+# feedback -> the style it needs (None: any)
+FEEDBACK_SOURCES: dict[str, str | None] = {"analytic": None, "finn-estimate": "finn", "hls4ml": "hls4ml"}
 
 
 class ConfigError(ValueError):
@@ -165,6 +166,19 @@ class TrainingConfig(_Strict):
     patience: int = Field(default=5, ge=1)  # early stopping on validation accuracy
 
 
+class FlowsConfig(_Strict):
+    """What every trained candidate goes through besides training (toolchain feedback)."""
+
+    export: bool = True  # QONNX export of every trained candidate, verified against Brevitas
+    verify_samples: int = Field(default=64, ge=1)  # test samples the export (and hls4ml) checks run on
+    min_agreement: float = Field(default=1.0, ge=0, le=1)  # below: the trial fails with "export mismatch"
+    finn: bool = False  # also record FINN's estimate when the feedback is another source
+    hls4ml_csim: bool = False  # also run hls4ml's C simulation when the feedback is another source
+    hls4ml_strategy: Literal["Latency", "Resource"] = "Latency"
+    hls4ml_min_agreement: float = Field(default=0.0, ge=0, le=1)  # 0: report the agreement only
+    timeout_s: float = Field(default=600, gt=0)  # per tool step (FINN flow, hls4ml compile)
+
+
 class Objective(_Strict):
     metric: str
     mode: Literal["min", "max"] | None = None  # default: the metric's natural direction
@@ -226,8 +240,16 @@ class Config(_Strict):
     folding: FoldingConfig = FoldingConfig()
     training: TrainingConfig = TrainingConfig()
     search: SearchConfig = SearchConfig()
-    feedback: Literal["analytic"] = "analytic"
+    feedback: Literal["analytic", "finn-estimate", "hls4ml"] = "analytic"
+    flows: FlowsConfig = FlowsConfig()
     output_dir: str = "runs"
+
+    @model_validator(mode="after")
+    def _feedback_style(self):
+        needed = FEEDBACK_SOURCES[self.feedback]
+        if needed is not None and self.style != needed:
+            raise ValueError(f"feedback {self.feedback!r} needs style {needed!r} (the config has style {self.style!r})")
+        return self
 
     def resolve_board(self) -> Board:
         try:

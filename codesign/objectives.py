@@ -11,13 +11,17 @@ from hw_models import ResourceEstimate
 STATUSES: tuple[str, ...] = ("ok", "infeasible", "failed", "stopped")
 
 
-def hardware_metrics(est: ResourceEstimate) -> dict[str, float]:
-    """Every hardware metric of an estimate, resources also as % of the board."""
+def hardware_metrics(est: ResourceEstimate, ff_fallback: ResourceEstimate | None = None) -> dict[str, float]:
+    """Every hardware metric of an estimate, resources also as % of the board. `ff_fallback` supplies
+    FF for sources that do not estimate it (finn-plus)."""
     out: dict[str, float] = {n: float(getattr(est.total, n)) for n in RESOURCE_NAMES}
+    util = dict(est.utilization)
+    if ff_fallback is not None and est.source == "finn-estimate":
+        out["ff"], util["ff"] = float(ff_fallback.total.ff), ff_fallback.utilization["ff"]
     for n in RESOURCE_NAMES:
-        u = est.utilization[n]
+        u = util[n]
         out[f"{n}_pct"] = 100.0 * u if math.isfinite(u) else float("inf")
-    out["util_max"] = max(est.utilization.values())
+    out["util_max"] = max(util.values())
     out.update(fps=est.fps, latency_us=est.latency_us, latency_cycles=float(est.latency_cycles),
                cycles_per_frame=float(est.cycles_per_frame))
     return out

@@ -35,7 +35,8 @@ def evaluate_candidate(cfg: Config, params: dict, *, trial_id: str, run_dir: str
     """Evaluate one sampled candidate and return its record (also the trial's final result)."""
     start = time.perf_counter()
     tdir = runfolder.trial_dir(run_dir, trial_id)
-    record: dict = {"trial_id": trial_id, "params": dict(params), "style": cfg.style, "source": cfg.feedback,
+    record: dict = {"trial_id": trial_id, "params": dict(params), "style": cfg.style, "feedback": cfg.feedback,
+                    "source": "analytic",
                     "status": "failed", "failure_reason": None, "trial_dir": str(tdir), "metrics": {},
                     "artifacts": []}
     log = logging.getLogger(f"codesign.trial.{trial_id}")
@@ -65,12 +66,21 @@ def evaluate_candidate(cfg: Config, params: dict, *, trial_id: str, run_dir: str
             from codesign.train import train
             model = build_model(spec, seed=cfg.seed)
             result = train(model, _dataset(cfg), cfg.training, seed=cfg.seed, on_epoch=on_epoch)
-            metrics.update(accuracy=result.test_accuracy, val_accuracy=result.val_accuracy)
             record.update(status="ok", epochs_run=result.epochs_run, train_s=result.train_s,
                           history=[list(h) for h in result.history])
             record["artifacts"].append(str(runfolder.save_state_dict(tdir, model.state_dict())))
             log.info("trained: test accuracy %.4f, val %.4f, %d epochs, %.1f s", result.test_accuracy,
                      result.val_accuracy, result.epochs_run, result.train_s)
+            primary = run_toolchain(cfg, spec, model, board, tdir, record, log)
+            if primary is not None:  # the configured feedback source replaces the analytic numbers
+                metrics = hardware_metrics(primary, ff_fallback=est)
+                constraints = constraint_values(primary, board, dict(cfg.search.budgets))
+                record.update(metrics=metrics, constraints=constraints, fits=primary.fits, source=primary.source)
+                if any(v > 0 for v in constraints.values()):
+                    over = sorted(k for k, v in constraints.items() if v > 0)
+                    record.update(status="infeasible",
+                                  failure_reason=f"does not fit {board.name} by {primary.source}: {', '.join(over)}")
+            metrics.update(accuracy=result.test_accuracy, val_accuracy=result.val_accuracy)
         record["objective_values"] = objective_values(metrics, cfg.search.objectives)
     except Exception as exc:  # a failing candidate must not stop the search
         record.update(status="failed", failure_reason=f"{type(exc).__name__}: {exc}")
@@ -80,6 +90,57 @@ def evaluate_candidate(cfg: Config, params: dict, *, trial_id: str, run_dir: str
         log.removeHandler(handler)
         handler.close()
     return record
+
+
+def run_toolchain(cfg: Config, spec: ModelSpec, model, board, tdir: Path, record: dict, log):
+    """Export, verify and run the configured tool flows on a trained model. Records what each step
+    computed under record["flows"] / record["estimates"]; returns the estimate that should score the
+    trial when the feedback source is not `analytic`, else None. Tool failures raise (trial fails)."""
+    import torch
+
+    from flows.tools import call_with_timeout
+    from hw_models.estimate import folded_design
+    fl = cfg.flows
+    need_finn = cfg.feedback == "finn-estimate" or fl.finn
+    need_hls4ml = cfg.feedback == "hls4ml" or fl.hls4ml_csim
+    record.setdefault("flows", {})
+    if not (fl.export or need_finn or need_hls4ml):
+        return None
+    from flows.qonnx import export_and_verify
+    data = _dataset(cfg)
+    exported = export_and_verify(model, data.x_test, tdir, min_agreement=fl.min_agreement, samples=fl.verify_samples)
+    record["flows"]["qonnx"] = exported.as_dict()
+    record["artifacts"].append(str(exported.onnx_path))
+    log.info("QONNX export verified: agreement %.3f on %d samples", exported.agreement, exported.samples)
+    design = folded_design(spec.to_design(cfg.style, cfg.clock_mhz), board)
+    primary = None
+    if need_finn:
+        from flows.finn import finn_estimate
+        fe = call_with_timeout(finn_estimate, exported.onnx_path, design, board, timeout_s=fl.timeout_s)
+        record["estimates"]["finn-estimate"] = fe.as_dict()
+        log.info("FINN estimate: %s, %d cycles/frame", fe.total, fe.cycles_per_frame)
+        if cfg.feedback == "finn-estimate":
+            primary = fe
+    if need_hls4ml:
+        from flows.hls4ml import ToolMissing, csim_agreement
+        x = data.x_test[:fl.verify_samples]
+        with torch.no_grad():
+            model.eval()
+            reference = model(torch.from_numpy(x)).numpy()
+        try:
+            hr = call_with_timeout(csim_agreement, exported.onnx_path, design, board.part, x, reference,
+                                   image_shape=spec.image_shape, strategy=fl.hls4ml_strategy,
+                                   clock_mhz=cfg.clock_mhz or board.clock_mhz, timeout_s=fl.timeout_s)
+        except ToolMissing as exc:
+            record["flows"]["hls4ml"] = {"skipped": str(exc)}
+            log.warning("hls4ml C simulation skipped: %s", exc)
+        else:
+            record["flows"]["hls4ml"] = hr.as_dict()
+            log.info("hls4ml C simulation: agreement %.3f (argmax %.3f)", hr.agreement, hr.argmax_agreement)
+            if hr.agreement < fl.hls4ml_min_agreement:
+                raise RuntimeError(f"hls4ml mismatch: C simulation agrees with Brevitas on {hr.agreement:.1%} "
+                                   f"of {hr.samples} samples (needed {fl.hls4ml_min_agreement:.1%})")
+    return primary
 
 
 def design_summary_from_estimate(spec: ModelSpec, est, style: str) -> str:

@@ -44,6 +44,34 @@ def _transform_all(model, transforms):
     return model
 
 
+def input_quant_to_host(model):
+    """Move the input quantizer to the host, as FINN deployments do: the accelerator receives the
+    integers round(x / s) (UINTb/INTb) and the graph starts with a Mul by s, which streamlining
+    folds into the first thresholds. Without this, FINN builds a float-input Thresholding stage
+    with 2^b - 1 float comparators per input channel."""
+    import numpy as np
+    from onnx import helper
+    from qonnx.core.datatype import DataType
+    from qonnx.custom_op.registry import getCustomOp
+    inp = model.graph.input[0].name
+    consumers = model.find_consumers(inp) or []
+    if len(consumers) != 1 or consumers[0].op_type != "Quant":
+        return model
+    quant = consumers[0]
+    scale, zero_point, bits = (model.get_initializer(n) for n in quant.input[1:4])
+    if scale is None or zero_point is None or bits is None or np.size(scale) != 1 or np.any(zero_point != 0):
+        return model
+    op = getCustomOp(quant)
+    if op.get_nodeattr("narrow") or op.get_nodeattr("rounding_mode") not in ("ROUND", "HALF_EVEN"):
+        return model
+    signed = bool(op.get_nodeattr("signed"))
+    model.graph.node.insert(list(model.graph.node).index(quant),
+                            helper.make_node("Mul", [inp, quant.input[1]], [quant.output[0]], name="HostInputScale"))
+    model.graph.node.remove(quant)
+    model.set_tensor_datatype(inp, DataType[f"{'INT' if signed else 'UINT'}{int(bits)}"])
+    return model
+
+
 def to_hw_dataflow(onnx_path: str | Path, fpga_part: str, build_dir: Path):
     """FINN's frontend on a QONNX file; returns the specialised dataflow partition (a ModelWrapper)."""
     import finn.transformation.streamline.absorb as absorb
@@ -75,7 +103,7 @@ def to_hw_dataflow(onnx_path: str | Path, fpga_part: str, build_dir: Path):
     from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
     from qonnx.util.cleanup import cleanup_model
 
-    model = cleanup_model(ModelWrapper(str(onnx_path)))
+    model = input_quant_to_host(cleanup_model(ModelWrapper(str(onnx_path))))
     model = model.transform(ConvertQONNXtoFINN())
     tidy = [InferShapes(), FoldConstants(), GiveUniqueNodeNames(), GiveReadableTensorNames(), InferDataTypes(),
             RemoveStaticGraphInputs()]

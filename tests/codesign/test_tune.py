@@ -124,3 +124,44 @@ def test_same_seed_repeats_the_search(ray_local, tmp_path):
         run_dir, _ = run_search(cfg, quiet=True)
         runs.append([(r["params"], r["status"], r["metrics"].get("accuracy")) for r in read_records(run_dir)])
     assert runs[0] == runs[1]
+
+
+def test_finn_estimate_feedback_search_records_every_source(ray_local, tmp_path):
+    from codesign.tune import run_search
+    cfg = _cfg(tmp_path, feedback="finn-estimate",
+               space={"weight_bits": [2, 4], "act_bits": [2, 4]}, search={"num_samples": 3})
+    run_dir, summary = run_search(cfg, quiet=True)
+    records = read_records(run_dir)
+    ok = [r for r in records if r["status"] == "ok"]
+    assert ok and summary["trials"] == 3
+    for r in ok:
+        assert r["source"] == "finn-estimate" and r["feedback"] == "finn-estimate"
+        assert set(r["estimates"]) == {"analytic", "finn-estimate"}
+        assert r["metrics"]["lut"] == r["estimates"]["finn-estimate"]["total"]["lut"]
+        assert r["metrics"]["ff"] == r["estimates"]["analytic"]["total"]["ff"]  # FINN has no FF model
+        assert r["flows"]["qonnx"]["agreement"] == 1.0
+        assert (run_dir / "trials" / r["trial_id"] / "model.onnx").is_file()
+
+
+def test_float_layers_under_finn_feedback_fail_with_finns_message(ray_local, tmp_path):
+    from codesign.tune import run_search
+    cfg = _cfg(tmp_path, feedback="finn-estimate", space={"weight_bits": [32], "act_bits": [32]},
+               search={"num_samples": 2})
+    run_dir, summary = run_search(cfg, quiet=True)
+    records = read_records(run_dir)
+    assert summary["by_status"] == {"failed": 2}
+    assert all("FINN cannot map" in r["failure_reason"] for r in records)
+
+
+def test_hls4ml_feedback_runs_the_c_simulation(ray_local, tmp_path):
+    import shutil
+    from codesign.tune import run_search
+    cfg = _cfg(tmp_path, style="hls4ml", feedback="hls4ml", space={"weight_bits": [4], "act_bits": [4]},
+               search={"num_samples": 1, "max_concurrent": 1})
+    run_dir, _ = run_search(cfg, quiet=True)
+    (r,) = read_records(run_dir)
+    assert r["status"] == "ok", r.get("failure_reason")
+    if shutil.which("g++"):
+        assert r["flows"]["hls4ml"]["agreement"] == 1.0
+    else:
+        assert "g++ not found" in r["flows"]["hls4ml"]["skipped"]

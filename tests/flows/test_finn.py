@@ -1,0 +1,82 @@
+"""finn-plus as a library: our folding in, finn-plus' own per-layer estimates out."""
+import os
+
+import pytest
+
+from boards import get_board
+from flows.finn import FinnError, apply_folding, finn_environment, finn_estimate, to_hw_dataflow
+from flows.qonnx import export_and_verify
+from hw_models import estimate
+from hw_models.estimate import folded_design
+
+BOARD = get_board("pynq-z2")
+
+
+def _exported(trained, digits, spec, tmp_path):
+    return export_and_verify(trained(spec), digits.x_test, tmp_path, samples=16).onnx_path
+
+
+def test_mlp_estimate_equals_finn_plus_analyses(trained, digits, specs, tmp_path):
+    from dataclasses import replace
+
+    from finn.analysis.fpgadataflow.exp_cycles_per_layer import exp_cycles_per_layer
+    from finn.analysis.fpgadataflow.res_estimation import res_estimation
+    spec = replace(specs.mlp(2, 2), target_fps=2e5)
+    onnx = _exported(trained, digits, spec, tmp_path)
+    design = folded_design(spec.to_design("finn"), BOARD)
+    ours = finn_estimate(onnx, design, BOARD)
+    # the same flow by hand: the numbers must be finn-plus' own
+    with finn_environment() as build_dir:
+        df = to_hw_dataflow(onnx, BOARD.part, build_dir)
+        apply_folding(df, design)
+        res = df.analysis(lambda m: res_estimation(m, BOARD.part))
+        cycles = df.analysis(exp_cycles_per_layer)
+    assert ours.source == "finn-estimate"
+    assert [l.kind for l in ours.per_layer] == ["MVAU_hls", "MVAU_hls", "LabelSelect_hls"]
+    for layer in ours.per_layer:
+        node = layer.detail["node"]
+        assert layer.resources.lut == res[node]["LUT"] and layer.resources.bram18 == res[node]["BRAM_18K"]
+        assert layer.resources.dsp == res[node]["DSP"] and layer.cycles == cycles[node]
+    assert ours.total.lut == sum(r["LUT"] for r in res.values())
+    # our folding reached FINN, and FINN's MVAU cycles equal our analytic model's
+    analytic = estimate(spec.to_design("finn"), BOARD)
+    assert [l.folding for l in ours.per_layer[:2]] == [dict(l.folding) for l in analytic.per_layer]
+    assert [l.cycles for l in ours.per_layer[:2]] == [l.cycles for l in analytic.per_layer]
+    assert ours.cycles_per_frame == analytic.cycles_per_frame
+
+
+def test_cnn_maps_conv_pool_and_cycles_match_the_analytic_model(trained, digits, specs, tmp_path):
+    from dataclasses import replace
+    spec = replace(specs.cnn(4, 4), target_fps=1.5e5)
+    onnx = _exported(trained, digits, spec, tmp_path)
+    design = folded_design(spec.to_design("finn"), BOARD)
+    ours = finn_estimate(onnx, design, BOARD)
+    kinds = [l.kind.split("_")[0] for l in ours.per_layer]
+    assert kinds == ["ConvolutionInputGenerator", "MVAU", "ConvolutionInputGenerator", "Pool", "MVAU", "MVAU",
+                     "LabelSelect"]
+    analytic = estimate(spec.to_design("finn"), BOARD)
+    # per design layer the slowest FINN node has the cycles of our analytic layer
+    finn_cycles = [l.cycles for l in ours.per_layer]
+    assert analytic.per_layer[0].cycles == max(finn_cycles[0:2])  # conv: SWU + MVAU
+    assert analytic.per_layer[1].cycles == max(finn_cycles[2:4])  # maxpool: SWU + Pool
+    assert [l.cycles for l in analytic.per_layer[2:]] == finn_cycles[4:6]
+
+
+def test_host_input_quantization_removes_the_float_thresholding_stage(trained, digits, specs, tmp_path):
+    onnx = _exported(trained, digits, specs.mlp(4, 4), tmp_path)
+    est = finn_estimate(onnx, folded_design(specs.mlp(4, 4).to_design("finn"), BOARD), BOARD)
+    assert not any(l.kind.startswith("Thresholding") for l in est.per_layer)
+
+
+def test_float_layers_fail_with_finns_view(trained, digits, specs, tmp_path):
+    onnx = _exported(trained, digits, specs.mlp(32, 32), tmp_path)
+    with pytest.raises(FinnError, match="FINN cannot map these layers to hardware: MatMul"):
+        finn_estimate(onnx, folded_design(specs.mlp(32, 32).to_design("finn"), BOARD), BOARD)
+
+
+def test_finn_build_dir_is_private_and_removed(monkeypatch):
+    monkeypatch.setenv("FINN_BUILD_DIR", "/somewhere/else")
+    with finn_environment() as tmp:
+        assert os.environ["FINN_BUILD_DIR"] == str(tmp) and tmp.is_dir()
+        assert not os.path.exists(os.environ["FINN_SETTINGS"])
+    assert os.environ["FINN_BUILD_DIR"] == "/somewhere/else" and not tmp.exists()
