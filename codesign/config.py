@@ -25,7 +25,8 @@ METRICS: dict[str, str] = {
 ALGORITHMS: tuple[str, ...] = ("nsga2", "tpe", "gp", "random", "grid")
 DATASETS: tuple[str, ...] = ("digits", "mnist1d", "npz")
 # feedback -> the style it needs (None: any)
-FEEDBACK_SOURCES: dict[str, str | None] = {"analytic": None, "finn-estimate": "finn", "hls4ml": "hls4ml"}
+FEEDBACK_SOURCES: dict[str, str | None] = {"analytic": None, "finn-estimate": "finn", "hls4ml": "hls4ml",
+                                           "vivado": None}
 
 
 class ConfigError(ValueError):
@@ -177,6 +178,8 @@ class FlowsConfig(_Strict):
     hls4ml_strategy: Literal["Latency", "Resource"] = "Latency"
     hls4ml_min_agreement: float = Field(default=0.0, ge=0, le=1)  # 0: report the agreement only
     timeout_s: float = Field(default=600, gt=0)  # per tool step (FINN flow, hls4ml compile)
+    synthesis: bool = False  # also run Vivado synthesis where installed (FINN OOC / hls4ml build)
+    synthesis_timeout_s: float = Field(default=7200, gt=0)
 
 
 class Objective(_Strict):
@@ -240,7 +243,7 @@ class Config(_Strict):
     folding: FoldingConfig = FoldingConfig()
     training: TrainingConfig = TrainingConfig()
     search: SearchConfig = SearchConfig()
-    feedback: Literal["analytic", "finn-estimate", "hls4ml"] = "analytic"
+    feedback: Literal["analytic", "finn-estimate", "hls4ml", "vivado"] = "analytic"
     flows: FlowsConfig = FlowsConfig()
     output_dir: str = "runs"
 

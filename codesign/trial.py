@@ -30,6 +30,10 @@ def candidate_spec(cfg: Config, params: dict) -> ModelSpec:
                             n_classes=data.n_classes)
 
 
+def _violated(constraints: dict) -> list[str]:
+    return sorted(k for k, v in constraints.items() if v > 0)
+
+
 def evaluate_candidate(cfg: Config, params: dict, *, trial_id: str, run_dir: str | Path,
                        on_epoch: Callable[[int, float, float], None] | None = None) -> dict:
     """Evaluate one sampled candidate and return its record (also the trial's final result)."""
@@ -57,9 +61,9 @@ def evaluate_candidate(cfg: Config, params: dict, *, trial_id: str, run_dir: str
         constraints = constraint_values(est, board, dict(cfg.search.budgets))
         record.update(metrics=metrics, constraints=constraints, fits=est.fits)
         log.info("design %s: %s", record["design"], {k: metrics[k] for k in ("lut", "ff", "bram18", "dsp", "fps")})
-        if any(v > 0 for v in constraints.values()):
-            over = sorted(k for k, v in constraints.items() if v > 0)
-            record.update(status="infeasible", failure_reason=f"does not fit {board.name}: {', '.join(over)}")
+        if _violated(constraints):
+            record.update(status="infeasible",
+                          failure_reason=f"does not fit {board.name}: {', '.join(_violated(constraints))}")
             log.info("infeasible without training: %s", record["failure_reason"])
         else:
             from codesign.model import build_model
@@ -71,15 +75,14 @@ def evaluate_candidate(cfg: Config, params: dict, *, trial_id: str, run_dir: str
             record["artifacts"].append(str(runfolder.save_state_dict(tdir, model.state_dict())))
             log.info("trained: test accuracy %.4f, val %.4f, %d epochs, %.1f s", result.test_accuracy,
                      result.val_accuracy, result.epochs_run, result.train_s)
-            primary = run_toolchain(cfg, spec, model, board, tdir, record, log)
+            primary = run_toolchain(cfg, spec, model, board, tdir, record, log, analytic=est)
             if primary is not None:  # the configured feedback source replaces the analytic numbers
                 metrics = hardware_metrics(primary, ff_fallback=est)
                 constraints = constraint_values(primary, board, dict(cfg.search.budgets))
                 record.update(metrics=metrics, constraints=constraints, fits=primary.fits, source=primary.source)
-                if any(v > 0 for v in constraints.values()):
-                    over = sorted(k for k, v in constraints.items() if v > 0)
-                    record.update(status="infeasible",
-                                  failure_reason=f"does not fit {board.name} by {primary.source}: {', '.join(over)}")
+                if _violated(constraints):
+                    record.update(status="infeasible", failure_reason=f"does not fit {board.name} by "
+                                                                      f"{primary.source}: {', '.join(_violated(constraints))}")
             metrics.update(accuracy=result.test_accuracy, val_accuracy=result.val_accuracy)
         record["objective_values"] = objective_values(metrics, cfg.search.objectives)
     except Exception as exc:  # a failing candidate must not stop the search
@@ -92,7 +95,7 @@ def evaluate_candidate(cfg: Config, params: dict, *, trial_id: str, run_dir: str
     return record
 
 
-def run_toolchain(cfg: Config, spec: ModelSpec, model, board, tdir: Path, record: dict, log):
+def run_toolchain(cfg: Config, spec: ModelSpec, model, board, tdir: Path, record: dict, log, *, analytic):
     """Export, verify and run the configured tool flows on a trained model. Records what each step
     computed under record["flows"] / record["estimates"]; returns the estimate that should score the
     trial when the feedback source is not `analytic`, else None. Tool failures raise (trial fails)."""
@@ -103,8 +106,9 @@ def run_toolchain(cfg: Config, spec: ModelSpec, model, board, tdir: Path, record
     fl = cfg.flows
     need_finn = cfg.feedback == "finn-estimate" or fl.finn
     need_hls4ml = cfg.feedback == "hls4ml" or fl.hls4ml_csim
+    need_synthesis = cfg.feedback == "vivado" or fl.synthesis
     record.setdefault("flows", {})
-    if not (fl.export or need_finn or need_hls4ml):
+    if not (fl.export or need_finn or need_hls4ml or need_synthesis):
         return None
     from flows.qonnx import export_and_verify
     data = _dataset(cfg)
@@ -140,7 +144,40 @@ def run_toolchain(cfg: Config, spec: ModelSpec, model, board, tdir: Path, record
             if hr.agreement < fl.hls4ml_min_agreement:
                 raise RuntimeError(f"hls4ml mismatch: C simulation agrees with Brevitas on {hr.agreement:.1%} "
                                    f"of {hr.samples} samples (needed {fl.hls4ml_min_agreement:.1%})")
+    if need_synthesis:
+        synthesized = _synthesize(cfg, exported.onnx_path, design, board, tdir, record, log, analytic)
+        if cfg.feedback == "vivado":
+            primary = synthesized
     return primary
+
+
+def _synthesize(cfg: Config, onnx_path, design, board, tdir: Path, record: dict, log, analytic):
+    """Vendor synthesis where installed (FINN out-of-context / hls4ml build); skipped with a message
+    otherwise. Returns the `vivado` estimate or None."""
+    from flows.synthesis import SynthesisToolMissing, finn_ooc_synthesis, hls4ml_synthesis
+    from flows.tools import call_with_timeout
+    clock = cfg.clock_mhz or board.clock_mhz
+    timing = {"clock_mhz": clock, "cycles_per_frame": analytic.cycles_per_frame,
+              "latency_cycles": analytic.latency_cycles}
+    try:
+        if cfg.style == "finn":
+            found = {"vivado": call_with_timeout(finn_ooc_synthesis, onnx_path, design, board, tdir / "finn_build",
+                                                 timeout_s=cfg.flows.synthesis_timeout_s, **timing)}
+        else:
+            found = call_with_timeout(hls4ml_synthesis, onnx_path, design, board, tdir / "hls4ml_build",
+                                      strategy=cfg.flows.hls4ml_strategy, timeout_s=cfg.flows.synthesis_timeout_s,
+                                      **timing)
+    except SynthesisToolMissing as exc:
+        if cfg.feedback == "vivado":
+            raise
+        record["flows"]["synthesis"] = {"skipped": str(exc)}
+        log.warning("synthesis skipped: %s", exc)
+        return None
+    for source, est in found.items():
+        record["estimates"][source] = est.as_dict()
+        log.info("%s: %s", source, est.total)
+    record["flows"]["synthesis"] = {"sources": sorted(found)}
+    return found.get("vivado")
 
 
 def design_summary_from_estimate(spec: ModelSpec, est, style: str) -> str:

@@ -16,7 +16,7 @@ import optuna
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 from codesign import runfolder
-from codesign.config import Config, dump_config
+from codesign.config import Config, ConfigError, dump_config
 from codesign.results import summarize
 from codesign.space import grid_space, sample_spec
 
@@ -112,6 +112,44 @@ class RecordWriter(tune.Callback):
             "trial_dir": str(runfolder.trial_dir(self.run_dir, trial.trial_id))})
 
 
+class ProgressPrinter(tune.Callback):
+    """One line per finished trial: counts by status, best accuracy, Pareto size, hypervolume, time."""
+
+    def __init__(self, run_dir: Path, cfg: Config, stream=None):
+        import sys
+        self.run_dir, self.cfg, self.stream = run_dir, cfg, stream or sys.stderr
+        self.started = time.time()
+        self.running: set[str] = set()
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.running.add(trial.trial_id)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.running.discard(trial.trial_id)
+        self.stream.write(progress_line(self.run_dir, self.cfg, time.time() - self.started, len(self.running)) + "\n")
+        self.stream.flush()
+
+    on_trial_error = on_trial_complete
+
+
+def progress_line(run_dir: Path, cfg: Config, elapsed_s: float, running: int) -> str:
+    from collections import Counter
+
+    from codesign.results import front_hypervolume, pareto_front
+    records = runfolder.read_records(run_dir)
+    counts = Counter(r.get("status") for r in records)
+    front = pareto_front(records, cfg)
+    board = cfg.resolve_board()
+    hv = front_hypervolume(front, cfg, cfg.clock_mhz or board.clock_mhz)
+    best = max((r["metrics"]["accuracy"] for r in records if r.get("status") == "ok"), default=None)
+    done, total = len(records), cfg.search.num_samples
+    eta = elapsed_s / done * (total - done) if done else float("nan")
+    return (f"[{done}/{total}] ok {counts['ok']} infeasible {counts['infeasible']} failed {counts['failed']} "
+            f"stopped {counts['stopped']} running {running} | best acc "
+            f"{'-' if best is None else f'{100 * best:.1f}%'} | Pareto {len(front)} | HV {hv:.4f} | "
+            f"{elapsed_s:.0f} s elapsed, ~{eta:.0f} s left")
+
+
 def _trainable(params: dict, *, cfg_json: str, run_dir: str) -> None:
     from codesign.config import Config
     from codesign.trial import evaluate_candidate
@@ -142,6 +180,14 @@ def run_search(cfg: Config, *, address: str | None = None, output_dir: str | Non
     from codesign.data import load_dataset
 
     board = cfg.resolve_board()
+    if cfg.feedback == "vivado":
+        from flows.synthesis import SynthesisToolMissing, require_vitis_hls, require_vivado
+        try:
+            require_vivado()
+            if cfg.style == "hls4ml":
+                require_vitis_hls()
+        except SynthesisToolMissing as exc:
+            raise ConfigError(f"feedback 'vivado': {exc}") from None
     data = load_dataset(cfg.dataset.name, cfg.dataset.path, cfg.dataset.val_fraction,
                         cfg.dataset.test_fraction, cfg.seed)
     run_dir = runfolder.create_run_dir(output_dir or cfg.output_dir, cfg.name)
@@ -160,7 +206,7 @@ def run_search(cfg: Config, *, address: str | None = None, output_dir: str | Non
                                   reduction_factor=3)
     started = time.time()
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=not quiet,
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,  # trial logs: trials/<id>/trial.log
                  logging_level="ERROR" if quiet else "WARNING", configure_logging=True)
     trainable = tune.with_resources(
         tune.with_parameters(_trainable, cfg_json=cfg.model_dump_json(), run_dir=str(run_dir)), {"cpu": 1})
@@ -168,8 +214,9 @@ def run_search(cfg: Config, *, address: str | None = None, output_dir: str | Non
         trainable,
         tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=cfg.search.max_concurrent),
                                     scheduler=scheduler, num_samples=cfg.search.num_samples, reuse_actors=True),
-        run_config=tune.RunConfig(name="ray", storage_path=str(run_dir), callbacks=[RecordWriter(run_dir)],
-                                  verbose=0 if quiet else 1,
+        run_config=tune.RunConfig(name="ray", storage_path=str(run_dir),
+                                  callbacks=[RecordWriter(run_dir)] + ([] if quiet else [ProgressPrinter(run_dir, cfg)]),
+                                  verbose=0,
                                   failure_config=tune.FailureConfig(max_failures=0)),
     )
     tuner.fit()

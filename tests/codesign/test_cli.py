@@ -87,3 +87,18 @@ def test_search_and_report_end_to_end(ray_local, tmp_path, capsys):
     run_dir = next((tmp_path / "runs").iterdir())
     assert main(["report", str(run_dir), "--all"]) == 0
     assert "all trials:" in capsys.readouterr().out
+
+
+def test_vivado_feedback_without_vivado_stops_before_any_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("XILINX_VIVADO", raising=False)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("feedback: vivado\n")
+    assert main(["search", str(cfg), "--output", str(tmp_path / "runs")]) == 2
+    assert "feedback 'vivado': Vivado not found" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_doctor(capsys):
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "finn-plus" in out and "vivado" in out and "enables:" in out

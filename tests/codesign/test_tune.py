@@ -128,7 +128,7 @@ def test_same_seed_repeats_the_search(ray_local, tmp_path):
 
 def test_finn_estimate_feedback_search_records_every_source(ray_local, tmp_path):
     from codesign.tune import run_search
-    cfg = _cfg(tmp_path, feedback="finn-estimate",
+    cfg = _cfg(tmp_path, feedback="finn-estimate", flows={"synthesis": True},
                space={"weight_bits": [2, 4], "act_bits": [2, 4]}, search={"num_samples": 3})
     run_dir, summary = run_search(cfg, quiet=True)
     records = read_records(run_dir)
@@ -141,6 +141,9 @@ def test_finn_estimate_feedback_search_records_every_source(ray_local, tmp_path)
         assert r["metrics"]["ff"] == r["estimates"]["analytic"]["total"]["ff"]  # FINN has no FF model
         assert r["flows"]["qonnx"]["agreement"] == 1.0
         assert (run_dir / "trials" / r["trial_id"] / "model.onnx").is_file()
+        from flows.tools import vivado_available
+        if not vivado_available():  # asked for, not installed: skipped with the reason, trial still ok
+            assert "Vivado not found" in r["flows"]["synthesis"]["skipped"]
 
 
 def test_float_layers_under_finn_feedback_fail_with_finns_message(ray_local, tmp_path):
@@ -165,3 +168,15 @@ def test_hls4ml_feedback_runs_the_c_simulation(ray_local, tmp_path):
         assert r["flows"]["hls4ml"]["agreement"] == 1.0
     else:
         assert "g++ not found" in r["flows"]["hls4ml"]["skipped"]
+
+
+def test_progress_line_counts_statuses_and_front(tmp_path):
+    from codesign.runfolder import append_record
+    from codesign.tune import progress_line
+    cfg = _cfg(tmp_path, search={"num_samples": 4})
+    append_record(tmp_path, {"trial_id": "a", "status": "ok", "metrics": {"accuracy": 0.9, "lut": 100.0, "lut_pct": 0.2}})
+    append_record(tmp_path, {"trial_id": "b", "status": "infeasible", "metrics": {"lut": 1e9, "lut_pct": 999.0}})
+    append_record(tmp_path, {"trial_id": "c", "status": "failed", "metrics": {}})
+    line = progress_line(tmp_path, cfg, elapsed_s=30.0, running=1)
+    assert line.startswith("[3/4] ok 1 infeasible 1 failed 1 stopped 0 running 1")
+    assert "best acc 90.0%" in line and "Pareto 1" in line and "~10 s left" in line

@@ -54,3 +54,16 @@ def test_malformed_onnx_is_a_clear_error(tmp_path):
     bad.write_bytes(b"not an onnx file at all")
     with pytest.raises(ExportError, match="not a loadable ONNX"):
         load_clean(bad)
+
+
+def test_batched_execution_equals_row_by_row(trained, digits, specs, tmp_path):
+    import numpy as np
+    from qonnx.core.onnx_exec import execute_onnx
+
+    from flows.qonnx import run_qonnx
+    result = export_and_verify(trained(specs.cnn(2, 2)), digits.x_test, tmp_path, samples=8)
+    wrapper = load_clean(result.onnx_path)
+    x = digits.x_test[:12]
+    iname, oname = wrapper.graph.input[0].name, wrapper.graph.output[0].name
+    rows = [execute_onnx(wrapper, {iname: r.reshape(1, 1, 8, 8)})[oname][0] for r in x]
+    assert np.allclose(run_qonnx(wrapper, x), np.asarray(rows), atol=1e-6)

@@ -1,0 +1,286 @@
+"""Read a QONNX file (Brevitas' `export_qonnx`, ours or anyone's) into a `hw_models.design.Design`.
+
+`design_from_qonnx(path)` loads and cleans the file with qonnx, sorts the graph topologically and maps
+each node through explicit registries:
+
+* `LAYER_HANDLERS`: MatMul / Gemm with a constant weight -> `DenseLayer`; Conv (square kernel, group 1)
+  -> `ConvLayer`; MaxPool (square kernel == stride) -> `MaxPoolLayer`.
+* `QUANT_BITS`: the quantizers Quant / IntQuant (bit width input), BipolarQuant (1 bit) and Trunc
+  (output bit width input).
+* `ABSORBED_OPS`: ops with no hardware layer of their own (batch norm, ReLU, scaling Mul/Add, reshapes...).
+  FINN and hls4ml fold them into thresholds or the neighbouring layer.
+
+Any other op type raises `UnsupportedModel`; a graph without a single quantizer raises `NotQuantized`.
+
+Bits: a weight's bits are those of the quantizer on its initializer (BipolarQuant: 1; none: 32 = float).
+A compute layer's act_bits are those of the first quantizer on its output path before the next
+compute layer (searched through absorbed ops and MaxPool), else 32. The input bits are those of the
+first quantizer after the graph input. Bit widths that are not in `ALLOWED_BITS` are rounded up to the
+next allowed width (a 7-bit Quant is read as 8 bits, 10..16 as 16, anything wider as 32); nothing
+records the rounding, so estimates of such models are slightly pessimistic.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+from hw_models.design import (ALLOWED_BITS, FLOAT_BITS, STYLES, ConvLayer, DenseLayer, Design, DesignError,
+                              MaxPoolLayer)
+
+
+class UnsupportedModel(DesignError):
+    """The graph contains ops (or op settings) that no FINN / hls4ml layer of ours implements."""
+
+
+class NotQuantized(DesignError):
+    """A plain float ONNX model: it carries no bit widths to read."""
+
+
+# Ops without a hardware layer of their own: folded into thresholds / neighbours, or pure data movement.
+ABSORBED_OPS: tuple[str, ...] = (
+    "BatchNormalization", "Relu", "Clip", "Mul", "Add", "Sub", "Div", "Flatten", "Reshape", "Transpose",
+    "Squeeze", "Unsqueeze", "Identity", "Dropout", "Constant",
+)
+COMPUTE_OPS: tuple[str, ...] = ("MatMul", "Gemm", "Conv")
+QCDQ_OPS: tuple[str, ...] = ("QuantizeLinear", "DequantizeLinear")
+
+
+# ----------------------------------------------------------------------------- small graph helpers
+
+def _attrs(node) -> dict:
+    from onnx import helper
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _constant(model, tensor: str, what: str) -> np.ndarray:
+    value = model.get_initializer(tensor)
+    if value is None:
+        raise DesignError(f"{what}: input {tensor!r} is not a constant; cannot read it statically")
+    return np.asarray(value)
+
+
+def allowed_bits(bits: float) -> int:
+    """The smallest allowed bit width >= `bits` (32 for anything wider than 16)."""
+    need = max(1, math.ceil(float(bits) - 1e-9))
+    return next((b for b in ALLOWED_BITS if b >= need), FLOAT_BITS)
+
+
+def _int_quant_bits(model, node) -> int:  # Quant / IntQuant: (x, scale, zeropt, bitwidth)
+    return allowed_bits(_constant(model, node.input[3], f"{node.op_type} {node.name}").reshape(-1)[0])
+
+
+def _trunc_bits(model, node) -> int:  # Trunc v1: (..., in_bw, out_bw); v2: (..., in_bw, out_scale, out_bw)
+    index = 5 if len(node.input) >= 6 else 4
+    return allowed_bits(_constant(model, node.input[index], f"Trunc {node.name}").reshape(-1)[0])
+
+
+# quantizer op -> its output bit width; explicit registry
+QUANT_BITS = {
+    "Quant": _int_quant_bits,
+    "IntQuant": _int_quant_bits,
+    "BipolarQuant": lambda model, node: 1,
+    "Trunc": _trunc_bits,
+}
+
+
+def _output_bits(model, tensor: str) -> int:
+    """Bits of the first quantizer downstream of `tensor`, before any compute layer (else 32)."""
+    queue, seen = deque([tensor]), {tensor}
+    while queue:
+        current = queue.popleft()
+        for node in model.find_consumers(current) or []:
+            if node.op_type in QUANT_BITS and node.input[0] == current:
+                return QUANT_BITS[node.op_type](model, node)
+            if node.op_type in COMPUTE_OPS:
+                continue
+            for out in node.output:
+                if out not in seen:
+                    seen.add(out)
+                    queue.append(out)
+    return FLOAT_BITS
+
+
+def _weight(model, node, tensor: str) -> tuple[tuple[int, ...], int]:
+    """Shape and bits of a constant weight: an initializer, possibly behind a quantizer."""
+    value = model.get_initializer(tensor)
+    if value is not None:
+        return tuple(np.shape(value)), FLOAT_BITS
+    producer = model.find_producer(tensor)
+    if producer is not None and producer.op_type in QUANT_BITS:
+        value = model.get_initializer(producer.input[0])
+        if value is not None:
+            return tuple(np.shape(value)), QUANT_BITS[producer.op_type](model, producer)
+    raise UnsupportedModel(f"{node.op_type} {node.name}: its weight {tensor!r} is not a constant (optionally "
+                           f"quantized) initializer; only layers with static weights map to hardware")
+
+
+def _square_image(model, node, tensor: str) -> tuple[int, int]:
+    """(channels, side) of an NCHW input; non-square or non-4D inputs are unsupported."""
+    shape = model.get_tensor_shape(tensor)
+    if shape is None or len(shape) != 4:
+        raise UnsupportedModel(f"{node.op_type} {node.name}: expected an NCHW input, got shape {shape}")
+    _, ch, h, w = shape
+    if h != w or not h:
+        raise UnsupportedModel(f"{node.op_type} {node.name}: only square images are supported, got {h}x{w}")
+    return int(ch), int(h)
+
+
+def _square(node, name: str, values, default) -> int:
+    values = list(values) if values is not None else list(default)
+    if len(set(values)) != 1:
+        raise UnsupportedModel(f"{node.op_type} {node.name}: only square {name} are supported, got {values}")
+    return int(values[0])
+
+
+# ----------------------------------------------------------------------------- layer handlers
+
+def _dense(model, node, out_bits: int) -> DenseLayer:
+    attrs = _attrs(node)
+    if attrs.get("transA", 0):
+        raise UnsupportedModel(f"Gemm {node.name}: transA=1 is not supported")
+    shape, wbits = _weight(model, node, node.input[1])
+    if len(shape) != 2:
+        raise UnsupportedModel(f"{node.op_type} {node.name}: expected a 2-D weight, got shape {shape}")
+    n_in, n_out = (shape[1], shape[0]) if attrs.get("transB", 0) else shape
+    return DenseLayer(in_features=int(n_in), out_features=int(n_out), weight_bits=wbits, act_bits=out_bits)
+
+
+def _conv(model, node, out_bits: int) -> ConvLayer:
+    attrs = _attrs(node)
+    if attrs.get("group", 1) != 1:
+        raise UnsupportedModel(f"Conv {node.name}: group={attrs['group']} (grouped / depthwise) is not supported")
+    if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID", "NOTSET", "VALID"):
+        raise UnsupportedModel(f"Conv {node.name}: auto_pad={attrs['auto_pad']!r} is not supported; use pads")
+    if any(d != 1 for d in attrs.get("dilations", [1, 1])):
+        raise UnsupportedModel(f"Conv {node.name}: dilations {attrs['dilations']} are not supported")
+    shape, wbits = _weight(model, node, node.input[1])
+    if len(shape) != 4:
+        raise UnsupportedModel(f"Conv {node.name}: only 2-D convolutions are supported (weight shape {shape})")
+    in_ch, in_dim = _square_image(model, node, node.input[0])
+    return ConvLayer(in_ch=in_ch, out_ch=int(shape[0]), kernel=_square(node, "kernels", shape[2:], ()),
+                     in_dim=in_dim, weight_bits=wbits, act_bits=out_bits,
+                     stride=_square(node, "strides", attrs.get("strides"), (1, 1)),
+                     padding=_square(node, "pads", attrs.get("pads"), (0, 0, 0, 0)))
+
+
+def _maxpool(model, node, out_bits: int) -> MaxPoolLayer:
+    attrs = _attrs(node)
+    kernel = _square(node, "kernels", attrs.get("kernel_shape"), ())
+    stride = _square(node, "strides", attrs.get("strides"), (1, 1))
+    pads = _square(node, "pads", attrs.get("pads"), (0, 0, 0, 0))
+    if stride != kernel or pads:
+        raise UnsupportedModel(f"MaxPool {node.name}: only unpadded pools with stride == kernel are supported "
+                               f"(kernel {kernel}, stride {stride}, pads {pads})")
+    channels, in_dim = _square_image(model, node, node.input[0])
+    if attrs.get("ceil_mode", 0) and in_dim % kernel:
+        raise UnsupportedModel(f"MaxPool {node.name}: ceil_mode on a {in_dim}x{in_dim} input with pool {kernel} "
+                               f"is not supported")
+    return MaxPoolLayer(channels=channels, in_dim=in_dim, pool=kernel)
+
+
+# op -> handler(model, node, output act bits) -> layer; explicit registry
+LAYER_HANDLERS = {"MatMul": _dense, "Gemm": _dense, "Conv": _conv, "MaxPool": _maxpool}
+
+
+# ----------------------------------------------------------------------------- checks and entry point
+
+def _load(path: Path):
+    from qonnx.transformation.general import SortGraph
+
+    from flows.qonnx import ExportError, load_clean
+    if not path.exists():
+        raise DesignError(f"{path}: no such file")
+    if not path.is_file():
+        raise DesignError(f"{path}: not a file")
+    try:
+        model = load_clean(path)
+        model = model.transform(SortGraph())
+    except ExportError as exc:
+        raise DesignError(f"{path}: not a readable ONNX/QONNX model ({exc})") from exc
+    except Exception as exc:  # qonnx transformations on a malformed graph
+        raise DesignError(f"{path}: not a readable ONNX/QONNX model ({type(exc).__name__}: {exc})") from exc
+    if not model.graph.node:
+        raise DesignError(f"{path}: the ONNX graph has no nodes (empty or malformed file)")
+    return model
+
+
+def _file_node_names(path: Path, nodes) -> list[tuple[str, str]]:
+    """(name, op type) of `nodes` as the file names them: qonnx's cleanup renames every node
+    (GiveUniqueNodeNames: `Sigmoid_0`), so the names a user gave are read from the raw file."""
+    import onnx
+    types = {n.op_type for n in nodes}
+    try:
+        raw = [n for n in onnx.load(str(path), load_external_data=False).graph.node if n.op_type in types]
+    except Exception:
+        raw = []
+    if raw and all(n.name for n in raw):
+        return [(n.name, n.op_type) for n in raw]
+    return [(n.name, n.op_type) for n in nodes]
+
+
+def _check_ops(model, path: Path) -> None:
+    ops = {n.op_type for n in model.graph.node}
+    if not ops & set(QUANT_BITS) and not ops & set(QCDQ_OPS):
+        raise NotQuantized(f"{path}: a float ONNX model (no Quant/BipolarQuant/Trunc node): bit widths cannot be "
+                           f"read from it. Export the Brevitas model as QONNX with "
+                           f"brevitas.export.export_qonnx (see flows.qonnx.export_and_verify)")
+    known = set(QUANT_BITS) | set(LAYER_HANDLERS) | set(ABSORBED_OPS)
+    bad = [n for n in model.graph.node if n.op_type not in known]
+    if bad:
+        types = sorted({n.op_type for n in bad})
+        names = ", ".join(f"{name} ({op})" for name, op in _file_node_names(path, bad))
+        hint = ("; QuantizeLinear/DequantizeLinear mean a QCDQ export: use brevitas.export.export_qonnx instead"
+                if set(types) & set(QCDQ_OPS) else "")
+        raise UnsupportedModel(f"{path}: unsupported op type(s) {types} in node(s) {names}{hint}")
+
+
+def _check_args(style: str, input_bits, target_fps, clock_mhz) -> None:
+    if style not in STYLES:
+        raise DesignError(f"style: {style!r} unknown; valid: {list(STYLES)}")
+    if input_bits is not None and (isinstance(input_bits, bool) or input_bits not in ALLOWED_BITS):
+        raise DesignError(f"input_bits: {input_bits!r} is not an allowed bit-width; valid: {list(ALLOWED_BITS)}")
+    for name, value in (("target_fps", target_fps), ("clock_mhz", clock_mhz)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+            raise DesignError(f"{name}: expected a positive number, got {value!r}")
+
+
+def _layers(model) -> list:
+    layers = []
+    for node in model.graph.node:
+        handler = LAYER_HANDLERS.get(node.op_type)
+        if handler is not None:
+            out_bits = _output_bits(model, node.output[0]) if node.op_type in COMPUTE_OPS else FLOAT_BITS
+            layers.append(handler(model, node, out_bits))
+    return layers
+
+
+def design_from_qonnx(path, *, style: str = "finn", input_bits: int | None = None,
+                      target_fps: float | None = None, clock_mhz: float | None = None) -> Design:
+    """The hardware `Design` of a QONNX file exported by Brevitas.
+
+    `input_bits`, when given, overrides the bits read from the quantizer on the graph input (without
+    one, the input is taken as 32-bit float). Raises `NotQuantized` for a float ONNX model,
+    `UnsupportedModel` (naming every offending op type and node) for ops without a hardware mapping,
+    and `DesignError` for a missing, unreadable or malformed file.
+    """
+    _check_args(style, input_bits, target_fps, clock_mhz)
+    path = Path(path)
+    model = _load(path)
+    _check_ops(model, path)
+    if len(model.graph.input) != 1:
+        raise UnsupportedModel(f"{path}: expected one graph input, got {[i.name for i in model.graph.input]}")
+    layers = _layers(model)
+    if not layers:
+        raise UnsupportedModel(f"{path}: no MatMul/Gemm/Conv layer with a constant weight was found")
+    if input_bits is None:
+        input_bits = _output_bits(model, model.graph.input[0].name)
+    return Design(layers=tuple(layers), style=style, input_bits=input_bits,
+                  clock_mhz=float(clock_mhz) if clock_mhz is not None else None,
+                  target_fps=float(target_fps) if target_fps is not None else None)
+
+
+__all__ = ["ABSORBED_OPS", "LAYER_HANDLERS", "QUANT_BITS", "NotQuantized", "UnsupportedModel", "allowed_bits",
+           "design_from_qonnx"]
