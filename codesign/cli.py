@@ -22,27 +22,54 @@ def _cmd_boards(args) -> int:
     return 0
 
 
-def _cmd_estimate(args) -> int:
+def _design_and_board(args):
+    """The design of a YAML (estimator contract) or QONNX file, and the board to use."""
     import yaml
 
-    from boards import get_board, load_board_file
-    from codesign.report import estimate_text
-    from hw_models import DesignError, design_from_mapping, estimate
+    from hw_models import DesignError, design_from_mapping
     path = Path(args.design)
     if not path.is_file():
         raise DesignError(f"design file {str(path)!r} does not exist")
+    if path.suffix.lower() == ".onnx":
+        from flows.onnx_design import design_from_qonnx
+        return design_from_qonnx(path, style=args.style or "finn", target_fps=args.target_fps), args.board
     try:
         data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise DesignError(f"design file {str(path)!r} is not valid YAML: {exc}") from None
     if isinstance(data, dict) and args.target_fps is not None:
         data = {**data, "target_fps": args.target_fps}
-    design, board_name = design_from_mapping(data, board=args.board)
+    if isinstance(data, dict) and args.style is not None:
+        data = {**data, "style": args.style}
+    return design_from_mapping(data, board=args.board)
+
+
+def _extra_boards(args):
+    from boards import load_board_file
+    return load_board_file(args.board_file) if args.board_file else None
+
+
+def _cmd_estimate(args) -> int:
+    from boards import get_board
+    from codesign.report import estimate_text
+    from hw_models import DesignError, estimate
+    design, board_name = _design_and_board(args)
     if board_name is None:
         raise DesignError("no board: give --board NAME or a 'board:' key in the design file")
-    extra = load_board_file(args.board_file) if args.board_file else None
-    est = estimate(design, get_board(board_name, extra))
+    est = estimate(design, get_board(board_name, _extra_boards(args)))
     print(json.dumps(est.as_dict(), indent=1) if args.json else estimate_text(est))
+    return 0
+
+
+def _cmd_fit(args) -> int:
+    from boards import catalog, get_board
+    from codesign.report import fit_table
+    from hw_models.fit import fit_boards
+    design, board_name = _design_and_board(args)
+    extra = _extra_boards(args)
+    boards = [get_board(b, extra) for b in args.boards.split(",")] if args.boards else list({**catalog(), **(extra or {})}.values())
+    results = fit_boards(design, boards)
+    print(json.dumps([r.as_dict() for r in results], indent=1) if args.json else fit_table(results))
     return 0
 
 
@@ -109,13 +136,24 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=_cmd_boards)
 
-    e = sub.add_parser("estimate", help="estimate a design (YAML) without training")
-    e.add_argument("design", help="design YAML (estimator contract)")
+    e = sub.add_parser("estimate", help="estimate a design (YAML) or a QONNX model (.onnx) without training")
+    e.add_argument("design", help="design YAML (estimator contract) or QONNX file exported by Brevitas")
     e.add_argument("--board", help="board name (overrides the file's board:)")
     e.add_argument("--board-file", help="extra boards (catalog YAML format)")
     e.add_argument("--target-fps", type=float, help="derive missing folding for this throughput")
+    e.add_argument("--style", choices=["finn", "hls4ml"], help="hardware style (default: the file's, or finn)")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_cmd_estimate)
+
+    f = sub.add_parser("fit", help="which boards a design or QONNX model fits, at which maximum throughput")
+    f.add_argument("design", help="design YAML or QONNX file")
+    f.add_argument("--boards", help="comma-separated board names (default: the whole catalog)")
+    f.add_argument("--board", help=argparse.SUPPRESS)
+    f.add_argument("--board-file", help="extra boards (catalog YAML format)")
+    f.add_argument("--target-fps", type=float, help=argparse.SUPPRESS)
+    f.add_argument("--style", choices=["finn", "hls4ml"], help="hardware style (default: the file's, or finn)")
+    f.add_argument("--json", action="store_true")
+    f.set_defaults(func=_cmd_fit)
 
     c = sub.add_parser("compare", help="analytic estimate vs finn-plus' estimate for a run's Pareto designs")
     c.add_argument("run", help="run folder (style finn)")

@@ -106,3 +106,15 @@ def estimate_text(est) -> str:
     ]
     lines += [f"note: {n}" for n in est.notes]
     return "\n".join(lines)
+
+
+def fit_table(results) -> str:
+    """Boards a design fits, with the maximum throughput and the utilisation there."""
+    headers = ["board", "fits", "max fps", "LUT %", "FF %", "BRAM18 %", "URAM %", "DSP %", "folding"]
+    rows = []
+    for r in sorted(results, key=lambda r: (r.max_fps is None, -(r.max_fps or 0))):
+        u = r.estimate.utilization
+        fold = " ".join("/".join(str(v) for v in f.values()) or "-" for f in r.folding)
+        rows.append([r.board, "yes" if r.fits else "no", _fps(r.max_fps) if r.max_fps else "-",
+                     *(f"{100 * u[n]:.1f}" if u[n] != float("inf") else "inf" for n in RESOURCE_NAMES), fold])
+    return _table(headers, rows, align_left={0, 1, 8})

@@ -7,6 +7,7 @@ act_bits (the first layer's: `input_bits`).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Union
 
@@ -133,7 +134,14 @@ class Design:
 
 
 def divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+    """Ascending divisors of n, in O(sqrt n) (reuse factors of big layers divide n_in * n_out)."""
+    small, large = [], []
+    for d in range(1, math.isqrt(n) + 1):
+        if n % d == 0:
+            small.append(d)
+            if d * d != n:
+                large.append(n // d)
+    return small + large[::-1]
 
 
 _LAYER_KEYS = {

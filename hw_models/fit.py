@@ -17,16 +17,15 @@ factor of every layer) fits; otherwise `max_fps` is None and the estimate shows 
 from __future__ import annotations
 
 import bisect
-import math
 from dataclasses import dataclass, replace
 from typing import Iterable
 
 from boards import Board
 from hw_models import finn, hls4ml
 from hw_models.coefficients import Coefficients, load_coefficients
-from hw_models.design import STYLES, Design, MaxPoolLayer, valid_reuse_factor
+from hw_models.design import STYLES, Design, MaxPoolLayer, divisors
 from hw_models.estimate import ResourceEstimate, estimate
-from hw_models.folding import derive_finn_folding
+from hw_models.folding import allowed_reuse_factors, derive_finn_folding
 
 _REF_CLOCK_MHZ = 100.0  # folding depends on the target in cycles only; any clock converts it
 
@@ -48,30 +47,11 @@ class FitResult:
 
 # ----------------------------------------------------------------------------- folding options
 
-def _divisors(n: int) -> list[int]:
-    """Divisors in O(sqrt n) (design.divisors is O(n): too slow for reuse factors of big layers)."""
-    small, large = [], []
-    for d in range(1, math.isqrt(n) + 1):
-        if n % d == 0:
-            small.append(d)
-            if d * d != n:
-                large.append(n // d)
-    return small + large[::-1]
-
-
 def _finn_layer_cycle_values(layer) -> set[int]:
     if isinstance(layer, MaxPoolLayer):
-        return {finn.layer_cycles(layer, pe, 1) for pe in _divisors(layer.channels)}
+        return {finn.layer_cycles(layer, pe, 1) for pe in divisors(layer.channels)}
     return {finn.layer_cycles(layer, pe, simd)
-            for pe in _divisors(layer.mh) for simd in _divisors(layer.simd_limit)}
-
-
-def _allowed_reuse_factors(layer, coeffs: Coefficients) -> list[int]:
-    """The reuse factors `folding.derive_reuse_factors` chooses from, ascending (same rule)."""
-    limit = coeffs.section("hls4ml", "dense")["max_unrolled_mults"]
-    valid = [rf for rf in _divisors(layer.mw * layer.mh) if valid_reuse_factor(layer.mw, layer.mh, rf)]
-    min_rf = math.ceil(layer.mw * layer.mh / limit)
-    return [rf for rf in valid if rf >= min_rf] or valid[-1:]
+            for pe in divisors(layer.mh) for simd in divisors(layer.simd_limit)}
 
 
 class _Hls4mlFolder:
@@ -84,7 +64,7 @@ class _Hls4mlFolder:
             if isinstance(layer, MaxPoolLayer):
                 self.options.append(None)
                 continue
-            allowed = _allowed_reuse_factors(layer, coeffs)
+            allowed = allowed_reuse_factors(layer, coeffs)
             self.options.append((allowed, [hls4ml.layer_cycles(layer, rf)[0] for rf in allowed]))
 
     def cycle_values(self, design: Design) -> set[int]:

@@ -67,20 +67,25 @@ def derive_finn_folding(design: Design, clock_mhz: float, coeffs) -> Design:
     return design.with_layers(first)
 
 
+def allowed_reuse_factors(layer, coeffs) -> list[int]:
+    """Valid reuse factors (hls4ml's rule) that keep the layer under the HLS unroll limit, ascending."""
+    limit = coeffs.section("hls4ml", "dense")["max_unrolled_mults"]
+    valid = valid_reuse_factors(layer.mw, layer.mh)
+    min_rf = math.ceil(layer.mw * layer.mh / limit)
+    return [rf for rf in valid if rf >= min_rf] or valid[-1:]
+
+
 def derive_reuse_factors(design: Design, clock_mhz: float, coeffs) -> Design:
     """Fill missing reuse factors: the largest valid RF whose initiation interval meets the target,
     never fewer than needed to stay under the HLS unroll limit. Without a target: the smallest valid RF
     (hls4ml's default RF=1 when the layer is small enough)."""
     target = target_cycles(clock_mhz, design.target_fps)
-    limit = coeffs.section("hls4ml", "dense")["max_unrolled_mults"]
     out = []
     for layer in design.layers:
         if isinstance(layer, MaxPoolLayer) or layer.reuse_factor is not None:
             out.append(layer)
             continue
-        valid = valid_reuse_factors(layer.mw, layer.mh)
-        min_rf = math.ceil(layer.mw * layer.mh / limit)
-        allowed = [rf for rf in valid if rf >= min_rf] or valid[-1:]
+        allowed = allowed_reuse_factors(layer, coeffs)
         rf = allowed[0]
         if target is not None:
             meeting = [r for r in allowed if hls4ml.layer_cycles(layer, r)[0] <= target]

@@ -102,3 +102,49 @@ def test_doctor(capsys):
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
     assert "finn-plus" in out and "vivado" in out and "enables:" in out
+
+
+def _exported_cnn(tmp_path):
+    from codesign.data import load_dataset
+    from codesign.model import build_model
+    from codesign.space import ConvSpec, DenseSpec, ModelSpec
+    from flows.qonnx import export_and_verify
+    spec = ModelSpec(kind="cnn", n_features=64, image_shape=(1, 8, 8), n_classes=10, input_bits=8,
+                     activation="relu", convs=(ConvSpec(4, 3, True, 4, 4),),
+                     dense=(DenseSpec(16, 2, 2), DenseSpec(10, 2, 32)))
+    model = build_model(spec, seed=0).eval()
+    return export_and_verify(model, load_dataset("digits").x_test, tmp_path, samples=4, min_agreement=0).onnx_path
+
+
+def test_estimate_a_qonnx_model(tmp_path, capsys):
+    onnx = _exported_cnn(tmp_path)
+    assert main(["estimate", str(onnx), "--board", "pynq-z2", "--target-fps", "1e5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [l["kind"] for l in out["per_layer"]] == ["conv", "maxpool", "dense", "dense"]
+    assert out["fps"] >= 1e5 and out["fits"] is True
+    assert main(["estimate", str(onnx), "--board", "zcu104", "--style", "hls4ml"]) == 0
+    assert "style: hls4ml" in capsys.readouterr().out
+
+
+def test_estimate_rejects_float_and_malformed_onnx(tmp_path, capsys):
+    import torch
+    float_path = tmp_path / "float.onnx"
+    torch.onnx.export(torch.nn.Sequential(torch.nn.Linear(8, 4)), torch.zeros(1, 8), str(float_path), dynamo=False)
+    assert main(["estimate", str(float_path), "--board", "pynq-z2"]) == 2
+    assert "float" in capsys.readouterr().err.lower()
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x07garbage")
+    assert main(["estimate", str(bad), "--board", "pynq-z2"]) == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_fit_lists_boards_with_max_throughput(tmp_path, capsys):
+    onnx = _exported_cnn(tmp_path)
+    assert main(["fit", str(onnx), "--json"]) == 0
+    results = {r["board"]: r for r in json.loads(capsys.readouterr().out)}
+    assert {"pynq-z2", "zcu104", "u280"} <= set(results)
+    assert all(r["fits"] for r in results.values())
+    assert results["u280"]["max_fps"] >= results["pynq-z2"]["max_fps"]
+    assert main(["fit", str(onnx), "--boards", "pynq-z2,kv260"]) == 0
+    out = capsys.readouterr().out
+    assert "pynq-z2" in out and "kv260" in out and "u280" not in out
