@@ -74,18 +74,29 @@ def _cmd_fit(args) -> int:
 
 
 def _cmd_search(args) -> int:
-    from codesign.config import load_config
+    from codesign.config import ConfigError, load_config
     from codesign.report import run_report
-    cfg = load_config(args.config)
-    overrides = {}
-    if args.num_samples is not None:
-        overrides["num_samples"] = args.num_samples
-    if args.max_concurrent is not None:
-        overrides["max_concurrent"] = args.max_concurrent
-    if overrides:
-        cfg = cfg.model_copy(update={"search": cfg.search.model_copy(update=overrides)})
-    from codesign.tune import run_search  # imports Ray: only when a search really runs
-    run_dir, summary = run_search(cfg, address=args.address, output_dir=args.output, quiet=args.quiet)
+    if args.resume:
+        if args.config is not None and load_config(args.config) != load_config(Path(args.resume) / "config.yaml"):
+            raise ConfigError(f"{args.config} differs from {args.resume}/config.yaml: a resumed search keeps the "
+                              "configuration it started with (omit CONFIG, or start a new search)")
+        if args.num_samples is not None or args.max_concurrent is not None:
+            raise ConfigError("--num-samples/--max-concurrent cannot change a resumed search")
+        from codesign.tune import resume_search
+        run_dir, summary = resume_search(args.resume, address=args.address, quiet=args.quiet)
+    else:
+        if args.config is None:
+            raise ConfigError("give a CONFIG file (or --resume RUN to continue an interrupted search)")
+        cfg = load_config(args.config)
+        overrides = {}
+        if args.num_samples is not None:
+            overrides["num_samples"] = args.num_samples
+        if args.max_concurrent is not None:
+            overrides["max_concurrent"] = args.max_concurrent
+        if overrides:
+            cfg = cfg.model_copy(update={"search": cfg.search.model_copy(update=overrides)})
+        from codesign.tune import run_search  # imports Ray: only when a search really runs
+        run_dir, summary = run_search(cfg, address=args.address, output_dir=args.output, quiet=args.quiet)
     print(run_report(run_dir))
     print(f"\nrun folder: {run_dir}  ({summary['elapsed_s']:.0f} s)")
     return 0
@@ -123,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("search", help="run a co-design search on Ray Tune")
-    s.add_argument("config", help="TOML or YAML config file")
+    s.add_argument("config", nargs="?", help="TOML or YAML config file")
+    s.add_argument("--resume", metavar="RUN", help="continue the interrupted search of this run folder")
     s.add_argument("--address", help="Ray cluster address (default: a local Ray instance)")
     s.add_argument("--output", help="parent folder of the run folder (default: config output_dir)")
     s.add_argument("--num-samples", type=int, help="override search.num_samples")

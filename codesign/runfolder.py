@@ -80,6 +80,15 @@ def append_record(run_dir: str | Path, record: dict) -> None:
         f.write(_dumps(record) + "\n")
 
 
+def finished_record(run_dir: str | Path, trial_id: str) -> dict | None:
+    """The record of a trial that already finished in this run folder (in trials.jsonl), else None.
+    A trial whose worker process crashed has not finished: it is run again."""
+    for rec in read_records(run_dir):
+        if rec["trial_id"] == trial_id and not rec.get("process_error"):
+            return rec
+    return None
+
+
 def read_records(run_dir: str | Path) -> list[dict]:
     """Finished trial records; the last record of a trial id wins (a re-run trial replaces its first)."""
     path = Path(run_dir) / "trials.jsonl"

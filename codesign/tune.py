@@ -23,6 +23,8 @@ from codesign.space import grid_space, sample_spec
 # intermediate (per-epoch) results carry no objective values; Ray's strict check would reject them
 os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+# save Ray's experiment state at every step: a killed driver then loses no trial it had started
+os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "0")
 
 import ray  # noqa: E402
 from ray import tune  # noqa: E402
@@ -97,6 +99,8 @@ class RecordWriter(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         result = trial.last_result or {}
+        if result.get("replayed"):  # finished before an interruption: its record is already written
+            return
         record = result.get("record")
         if record is None:  # stopped by the scheduler before its final result
             record = {"trial_id": trial.trial_id, "status": "stopped", "params": dict(trial.config),
@@ -109,15 +113,16 @@ class RecordWriter(tune.Callback):
         runfolder.append_record(self.run_dir, {
             "trial_id": trial.trial_id, "status": "failed", "params": dict(trial.config), "metrics": {},
             "failure_reason": f"trial process error (see {trial.error_file or 'the Ray logs'})",
+            "process_error": True,  # a crashed worker (e.g. killed for memory): retried on resume
             "trial_dir": str(runfolder.trial_dir(self.run_dir, trial.trial_id))})
 
 
 class ProgressPrinter(tune.Callback):
     """One line per finished trial: counts by status, best accuracy, Pareto size, hypervolume, time."""
 
-    def __init__(self, run_dir: Path, cfg: Config, stream=None):
-        import sys
-        self.run_dir, self.cfg, self.stream = run_dir, cfg, stream or sys.stderr
+    def __init__(self, run_dir: Path, cfg: Config):
+        # no stream attribute: Ray pickles callbacks with the experiment state (for resume)
+        self.run_dir, self.cfg = run_dir, cfg
         self.started = time.time()
         self.running: set[str] = set()
 
@@ -126,8 +131,9 @@ class ProgressPrinter(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.running.discard(trial.trial_id)
-        self.stream.write(progress_line(self.run_dir, self.cfg, time.time() - self.started, len(self.running)) + "\n")
-        self.stream.flush()
+        import sys
+        print(progress_line(self.run_dir, self.cfg, time.time() - self.started, len(self.running)),
+              file=sys.stderr, flush=True)
 
     on_trial_error = on_trial_complete
 
@@ -156,17 +162,26 @@ def _trainable(params: dict, *, cfg_json: str, run_dir: str) -> None:
 
     cfg = Config.model_validate_json(cfg_json)
     trial_id = tune.get_context().get_trial_id()
+    finished = runfolder.finished_record(run_dir, trial_id)
+    if finished is not None:  # re-run after a resume, but it had finished: never train it twice
+        tune.report(_final_result(finished, replayed=True))
+        return
 
     def on_epoch(epoch: int, loss: float, val_acc: float) -> None:
         tune.report({"epoch": epoch, "loss": loss, "val_accuracy": val_acc, "final": False})
 
     record = evaluate_candidate(cfg, params, trial_id=trial_id, run_dir=run_dir, on_epoch=on_epoch)
-    final = {"final": True, "status": record["status"], "record": record,
+    record["node_id"] = ray.get_runtime_context().get_node_id()  # which Ray node ran it (clusters)
+    tune.report(_final_result(record))
+
+
+def _final_result(record: dict, replayed: bool = False) -> dict:
+    final = {"final": True, "status": record["status"], "record": record, "replayed": replayed,
              "constraints": record.get("constraints", {}),
              "val_accuracy": record["metrics"].get("val_accuracy", 0.0)}
     if "objective_values" in record and record["status"] != "failed":
         final["objective_values"] = record["objective_values"]
-    tune.report(final)
+    return final
 
 
 def _space(trial, *, cfg: Config, n_features: int, image_shape, n_classes: int):
@@ -204,23 +219,51 @@ def run_search(cfg: Config, *, address: str | None = None, output_dir: str | Non
         scheduler = ASHAScheduler(metric="val_accuracy", mode="max", time_attr="training_iteration",
                                   max_t=cfg.training.epochs + 1, grace_period=min(3, cfg.training.epochs),
                                   reduction_factor=3)
-    started = time.time()
+    _init_ray(address, quiet)  # before the Tuner, which would otherwise start a local Ray itself
+    tuner = tune.Tuner(
+        _make_trainable(cfg, run_dir),
+        tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=cfg.search.max_concurrent),
+                                    scheduler=scheduler, num_samples=cfg.search.num_samples, reuse_actors=True),
+        run_config=tune.RunConfig(name=RAY_EXPERIMENT, storage_path=str(run_dir),
+                                  callbacks=[RecordWriter(run_dir)] + ([] if quiet else [ProgressPrinter(run_dir, cfg)]),
+                                  verbose=0, failure_config=tune.FailureConfig(max_failures=0)),
+    )
+    return _fit(tuner, cfg, run_dir)
+
+
+RAY_EXPERIMENT = "ray"  # Ray Tune's experiment state lives in RUN/ray
+
+
+def _make_trainable(cfg: Config, run_dir: Path):
+    return tune.with_resources(
+        tune.with_parameters(_trainable, cfg_json=cfg.model_dump_json(), run_dir=str(run_dir)), {"cpu": 1})
+
+
+def _init_ray(address: str | None, quiet: bool) -> None:
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False,  # trial logs: trials/<id>/trial.log
                  logging_level="ERROR" if quiet else "WARNING", configure_logging=True)
-    trainable = tune.with_resources(
-        tune.with_parameters(_trainable, cfg_json=cfg.model_dump_json(), run_dir=str(run_dir)), {"cpu": 1})
-    tuner = tune.Tuner(
-        trainable,
-        tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=cfg.search.max_concurrent),
-                                    scheduler=scheduler, num_samples=cfg.search.num_samples, reuse_actors=True),
-        run_config=tune.RunConfig(name="ray", storage_path=str(run_dir),
-                                  callbacks=[RecordWriter(run_dir)] + ([] if quiet else [ProgressPrinter(run_dir, cfg)]),
-                                  verbose=0,
-                                  failure_config=tune.FailureConfig(max_failures=0)),
-    )
+
+
+def _fit(tuner, cfg: Config, run_dir: Path, *, resumed: bool = False):
+    started = time.time()
     tuner.fit()
-    best = [t.number for t in searcher._ot_study.best_trials] if searcher._ot_study.trials else []
-    return run_dir, summarize(run_dir, cfg, extra={"elapsed_s": time.time() - started,
-                                                   "optuna_best_trial_numbers": best,
+    return run_dir, summarize(run_dir, cfg, extra={"elapsed_s": time.time() - started, "resumed": resumed,
                                                    "algorithm": cfg.search.algorithm})
+
+
+def resume_search(run_dir: str | Path, *, address: str | None = None, quiet: bool = False) -> tuple[Path, dict]:
+    """Continue an interrupted search from its run folder with Ray Tune's restore: finished trials are
+    kept, unfinished and errored ones re-run, the sampler's history comes back from Ray's checkpoint."""
+    from codesign.config import load_config
+    run_dir = Path(run_dir).resolve()
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"cannot resume {str(run_dir)!r}: not a run folder (no config.yaml)")
+    cfg = load_config(run_dir / "config.yaml")
+    experiment = run_dir / RAY_EXPERIMENT
+    _init_ray(address, quiet)
+    if not tune.Tuner.can_restore(str(experiment)):
+        raise ConfigError(f"cannot resume {str(run_dir)!r}: no Ray Tune experiment state in {experiment}")
+    tuner = tune.Tuner.restore(str(experiment), trainable=_make_trainable(cfg, run_dir),
+                               resume_unfinished=True, resume_errored=True)
+    return _fit(tuner, cfg, run_dir, resumed=True)
