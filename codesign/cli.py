@@ -115,6 +115,31 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+def _cmd_calibrate(args) -> int:
+    from codesign.calibration import calibrate
+    text, report = calibrate(args.samples, family=args.family, validation_fraction=args.validation_fraction,
+                             seed=args.seed, base=args.base)
+    Path(args.out).write_text(text + "\n")
+    lines = [f"calibrated {report['family']} on {report['train']} samples, validated on {report['validation']} "
+             f"(sources: {', '.join(report['sources']) or '?'}) -> {args.out}",
+             f"{'resource':<9}{'MAPE before':>13}{'MAPE after':>12}{'R2 after':>10}{'max err after':>15}"]
+    for r, after in report["after"].items():
+        before = report["before"].get(r, {})
+        lines.append(f"{r:<9}{100 * before.get('mape', float('nan')):>12.1f}%{100 * after['mape']:>11.1f}%"
+                     f"{after['r2']:>10.3f}{100 * after['max_error']:>14.1f}%")
+    print("\n".join(lines))
+    return 0
+
+
+def _cmd_regress(args) -> int:
+    from codesign.calibration import junit_xml, parse_tolerances, regress, regression_table
+    rows = regress(args.golden, args.model, parse_tolerances(args.tolerance))
+    Path(args.junit).write_text(junit_xml(rows, args.model))
+    print(regression_table(rows))
+    print(f"JUnit XML: {args.junit}")
+    return 0 if all(c.passed for c in rows) else 1
+
+
 def _cmd_doctor(args) -> int:
     from flows.tools import doctor
     rows = doctor()
@@ -173,6 +198,22 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=_cmd_compare)
 
+    k = sub.add_parser("calibrate", help="fit the analytic models' coefficients to synthesised samples")
+    k.add_argument("samples", nargs="+", help="sample CSV(s): design,source,family,lut,ff,bram18,uram,dsp")
+    k.add_argument("--out", required=True, help="coefficient file to write (JSON)")
+    k.add_argument("--family", choices=["xc7", "xcup", "versal"], help="use only samples of this family")
+    k.add_argument("--validation-fraction", type=float, default=0.25)
+    k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--base", default="analytic", help="coefficients to start from (name or file)")
+    k.set_defaults(func=_cmd_calibrate)
+
+    g = sub.add_parser("regress", help="compare a resource model with golden synthesis results (CI)")
+    g.add_argument("--golden", required=True, help="golden CSV: design,source,family,lut,ff,bram18,uram,dsp")
+    g.add_argument("--model", default="analytic", help="coefficients: a name (analytic, ...) or a file")
+    g.add_argument("--tolerance", help="per-resource relative tolerance, e.g. lut=0.15,ff=0.15,dsp=0,bram18=0")
+    g.add_argument("--junit", default="codesign-regress.xml", help="JUnit XML report path")
+    g.set_defaults(func=_cmd_regress)
+
     d = sub.add_parser("doctor", help="which tools are available, their versions, what each enables")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=_cmd_doctor)
@@ -189,10 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     from boards import BoardError
     from codesign.config import ConfigError
     from codesign.data import DatasetError
+    from codesign.calibration import CalibrationError
     from hw_models import DesignError
     try:
         return args.func(args)
-    except (ConfigError, BoardError, DesignError, DatasetError) as exc:
+    except (ConfigError, BoardError, DesignError, DatasetError, CalibrationError) as exc:
         print(f"codesign {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

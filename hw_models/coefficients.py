@@ -1,6 +1,9 @@
-"""Model coefficients: read from packaged data files (analytic defaults) or a user file, by name."""
+"""Model coefficients: read from packaged data files (analytic defaults, shipped calibrations) or a
+user file, by name. A calibrated file holds only what it fitted plus `base: analytic`; the rest comes
+from its base."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources as importlib_resources
@@ -16,13 +19,17 @@ COEFFICIENT_FILES: dict[str, str] = {"analytic": "data/analytic.yaml"}
 @dataclass(frozen=True)
 class Coefficients:
     name: str
-    values: MappingProxyType  # nested read-only mapping, e.g. values["finn"]["mvau"]["lut_c0"]
+    values: MappingProxyType  # nested read-only mapping, e.g. values["finn"]["mvau"]["lut"]["const"]
 
     def section(self, *keys: str) -> dict:
         node = self.values
         for key in keys:
             node = node[key]
         return node
+
+    @property
+    def provenance(self) -> dict:
+        return _thaw(self.values.get("provenance", {}))
 
 
 def _freeze(node):
@@ -33,16 +40,71 @@ def _freeze(node):
     return node
 
 
-@lru_cache(maxsize=16)
-def load_coefficients(name_or_path: str = "analytic") -> Coefficients:
-    """Coefficients by registry name, or from a YAML/JSON file path."""
+def _thaw(node):
+    if isinstance(node, MappingProxyType | dict):
+        return {k: _thaw(v) for k, v in node.items()}
+    if isinstance(node, tuple):
+        return [_thaw(v) for v in node]
+    return node
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+
+
+def _read_document(name_or_path: str) -> tuple[str, dict]:
     if name_or_path in COEFFICIENT_FILES:
         text = importlib_resources.files("hw_models").joinpath(COEFFICIENT_FILES[name_or_path]).read_text()
-        name = name_or_path
-    else:
-        path = Path(name_or_path)
-        if not path.is_file():
-            raise ValueError(f"coefficients {name_or_path!r}: not a known name nor a file; "
-                             f"valid names: {sorted(COEFFICIENT_FILES)}")
-        text, name = path.read_text(), path.stem
-    return Coefficients(name=name, values=_freeze(yaml.safe_load(text)))
+        return name_or_path, yaml.safe_load(text)
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise ValueError(f"coefficients {name_or_path!r}: not a known name nor a file; "
+                         f"valid names: {sorted(COEFFICIENT_FILES)}")
+    try:
+        return path.stem, yaml.safe_load(path.read_text())  # JSON is YAML
+    except yaml.YAMLError as exc:
+        raise ValueError(f"coefficients file {name_or_path!r} is not valid JSON/YAML: {exc}") from None
+
+
+@lru_cache(maxsize=16)
+def load_coefficients(name_or_path: str = "analytic") -> Coefficients:
+    """Coefficients by registry name, or from a YAML/JSON file path (merged onto its `base`)."""
+    name, doc = _read_document(name_or_path)
+    if not isinstance(doc, dict):
+        raise ValueError(f"coefficients {name_or_path!r}: expected a mapping")
+    base = doc.get("base")
+    if base is not None:
+        if base == name_or_path:
+            raise ValueError(f"coefficients {name_or_path!r} names itself as its base")
+        doc = _merge(_thaw(load_coefficients(base).values), {k: v for k, v in doc.items() if k != "base"})
+    return Coefficients(name=name, values=_freeze(doc))
+
+
+def coefficients_with(base: Coefficients, fitted: dict[str, float], *, name: str,
+                      provenance: dict | None = None) -> Coefficients:
+    """`base` with some term coefficients replaced (paths like "finn.mvau.lut.const")."""
+    doc = _thaw(base.values)
+    for path, value in fitted.items():
+        node = doc
+        *parents, leaf = path.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = float(value)
+    if provenance is not None:
+        doc["provenance"] = provenance
+    return Coefficients(name=name, values=_freeze(doc))
+
+
+def calibration_document(fitted: dict[str, float], provenance: dict, base: str = "analytic") -> str:
+    """The JSON a calibration writes: its base, provenance, and only the fitted coefficients."""
+    doc: dict = {"base": base, "provenance": provenance}
+    for path, value in sorted(fitted.items()):
+        node = doc
+        *parents, leaf = path.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = round(float(value), 6)
+    return json.dumps(doc, indent=1)

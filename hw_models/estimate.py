@@ -12,6 +12,7 @@ from hw_models import finn, hls4ml
 from hw_models.coefficients import Coefficients, load_coefficients
 from hw_models.design import FLOAT_BITS, Design, MaxPoolLayer, check_folding, shape_warnings
 from hw_models.folding import derive_folding
+from hw_models.terms import Terms
 
 # Where a resource estimate comes from; later stages add their own producers of these.
 SOURCES: tuple[str, ...] = ("analytic", "calibrated", "finn-estimate", "hls4ml", "hls-estimate", "yosys", "vivado")
@@ -70,30 +71,36 @@ def _signed(bits: int) -> bool:
     return bits == 1 or bits >= FLOAT_BITS
 
 
-def _estimate_finn(design: Design, coeffs: Coefficients) -> list[LayerEstimate]:
-    out = []
-    for i, (layer, in_bits) in enumerate(zip(design.layers, design.input_bits_per_layer())):
+def _finn_layers(design: Design, coeffs: Coefficients):
+    """Per layer of a folded FINN-style design: (terms, cycles, latency, folding, detail)."""
+    for layer, in_bits in zip(design.layers, design.input_bits_per_layer()):
         simd = getattr(layer, "simd", None) or 1
-        res, detail = finn.layer_resources(layer, in_bits, _signed(in_bits), layer.pe, simd, design.ram_style, coeffs)
+        t, detail = finn.layer_terms(layer, in_bits, _signed(in_bits), layer.pe, simd, design.ram_style, coeffs)
         cycles = finn.layer_cycles(layer, layer.pe, simd)
         folding = {"pe": layer.pe} if isinstance(layer, MaxPoolLayer) else {"pe": layer.pe, "simd": simd}
-        out.append(LayerEstimate(i, layer.kind, res, cycles, cycles, folding, detail))
-    return out
+        yield t, cycles, cycles, folding, detail
 
 
-def _estimate_hls4ml(design: Design, coeffs: Coefficients) -> list[LayerEstimate]:
-    out = []
-    for i, (layer, in_bits) in enumerate(zip(design.layers, design.input_bits_per_layer())):
+def _hls4ml_layers(design: Design, coeffs: Coefficients):
+    """Per layer of a folded hls4ml-style design: (terms, II, latency, folding, detail)."""
+    for layer, in_bits in zip(design.layers, design.input_bits_per_layer()):
         rf = getattr(layer, "reuse_factor", None) or 1
-        res, detail = hls4ml.layer_resources(layer, in_bits, _signed(in_bits), rf, design.ram_style, coeffs)
+        t, detail = hls4ml.layer_terms(layer, in_bits, _signed(in_bits), rf, design.ram_style, coeffs)
         ii, latency = hls4ml.layer_cycles(layer, rf)
-        folding = {} if isinstance(layer, MaxPoolLayer) else {"reuse_factor": rf}
-        out.append(LayerEstimate(i, layer.kind, res, ii, latency, folding, detail))
-    return out
+        yield t, ii, latency, ({} if isinstance(layer, MaxPoolLayer) else {"reuse_factor": rf}), detail
 
 
 # style -> per-layer analytic model; explicit registry
-ANALYTIC_MODELS = {"finn": _estimate_finn, "hls4ml": _estimate_hls4ml}
+ANALYTIC_MODELS = {"finn": _finn_layers, "hls4ml": _hls4ml_layers}
+
+
+def design_terms(design: Design, board: Board, coefficients: str | Coefficients = "analytic") -> Terms:
+    """The summed model terms of a design (missing folding derived): the features calibration fits."""
+    coeffs = coefficients if isinstance(coefficients, Coefficients) else load_coefficients(coefficients)
+    total = Terms()
+    for t, *_ in ANALYTIC_MODELS[design.style](folded_design(design, board, coeffs), coeffs):
+        total = total + t
+    return total
 
 
 def folded_design(design: Design, board: Board, coefficients: str | Coefficients = "analytic") -> Design:
@@ -111,7 +118,9 @@ def estimate(design: Design, board: Board, coefficients: str | Coefficients = "a
     coeffs = coefficients if isinstance(coefficients, Coefficients) else load_coefficients(coefficients)
     clock = design.clock_mhz or board.clock_mhz
     folded = folded_design(design, board, coeffs)
-    layers = ANALYTIC_MODELS[design.style](folded, coeffs)
+    layers = [LayerEstimate(i, layer.kind, t.resources(coeffs), cycles, latency, folding, detail)
+              for i, (layer, (t, cycles, latency, folding, detail))
+              in enumerate(zip(folded.layers, ANALYTIC_MODELS[design.style](folded, coeffs)))]
     total = Resources.total(l.resources for l in layers)
     total = Resources(*(round(getattr(total, n)) for n in RESOURCE_NAMES))
     notes = list(shape_warnings(design))

@@ -11,7 +11,8 @@ import math
 
 from boards import Resources
 from hw_models.design import FLOAT_BITS, ConvLayer, DenseLayer, MaxPoolLayer
-from hw_models.memory import MemoryShape, memory_resources
+from hw_models.memory import MemoryShape, memory_terms
+from hw_models.terms import Terms, exact, terms
 
 
 def accumulator_bits(mw: int, weight_bits: int, input_bits: int, input_signed: bool) -> int:
@@ -68,67 +69,75 @@ def _mac_lane_luts(w: int, a: int) -> int:
     return (2 * math.ceil((w + a) / 6) - 1) * (w + a)
 
 
-def mvau_resources(layer: DenseLayer | ConvLayer, input_bits: int, input_signed: bool, pe: int, simd: int,
-                   ram_style: str, coeffs) -> tuple[Resources, dict]:
+def mvau_terms(layer: DenseLayer | ConvLayer, input_bits: int, input_signed: bool, pe: int, simd: int,
+               ram_style: str, coeffs) -> tuple[Terms, dict]:
     """One MVAU: weights in memory, PE x SIMD MAC lanes, adder trees, accumulators, thresholds."""
-    c = coeffs.section("finn", "mvau")
+    rules = coeffs.section("finn", "rules")
     mem_c = coeffs.section("memory")
     w, a, b = layer.weight_bits, input_bits, layer.act_bits
-    is_float = w >= FLOAT_BITS or a >= FLOAT_BITS
     acc = accumulator_bits(layer.mw, w, a, input_signed)
     detail = {"acc_bits": acc}
-
     weights = MemoryShape(depth=(layer.mw * layer.mh) // (pe * simd), width_bits=pe * simd * w)
-    wmem, wstyle = memory_resources(weights, ram_style, mem_c)
+    wmem, wstyle = memory_terms("finn.mvau", weights, ram_style, mem_c)
     detail["weight_memory"] = {"depth": weights.depth, "width_bits": weights.width_bits, "style": wstyle}
 
-    if is_float:
-        f = coeffs.section("finn", "float_mac")
+    if w >= FLOAT_BITS or a >= FLOAT_BITS:
         lanes = pe * simd
-        compute = Resources(lut=c["lut_c0"] + lanes * f["lut"], ff=c["ff_c0"] + lanes * f["ff"], dsp=lanes * f["dsp"])
+        compute = (terms("finn.mvau", "lut", const=1, float_lanes=lanes) + terms("finn.mvau", "ff", const=1, float_lanes=lanes)
+                   + exact(dsp=lanes * rules["float_lane_dsp"]))
         return compute + wmem, {**detail, "float": True}
 
-    use_dsp = (w + a) >= c["dsp_min_sum_bits"]
+    use_dsp = (w + a) >= rules["dsp_min_sum_bits"]
     mult_luts = 0 if use_dsp else simd * _mac_lane_luts(w, a)
     addertree_luts = (w + a) * (2 * simd - 1)
-    thr_luts = comp_luts = 0
-    tmem = Resources()
+    comp_luts, tmem = 0, Terms()
     has_thresholds = b < FLOAT_BITS
     if has_thresholds:
         n_thr = 2 ** b - 1
         comp_luts = n_thr * acc
         thresholds = MemoryShape(depth=layer.mh // pe, width_bits=n_thr * acc, count=pe)
-        tmem, tstyle = memory_resources(thresholds, ram_style, mem_c)
+        tmem, tstyle = memory_terms("finn.mvau", thresholds, ram_style, mem_c)
         detail["threshold_memory"] = {"depth": thresholds.depth, "width_bits": thresholds.width_bits,
                                       "count": pe, "style": tstyle}
-    lut = c["lut_c0"] + c["lut_c1"] * pe * (mult_luts + addertree_luts + acc + thr_luts + comp_luts)
-    ff = c["ff_c0"] + c["ff_c1"] * pe * (simd * (w + a) + acc + (b if has_thresholds else 0))
+    logic = pe * (mult_luts + addertree_luts + acc + comp_luts)
+    regs = pe * (simd * (w + a) + acc + (b if has_thresholds else 0))
     dsp = pe * simd * math.ceil((w + a) / 48) if use_dsp else 0
     detail["multipliers"] = "dsp" if use_dsp else ("xnor" if w == 1 and a == 1 else "lut")
-    return Resources(lut=lut, ff=ff, dsp=dsp) + wmem + tmem, detail
+    compute = terms("finn.mvau", "lut", const=1, logic=logic) + terms("finn.mvau", "ff", const=1, regs=regs) + exact(dsp=dsp)
+    return compute + wmem + tmem, detail
 
 
-def swu_resources(in_ch: int, in_dim: int, kernel: int, bits: int, simd: int, ram_style: str,
-                  coeffs) -> tuple[Resources, dict]:
+def swu_terms(in_ch: int, in_dim: int, kernel: int, bits: int, simd: int, ram_style: str,
+              coeffs) -> tuple[Terms, dict]:
     """Sliding-window line buffer of (k-1) rows + k pixels, SIMD * bits wide (finn-plus SWU_rtl)."""
-    c = coeffs.section("finn", "swu")
     depth = ((kernel - 1) * in_dim + kernel) * (in_ch // simd)
     width = simd * bits
-    mem, style = memory_resources(MemoryShape(depth=depth, width_bits=width), ram_style, coeffs.section("memory"))
-    res = Resources(lut=c["lut_c0"] + c["lut_per_stream_bit"] * width, ff=c["ff_c0"] + c["ff_per_stream_bit"] * width)
-    return res + mem, {"buffer": {"depth": depth, "width_bits": width, "style": style}}
+    mem, style = memory_terms("finn.swu", MemoryShape(depth=depth, width_bits=width), ram_style, coeffs.section("memory"))
+    logic = terms("finn.swu", "lut", const=1, stream_bits=width) + terms("finn.swu", "ff", const=1, stream_bits=width)
+    return logic + mem, {"buffer": {"depth": depth, "width_bits": width, "style": style}}
+
+
+def layer_terms(layer, input_bits: int, input_signed: bool, pe: int, simd: int, ram_style: str,
+                coeffs) -> tuple[Terms, dict]:
+    if isinstance(layer, DenseLayer):
+        return mvau_terms(layer, input_bits, input_signed, pe, simd, ram_style, coeffs)
+    if isinstance(layer, ConvLayer):
+        swu, swu_detail = swu_terms(layer.in_ch, layer.in_dim, layer.kernel, input_bits, simd, ram_style, coeffs)
+        mvau, mvau_detail = mvau_terms(layer, input_bits, input_signed, pe, simd, ram_style, coeffs)
+        return swu + mvau, {"swu": swu_detail, "mvau": mvau_detail}
+    swu, swu_detail = swu_terms(layer.channels, layer.in_dim, layer.pool, input_bits, pe, ram_style, coeffs)
+    lane_bits = pe * input_bits
+    pool = terms("finn.pool", "lut", const=1, lane_bits=lane_bits) + terms("finn.pool", "ff", const=1, lane_bits=lane_bits)
+    return swu + pool, {"swu": swu_detail}
 
 
 def layer_resources(layer, input_bits: int, input_signed: bool, pe: int, simd: int, ram_style: str,
                     coeffs) -> tuple[Resources, dict]:
-    if isinstance(layer, DenseLayer):
-        return mvau_resources(layer, input_bits, input_signed, pe, simd, ram_style, coeffs)
-    if isinstance(layer, ConvLayer):
-        swu, swu_detail = swu_resources(layer.in_ch, layer.in_dim, layer.kernel, input_bits, simd, ram_style, coeffs)
-        mvau, mvau_detail = mvau_resources(layer, input_bits, input_signed, pe, simd, ram_style, coeffs)
-        return swu + mvau, {"swu": swu_detail, "mvau": mvau_detail}
-    c = coeffs.section("finn", "pool")
-    swu, swu_detail = swu_resources(layer.channels, layer.in_dim, layer.pool, input_bits, pe, ram_style, coeffs)
-    lanes_bits = pe * input_bits
-    pool = Resources(lut=c["lut_c0"] + c["lut_per_lane_bit"] * lanes_bits, ff=c["ff_c0"] + c["ff_per_lane_bit"] * lanes_bits)
-    return swu + pool, {"swu": swu_detail}
+    t, detail = layer_terms(layer, input_bits, input_signed, pe, simd, ram_style, coeffs)
+    return t.resources(coeffs), detail
+
+
+def mvau_resources(layer, input_bits: int, input_signed: bool, pe: int, simd: int, ram_style: str,
+                   coeffs) -> tuple[Resources, dict]:
+    t, detail = mvau_terms(layer, input_bits, input_signed, pe, simd, ram_style, coeffs)
+    return t.resources(coeffs), detail

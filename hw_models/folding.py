@@ -52,7 +52,7 @@ def derive_finn_folding(design: Design, clock_mhz: float, coeffs) -> Design:
     Two-pass relaxation as in SetFolding: when the target is out of reach, refold every layer for the
     slowest layer's cycles, which balances the pipeline at the smallest cost."""
     target = target_cycles(clock_mhz, design.target_fps)
-    wwidth = coeffs.section("finn", "mvau")["mvau_wwidth_max"]
+    wwidth = coeffs.section("finn", "rules")["mvau_wwidth_max"]
     first = [_fold_finn_layer(layer, target, wwidth) for layer in design.layers]
     if target is None:
         return design.with_layers(first)
@@ -69,7 +69,7 @@ def derive_finn_folding(design: Design, clock_mhz: float, coeffs) -> Design:
 
 def allowed_reuse_factors(layer, coeffs) -> list[int]:
     """Valid reuse factors (hls4ml's rule) that keep the layer under the HLS unroll limit, ascending."""
-    limit = coeffs.section("hls4ml", "dense")["max_unrolled_mults"]
+    limit = coeffs.section("hls4ml", "rules")["max_unrolled_mults"]
     valid = valid_reuse_factors(layer.mw, layer.mh)
     min_rf = math.ceil(layer.mw * layer.mh / limit)
     return [rf for rf in valid if rf >= min_rf] or valid[-1:]

@@ -13,7 +13,8 @@ import math
 from boards import Resources
 from hw_models.design import FLOAT_BITS, ConvLayer, DenseLayer, MaxPoolLayer
 from hw_models.finn import accumulator_bits
-from hw_models.memory import MemoryShape, memory_resources
+from hw_models.memory import MemoryShape, memory_terms
+from hw_models.terms import Terms, exact, terms
 
 
 def layer_cycles(layer, reuse_factor: int) -> tuple[int, int]:
@@ -29,40 +30,41 @@ def layer_cycles(layer, reuse_factor: int) -> tuple[int, int]:
     return pixels * rf, pixels * rf + depth + 2
 
 
-def layer_resources(layer, input_bits: int, input_signed: bool, reuse_factor: int, ram_style: str,
-                    coeffs) -> tuple[Resources, dict]:
+def layer_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, ram_style: str,
+                coeffs) -> tuple[Terms, dict]:
     if isinstance(layer, MaxPoolLayer):
-        c = coeffs.section("hls4ml", "maxpool")
-        lane_bits = layer.channels * input_bits * (layer.pool * layer.pool - 1)
-        return Resources(lut=c["lut_per_lane_bit"] * lane_bits, ff=c["ff_per_lane_bit"] * layer.channels * input_bits), {}
-    c = coeffs.section("hls4ml", "dense")
+        compare_bits = layer.channels * input_bits * (layer.pool * layer.pool - 1)
+        lane_bits = layer.channels * input_bits
+        return terms("hls4ml.maxpool", "lut", compare_bits=compare_bits) + terms("hls4ml.maxpool", "ff", lane_bits=lane_bits), {}
+    rules = coeffs.section("hls4ml", "rules")
     w, a = layer.weight_bits, input_bits
-    n_mult = layer.mw * layer.mh
-    mults = math.ceil(n_mult / reuse_factor)
+    mults = math.ceil(layer.mw * layer.mh / reuse_factor)
     acc = accumulator_bits(layer.mw, w, a, input_signed)
     detail = {"multipliers": mults, "acc_bits": acc, "reuse_factor": reuse_factor}
     if w >= FLOAT_BITS or a >= FLOAT_BITS:
-        f = coeffs.section("hls4ml", "float_mac")
-        res = Resources(lut=c["lut_c0"] + mults * f["lut"], ff=c["ff_c0"] + mults * f["ff"], dsp=mults * f["dsp"])
+        out = (terms("hls4ml.dense", "lut", const=1, float_lanes=mults) + terms("hls4ml.dense", "ff", const=1, float_lanes=mults)
+               + exact(dsp=mults * rules["float_lane_dsp"]))
         detail["float"] = True
     else:
-        use_dsp = w >= c["dsp_min_weight_bits"]
-        mult_luts = 0 if use_dsp else c["lut_per_lut_mult_bit2"] * w * a * mults
-        if w == 1:  # bipolar weights: add or subtract, no multiplier
-            mult_luts = 0
-        adder_luts = c["lut_per_adder_bit"] * acc * mults
-        res = Resources(
-            lut=c["lut_c0"] + mult_luts + adder_luts,
-            ff=c["ff_c0"] + c["ff_per_adder_bit"] * acc * mults,
-            dsp=mults * c["dsp_per_mult"] if use_dsp else 0,
-        )
+        use_dsp = w >= rules["dsp_min_weight_bits"]
+        # bipolar weights add or subtract: no multiplier
+        mult_bits2 = 0 if (use_dsp or w == 1) else w * a * mults
+        out = (terms("hls4ml.dense", "lut", const=1, mult_bits2=mult_bits2, adder_bits=acc * mults)
+               + terms("hls4ml.dense", "ff", const=1, adder_bits=acc * mults)
+               + exact(dsp=mults * rules["dsp_per_mult"] if use_dsp else 0))
         detail["multiplier_kind"] = "dsp" if use_dsp else "lut"
     if reuse_factor > 1:  # weights are read from a ROM of depth RF instead of being constants
         rom = MemoryShape(depth=reuse_factor, width_bits=mults * w)
-        mem, style = memory_resources(rom, ram_style, coeffs.section("memory"))
-        res = res + mem
+        mem, style = memory_terms("hls4ml.dense", rom, ram_style, coeffs.section("memory"))
+        out = out + mem
         detail["weight_memory"] = {"depth": rom.depth, "width_bits": rom.width_bits, "style": style}
-    if mults > c["max_unrolled_mults"]:
+    if mults > rules["max_unrolled_mults"]:
         detail["warning"] = (f"{mults} parallel multiplies exceed the HLS unroll limit of "
-                             f"{c['max_unrolled_mults']}: raise reuse_factor")
-    return res, detail
+                             f"{rules['max_unrolled_mults']}: raise reuse_factor")
+    return out, detail
+
+
+def layer_resources(layer, input_bits: int, input_signed: bool, reuse_factor: int, ram_style: str,
+                    coeffs) -> tuple[Resources, dict]:
+    t, detail = layer_terms(layer, input_bits, input_signed, reuse_factor, ram_style, coeffs)
+    return t.resources(coeffs), detail

@@ -57,3 +57,13 @@ def memory_resources(mem: MemoryShape, style: str, coeffs: dict) -> tuple[Resour
     if style == "ultra":
         return Resources(uram=mem.count * uram_for(mem.depth, mem.width_bits, coeffs["uram_shape"])), style
     return Resources(bram18=mem.count * bram18_for(mem.depth, mem.width_bits, coeffs["bram18_shapes"])), style
+
+
+def memory_terms(prefix: str, mem: MemoryShape, style: str, coeffs):
+    """As `memory_resources`, with LUTRAM as the block's `lutram` LUT term (BRAM/URAM exact)."""
+    from hw_models.terms import Terms, exact, terms
+    res, used = memory_resources(mem, style, coeffs)
+    out = exact(bram18=res.bram18, uram=res.uram) if (res.bram18 or res.uram) else Terms()
+    if res.lut:
+        out = out + terms(prefix, "lut", lutram=res.lut)
+    return out, used

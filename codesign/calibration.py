@@ -1,0 +1,184 @@
+"""Calibration and regression of the resource models against synthesis results (file I/O side).
+
+Sample / golden file format (a CSV users write by hand; keep it stable):
+    design   path, relative to the CSV, of a design YAML in the `codesign estimate` contract format
+    source   where the numbers come from, e.g. vivado-2024.2, yosys-0.70
+    family   device family: xc7, xcup, versal
+    lut, ff, bram18, uram, dsp   measured counts; an empty cell = not measured, not compared
+"""
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
+
+import yaml
+
+from boards import FAMILIES, RESOURCE_NAMES, get_board
+from hw_models import DesignError, design_from_mapping
+from hw_models.calibrate import Calibrator, Sample, split
+from hw_models.coefficients import calibration_document, load_coefficients
+
+REQUIRED_COLUMNS = ("design", "source", "family")
+# the board whose clock a design is folded at when its file names none
+FAMILY_BOARDS = {"xc7": "pynq-z2", "xcup": "zcu104", "versal": "vcu118"}
+DEFAULT_TOLERANCES = {"lut": 0.15, "ff": 0.15, "bram18": 0.0, "uram": 0.0, "dsp": 0.0}
+
+
+class CalibrationError(ValueError):
+    """A sample/golden file that cannot be used; the message names the file, row and column."""
+
+
+def _measured(row: dict, where: str) -> dict:
+    out = {}
+    for r in RESOURCE_NAMES:
+        cell = (row.get(r) or "").strip()
+        if cell:
+            try:
+                out[r] = float(cell)
+            except ValueError:
+                raise CalibrationError(f"{where}: column {r!r} is not a number: {cell!r}") from None
+            if out[r] < 0 or not math.isfinite(out[r]):
+                raise CalibrationError(f"{where}: column {r!r} must be a non-negative number")
+    return out
+
+
+def read_samples(csv_path: str | Path) -> list[Sample]:
+    """Samples of a golden/sample CSV: each design YAML with its measured resources."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise CalibrationError(f"{csv_path}: file does not exist")
+    with open(csv_path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise CalibrationError(f"{csv_path}: missing column(s) {missing}; needs {list(REQUIRED_COLUMNS)} and "
+                                   f"any of {list(RESOURCE_NAMES)}")
+        rows = list(reader)
+    samples = []
+    for i, row in enumerate(rows, start=2):
+        where = f"{csv_path}:{i}"
+        family = (row.get("family") or "").strip()
+        if family not in FAMILIES:
+            raise CalibrationError(f"{where}: family {family!r} unknown; valid: {list(FAMILIES)}")
+        design_path = csv_path.parent / (row.get("design") or "").strip()
+        if not design_path.is_file():
+            raise CalibrationError(f"{where}: design file {str(design_path)!r} does not exist")
+        try:
+            design, board_name = design_from_mapping(yaml.safe_load(design_path.read_text()))
+        except (DesignError, yaml.YAMLError) as exc:
+            raise CalibrationError(f"{where}: {design_path.name}: {exc}") from None
+        board = get_board(board_name or FAMILY_BOARDS[family])
+        if board.family != family:
+            raise CalibrationError(f"{where}: board {board.name} is {board.family}, the row says {family}")
+        samples.append(Sample(design, board, _measured(row, where), name=str(row["design"]).strip()))
+    return samples
+
+
+def _families(samples: list[Sample]) -> set[str]:
+    return {s.board.family for s in samples}
+
+
+def calibrate(csv_paths: list[str | Path], *, family: str | None = None, validation_fraction: float = 0.25,
+              seed: int = 0, base: str = "analytic") -> tuple[str, dict]:
+    """Fit coefficients; returns (the coefficient file's JSON text, a report with before/after metrics)."""
+    samples, sources = [], set()
+    for p in csv_paths:
+        samples += read_samples(p)
+        with open(p, newline="") as f:
+            sources |= {(r.get("source") or "").strip() for r in csv.DictReader(f)}
+    if family is not None:
+        samples = [s for s in samples if s.board.family == family]
+    if not samples:
+        raise CalibrationError("no samples" + (f" of family {family!r}" if family else ""))
+    if len(_families(samples)) > 1:
+        raise CalibrationError(f"samples of several families {sorted(_families(samples))}: pick one with --family "
+                               "(coefficients are fitted per device family)")
+    train, val = split(samples, validation_fraction, seed)
+    cal = Calibrator(base).fit(train)
+    analytic = Calibrator(base)
+    report = {
+        "family": samples[0].board.family, "samples": len(samples), "train": len(train), "validation": len(val),
+        "sources": sorted(sources - {""}),
+        "before": {r: m.as_dict() for r, m in analytic.score(val or train).items()},
+        "after": {r: m.as_dict() for r, m in cal.score(val or train).items()},
+        "train_after": {r: m.as_dict() for r, m in cal.score(train).items()},
+    }
+    provenance = {"kind": "calibrated", "tools": report["sources"], "family": report["family"],
+                  "samples": len(samples), "train": len(train), "validation": len(val),
+                  "date": _dt.date.today().isoformat(), "base": base, "validation_metrics": report["after"]}
+    return calibration_document(cal.fitted_, provenance, base=base), report
+
+
+def parse_tolerances(text: str | None) -> dict[str, float]:
+    """`lut=0.15,ff=0.15,dsp=0` -> dict, on top of the defaults."""
+    out = dict(DEFAULT_TOLERANCES)
+    for part in filter(None, (text or "").split(",")):
+        key, _, value = part.partition("=")
+        key = key.strip()
+        if key not in RESOURCE_NAMES:
+            raise CalibrationError(f"tolerance for unknown resource {key!r}; valid: {list(RESOURCE_NAMES)}")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            raise CalibrationError(f"tolerance {part!r}: expected RESOURCE=FRACTION, e.g. lut=0.15") from None
+    return out
+
+
+@dataclass(frozen=True)
+class Comparison:
+    design: str
+    resource: str
+    predicted: float
+    measured: float
+    error: float  # |predicted - measured| / max(measured, 1)
+    tolerance: float
+
+    @property
+    def passed(self) -> bool:
+        return self.error <= self.tolerance + 1e-12
+
+
+def regress(golden_csv: str | Path, model: str, tolerances: dict[str, float]) -> list[Comparison]:
+    """Predict every golden design with coefficients `model`; one comparison per measured resource."""
+    from hw_models import estimate
+    try:
+        coeffs = load_coefficients(model)
+    except ValueError as exc:
+        raise CalibrationError(f"--model: {exc}") from None
+    out = []
+    for s in read_samples(golden_csv):
+        predicted = estimate(s.design, s.board, coeffs).total
+        for r, m in s.measured.items():
+            p = float(getattr(predicted, r))
+            out.append(Comparison(s.name, r, p, m, abs(p - m) / max(m, 1.0), tolerances[r]))
+    return out
+
+
+def regression_table(rows: list[Comparison]) -> str:
+    from codesign.report import _table
+    body = [[c.design, c.resource, f"{c.predicted:,.0f}", f"{c.measured:,.0f}", f"{100 * c.error:.1f}%",
+             f"{100 * c.tolerance:.0f}%", "ok" if c.passed else "FAIL"] for c in rows]
+    failed = sum(not c.passed for c in rows)
+    return (_table(["design", "resource", "predicted", "synthesised", "error", "tolerance", ""], body, {0, 1, 6})
+            + f"\n{len(rows) - failed} passed, {failed} failed")
+
+
+def junit_xml(rows: list[Comparison], model: str) -> str:
+    """JUnit XML: one test case per design and resource (CI systems render it)."""
+    failures = sum(not c.passed for c in rows)
+    cases = []
+    for c in rows:
+        name = quoteattr(f"{c.design}[{c.resource}]")
+        body = ""
+        if not c.passed:
+            msg = (f"{c.resource}: predicted {c.predicted:.0f}, synthesised {c.measured:.0f}, error "
+                   f"{100 * c.error:.1f}% > tolerance {100 * c.tolerance:.0f}%")
+            body = f"<failure message={quoteattr(msg)}>{escape(msg)}</failure>"
+        cases.append(f'  <testcase classname={quoteattr("codesign.regress." + model)} name={name}>{body}</testcase>')
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<testsuite name={quoteattr("codesign regress " + model)} tests="{len(rows)}" failures="{failures}">\n'
+            + "\n".join(cases) + "\n</testsuite>\n")

@@ -1,0 +1,89 @@
+"""codesign calibrate / codesign regress on a golden CSV of hand-written design files."""
+import xml.etree.ElementTree as ET
+
+import pytest
+import yaml
+
+from codesign.cli import main
+
+DESIGNS = {
+    "small.yaml": {"style": "finn", "input_bits": 8, "layers": [
+        {"kind": "dense", "in": 64, "out": 32, "weight_bits": 2, "act_bits": 2, "pe": 4, "simd": 8},
+        {"kind": "dense", "in": 32, "out": 10, "weight_bits": 2, "act_bits": 32, "pe": 1, "simd": 4}]},
+    "wide.yaml": {"style": "finn", "input_bits": 8, "layers": [
+        {"kind": "dense", "in": 64, "out": 64, "weight_bits": 4, "act_bits": 4, "pe": 8, "simd": 16}]},
+    "binary.yaml": {"style": "finn", "input_bits": 1, "layers": [
+        {"kind": "dense", "in": 128, "out": 64, "weight_bits": 1, "act_bits": 1, "pe": 16, "simd": 32}]},
+    "conv.yaml": {"style": "finn", "input_bits": 8, "layers": [
+        {"kind": "conv", "in_ch": 1, "out_ch": 8, "kernel": 3, "in_dim": 8, "weight_bits": 4, "act_bits": 4,
+         "pe": 2, "simd": 1}]},
+}
+
+
+@pytest.fixture
+def golden(tmp_path):
+    """Designs and a golden CSV whose 'synthesised' numbers are the analytic ones scaled: LUT x1.1, FF x0.9."""
+    from boards import get_board
+    from hw_models import design_from_mapping, estimate
+    (tmp_path / "designs").mkdir()
+    lines = ["design,source,family,lut,ff,bram18,uram,dsp"]
+    for name, doc in DESIGNS.items():
+        (tmp_path / "designs" / name).write_text(yaml.safe_dump(doc))
+        t = estimate(design_from_mapping(doc)[0], get_board("pynq-z2")).total
+        lines.append(f"designs/{name},yosys-0.70,xc7,{round(t.lut * 1.1)},{round(t.ff * 0.9)},{t.bram18:.0f},,{t.dsp:.0f}")
+    (tmp_path / "golden.csv").write_text("\n".join(lines) + "\n")
+    return tmp_path
+
+
+def test_regress_passes_within_tolerance_and_writes_junit(golden, capsys):
+    junit = golden / "out.xml"
+    code = main(["regress", "--golden", str(golden / "golden.csv"), "--model", "analytic",
+                 "--tolerance", "lut=0.15,ff=0.15,dsp=0,bram18=0", "--junit", str(junit)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "16 passed, 0 failed" in out  # 4 designs x (lut, ff, bram18, dsp); uram not measured
+    suite = ET.parse(junit).getroot()
+    assert suite.get("tests") == "16" and suite.get("failures") == "0"
+    assert len(suite.findall("testcase")) == 16
+
+
+def test_regress_fails_beyond_tolerance(golden, capsys):
+    junit = golden / "out.xml"
+    code = main(["regress", "--golden", str(golden / "golden.csv"), "--tolerance", "lut=0.05", "--junit", str(junit)])
+    out = capsys.readouterr().out
+    assert code == 1 and "FAIL" in out and "12 passed, 4 failed" in out
+    suite = ET.parse(junit).getroot()
+    assert suite.get("failures") == "4" and suite.find("testcase/failure") is not None
+
+
+def test_calibrate_then_regress_with_the_fitted_model(golden, capsys):
+    coeffs = golden / "cal.json"
+    assert main(["calibrate", str(golden / "golden.csv"), "--out", str(coeffs), "--validation-fraction", "0.25"]) == 0
+    out = capsys.readouterr().out
+    assert "calibrated xc7" in out and "lut" in out
+    from hw_models.coefficients import load_coefficients
+    prov = load_coefficients(str(coeffs)).provenance
+    assert prov["family"] == "xc7" and prov["samples"] == 4 and prov["tools"] == ["yosys-0.70"]
+    code = main(["regress", "--golden", str(golden / "golden.csv"), "--model", str(coeffs),
+                 "--tolerance", "lut=0.05,ff=0.05", "--junit", str(golden / "o.xml")])
+    assert code == 0, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("csv_text,match", [
+    ("design,family,lut\nx.yaml,xc7,1\n", "missing column"),
+    ("design,source,family,lut\ndesigns/small.yaml,v,stratix,1\n", "family 'stratix' unknown"),
+    ("design,source,family,lut\ndesigns/none.yaml,v,xc7,1\n", "does not exist"),
+    ("design,source,family,lut\ndesigns/small.yaml,v,xc7,many\n", "not a number"),
+])
+def test_bad_golden_files_are_clear_errors(golden, capsys, csv_text, match):
+    bad = golden / "bad.csv"
+    bad.write_text(csv_text)
+    assert main(["regress", "--golden", str(bad), "--junit", str(golden / "x.xml")]) == 2
+    assert match in capsys.readouterr().err
+
+
+def test_unknown_model_and_tolerance(golden, capsys):
+    assert main(["regress", "--golden", str(golden / "golden.csv"), "--model", "nope"]) == 2
+    assert "valid names" in capsys.readouterr().err
+    assert main(["regress", "--golden", str(golden / "golden.csv"), "--tolerance", "luts=1"]) == 2
+    assert "unknown resource" in capsys.readouterr().err
