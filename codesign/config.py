@@ -244,8 +244,25 @@ class Config(_Strict):
     training: TrainingConfig = TrainingConfig()
     search: SearchConfig = SearchConfig()
     feedback: Literal["analytic", "finn-estimate", "hls4ml", "vivado"] = "analytic"
+    # coefficients of the analytic models: "analytic" (published constants), a shipped calibration by
+    # name, or a file written by `codesign calibrate`; anything but "analytic" makes the source "calibrated"
+    coefficients: str = "analytic"
     flows: FlowsConfig = FlowsConfig()
     output_dir: str = "runs"
+
+    @field_validator("coefficients")
+    @classmethod
+    def _coefficients(cls, v):
+        from hw_models.coefficients import load_coefficients
+        try:
+            load_coefficients(v)
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    @property
+    def estimate_source(self) -> str:
+        return "analytic" if self.coefficients == "analytic" else "calibrated"
 
     @model_validator(mode="after")
     def _feedback_style(self):

@@ -40,7 +40,7 @@ def evaluate_candidate(cfg: Config, params: dict, *, trial_id: str, run_dir: str
     start = time.perf_counter()
     tdir = runfolder.trial_dir(run_dir, trial_id)
     record: dict = {"trial_id": trial_id, "params": dict(params), "style": cfg.style, "feedback": cfg.feedback,
-                    "source": "analytic",
+                    "source": cfg.estimate_source,
                     "status": "failed", "failure_reason": None, "trial_dir": str(tdir), "metrics": {},
                     "artifacts": []}
     log = logging.getLogger(f"codesign.trial.{trial_id}")
@@ -52,11 +52,11 @@ def evaluate_candidate(cfg: Config, params: dict, *, trial_id: str, run_dir: str
         spec = candidate_spec(cfg, params)
         record["spec"] = spec.as_dict()
         t0 = time.perf_counter()
-        est = estimate(spec.to_design(cfg.style, cfg.clock_mhz), board)
+        est = estimate(spec.to_design(cfg.style, cfg.clock_mhz), board, cfg.coefficients, source=cfg.estimate_source)
         record["estimate_s"] = time.perf_counter() - t0
         record["design"] = design_summary_from_estimate(spec, est, cfg.style)
         record["folding"] = [dict(l.folding) for l in est.per_layer]
-        record["estimates"] = {"analytic": est.as_dict()}
+        record["estimates"] = {est.source: est.as_dict()}
         metrics = hardware_metrics(est)
         constraints = constraint_values(est, board, dict(cfg.search.budgets))
         record.update(metrics=metrics, constraints=constraints, fits=est.fits)
@@ -116,7 +116,7 @@ def run_toolchain(cfg: Config, spec: ModelSpec, model, board, tdir: Path, record
     record["flows"]["qonnx"] = exported.as_dict()
     record["artifacts"].append(str(exported.onnx_path))
     log.info("QONNX export verified: agreement %.3f on %d samples", exported.agreement, exported.samples)
-    design = folded_design(spec.to_design(cfg.style, cfg.clock_mhz), board)
+    design = folded_design(spec.to_design(cfg.style, cfg.clock_mhz), board, cfg.coefficients)
     primary = None
     if need_finn:
         from flows.finn import finn_estimate

@@ -60,3 +60,13 @@ def test_file_errors(tmp_path):
     (tmp_path / "bad.toml").write_text("name = \n")
     with pytest.raises(ConfigError, match="cannot be parsed"):
         load_config(tmp_path / "bad.toml")
+
+
+def test_coefficients_by_name_or_file(tmp_path):
+    assert config_from_mapping({}).estimate_source == "analytic"
+    f = tmp_path / "c.json"
+    f.write_text('{"base": "analytic", "finn": {"mvau": {"lut": {"const": 100}}}}')
+    cfg = config_from_mapping({"coefficients": str(f)})
+    assert cfg.estimate_source == "calibrated"
+    with pytest.raises(ConfigError, match="coefficients: .*valid names"):
+        config_from_mapping({"coefficients": "nope"})
