@@ -161,13 +161,18 @@ def _read(path: str | Path, what: str) -> str:
         raise ReportError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
 
 
-def parse_vivado_utilization_file(path: str | Path) -> VivadoUtilization:
-    """Parse a `report_utilization` file; errors name the path."""
-    text = _read(path, "Vivado utilization report")
+def _parse_file(path: str | Path, what: str, parser):
+    """Read `path` and parse it; every error names the path."""
+    text = _read(path, what)
     try:
-        return parse_vivado_utilization(text)
+        return parser(text)
     except ReportError as exc:
         raise ReportError(f"{path}: {exc}") from None
+
+
+def parse_vivado_utilization_file(path: str | Path) -> VivadoUtilization:
+    """Parse a `report_utilization` file; errors name the path."""
+    return _parse_file(path, "Vivado utilization report", parse_vivado_utilization)
 
 
 # --- HLS csynth.xml -----------------------------------------------------------------------------
@@ -241,8 +246,4 @@ def parse_hls_csynth_xml(text: str) -> HlsSynthesis:
 
 def parse_hls_csynth_xml_file(path: str | Path) -> HlsSynthesis:
     """Parse a csynth XML file (`<proj>_prj/<solution>/syn/report/<top>_csynth.xml`); errors name the path."""
-    text = _read(path, "HLS csynth report")
-    try:
-        return parse_hls_csynth_xml(text)
-    except ReportError as exc:
-        raise ReportError(f"{path}: {exc}") from None
+    return _parse_file(path, "HLS csynth report", parse_hls_csynth_xml)
