@@ -26,7 +26,7 @@ ALGORITHMS: tuple[str, ...] = ("nsga2", "tpe", "gp", "random", "grid")
 DATASETS: tuple[str, ...] = ("digits", "mnist1d", "npz")
 # feedback -> the style it needs (None: any)
 FEEDBACK_SOURCES: dict[str, str | None] = {"analytic": None, "finn-estimate": "finn", "hls4ml": "hls4ml",
-                                           "vivado": None}
+                                           "vivado": None, "yosys": "hls4ml"}
 
 
 class ConfigError(ValueError):
@@ -179,6 +179,7 @@ class FlowsConfig(_Strict):
     hls4ml_min_agreement: float = Field(default=0.0, ge=0, le=1)  # 0: report the agreement only
     timeout_s: float = Field(default=600, gt=0)  # per tool step (FINN flow, hls4ml compile)
     synthesis: bool = False  # also run Vivado synthesis where installed (FINN OOC / hls4ml build)
+    yosys: bool = False  # also synthesise MLPs with da4ml + Yosys (fully parallel RTL, source yosys)
     synthesis_timeout_s: float = Field(default=7200, gt=0)
 
 
@@ -243,7 +244,7 @@ class Config(_Strict):
     folding: FoldingConfig = FoldingConfig()
     training: TrainingConfig = TrainingConfig()
     search: SearchConfig = SearchConfig()
-    feedback: Literal["analytic", "finn-estimate", "hls4ml", "vivado"] = "analytic"
+    feedback: Literal["analytic", "finn-estimate", "hls4ml", "vivado", "yosys"] = "analytic"
     # coefficients of the analytic models: "analytic" (published constants), a shipped calibration by
     # name, or a file written by `codesign calibrate`; anything but "analytic" makes the source "calibrated"
     coefficients: str = "analytic"
@@ -269,6 +270,9 @@ class Config(_Strict):
         needed = FEEDBACK_SOURCES[self.feedback]
         if needed is not None and self.style != needed:
             raise ValueError(f"feedback {self.feedback!r} needs style {needed!r} (the config has style {self.style!r})")
+        if self.feedback == "yosys" and (self.folding.mode != "derive" or self.folding.target_fps is not None):
+            raise ValueError("feedback 'yosys' synthesises fully parallel RTL (reuse factor 1): set folding "
+                             "{mode: derive, target_fps: null} so the analytic estimate describes the same design")
         return self
 
     def resolve_board(self) -> Board:

@@ -107,8 +107,9 @@ def run_toolchain(cfg: Config, spec: ModelSpec, model, board, tdir: Path, record
     need_finn = cfg.feedback == "finn-estimate" or fl.finn
     need_hls4ml = cfg.feedback == "hls4ml" or fl.hls4ml_csim
     need_synthesis = cfg.feedback == "vivado" or fl.synthesis
+    need_yosys = cfg.feedback == "yosys" or fl.yosys
     record.setdefault("flows", {})
-    if not (fl.export or need_finn or need_hls4ml or need_synthesis):
+    if not (fl.export or need_finn or need_hls4ml or need_synthesis or need_yosys):
         return None
     from flows.qonnx import export_and_verify
     data = _dataset(cfg)
@@ -148,7 +149,31 @@ def run_toolchain(cfg: Config, spec: ModelSpec, model, board, tdir: Path, record
         synthesized = _synthesize(cfg, exported.onnx_path, design, board, tdir, record, log, analytic)
         if cfg.feedback == "vivado":
             primary = synthesized
+    if need_yosys:
+        synthesized = _yosys(cfg, model, board, tdir, record, log)
+        if cfg.feedback == "yosys":
+            primary = synthesized
     return primary
+
+
+def _yosys(cfg: Config, model, board, tdir: Path, record: dict, log):
+    """da4ml RTL + Yosys for MLPs; designs the RTL path does not cover (CNNs, float layers...) or a
+    missing Yosys are recorded as skipped and the trial keeps its other sources."""
+    from flows.tools import call_with_timeout
+    from flows.yosys import RtlUnsupported, YosysMissing, synthesize_mlp_stat, yosys_estimate
+    try:
+        stat, latency = call_with_timeout(synthesize_mlp_stat, model, board.family, tdir / "yosys",
+                                          timeout_s=cfg.flows.synthesis_timeout_s)
+    except (RtlUnsupported, YosysMissing, ValueError) as exc:
+        record["flows"]["yosys"] = {"skipped": f"{type(exc).__name__}: {exc}"}
+        log.warning("yosys skipped: %s", exc)
+        return None
+    est = yosys_estimate(stat, latency, board, clock_mhz=cfg.clock_mhz or board.clock_mhz)
+    record["estimates"]["yosys"] = est.as_dict()
+    record["flows"]["yosys"] = {"yosys_version": stat.yosys_version, "carry": stat.carry, "seconds": stat.seconds,
+                                "latency_cycles": latency}
+    log.info("yosys: %s", est.total)
+    return est
 
 
 def _synthesize(cfg: Config, onnx_path, design, board, tdir: Path, record: dict, log, analytic):

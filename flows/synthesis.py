@@ -40,7 +40,7 @@ def require_vitis_hls() -> None:
                                    "hls4ml build() is skipped")
 
 
-def _whole_design(source: str, style: str, board: Board, clock_mhz: float, total: Resources, cycles_per_frame: int,
+def whole_design_estimate(source: str, style: str, board: Board, clock_mhz: float, total: Resources, cycles_per_frame: int,
                   latency_cycles: int, notes: list[str]) -> ResourceEstimate:
     layer = LayerEstimate(0, "design", total, cycles_per_frame, latency_cycles, {}, {})
     return ResourceEstimate(source=source, style=style, board=board.name, clock_mhz=clock_mhz, total=total,
@@ -55,7 +55,7 @@ def estimate_from_utilization(util: VivadoUtilization, board: Board, *, style: s
     """Post-synthesis utilisation as the `vivado` source; throughput from the dataflow's cycles."""
     notes = [f"{origin}: Vivado {util.tool_version or '?'} on {util.device or '?'} ({util.design_state or '?'})",
              "cycles per frame from the folding (synthesis does not report them)"]
-    return _whole_design("vivado", style, board, clock_mhz, util.resources, cycles_per_frame, latency_cycles, notes)
+    return whole_design_estimate("vivado", style, board, clock_mhz, util.resources, cycles_per_frame, latency_cycles, notes)
 
 
 def estimate_from_hls(hls: HlsSynthesis, board: Board, *, clock_mhz: float) -> ResourceEstimate:
@@ -64,7 +64,7 @@ def estimate_from_hls(hls: HlsSynthesis, board: Board, *, clock_mhz: float) -> R
     latency = hls.latency_cycles_worst or hls.latency_cycles_best or interval
     notes = [f"{hls.version} C synthesis of {hls.top} for {hls.part}: estimated clock {hls.estimated_clock_ns:g} ns "
              f"(target {hls.target_clock_ns:g} ns); HLS estimates over-state LUTs, calibrate against `vivado`"]
-    return _whole_design("hls-estimate", "hls4ml", board, clock_mhz, hls.resources, interval, latency, notes)
+    return whole_design_estimate("hls-estimate", "hls4ml", board, clock_mhz, hls.resources, interval, latency, notes)
 
 
 def collect_finn_ooc(output_dir: str | Path, board: Board, *, clock_mhz: float, cycles_per_frame: int,

@@ -70,3 +70,11 @@ def test_coefficients_by_name_or_file(tmp_path):
     assert cfg.estimate_source == "calibrated"
     with pytest.raises(ConfigError, match="coefficients: .*valid names"):
         config_from_mapping({"coefficients": "nope"})
+
+
+def test_yosys_feedback_needs_unfolded_hls4ml_designs():
+    with pytest.raises(ConfigError, match="feedback 'yosys' needs style 'hls4ml'"):
+        config_from_mapping({"feedback": "yosys"})
+    with pytest.raises(ConfigError, match="reuse factor 1"):
+        config_from_mapping({"feedback": "yosys", "style": "hls4ml"})
+    assert config_from_mapping({"feedback": "yosys", "style": "hls4ml", "folding": {"target_fps": None}})

