@@ -105,6 +105,9 @@ def _cmd_search(args) -> int:
 def _cmd_report(args) -> int:
     from codesign.report import run_report
     print(run_report(args.run, show_all=args.all))
+    if args.html:
+        from codesign.html_report import write_html_report
+        print(f"\nHTML report: {write_html_report(args.run)}")
     return 0
 
 
@@ -221,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="print the Pareto table of a run folder")
     r.add_argument("run", help="run folder")
     r.add_argument("--all", action="store_true", help="also list every trial with its status")
+    r.add_argument("--html", action="store_true", help="also write RUN/report/index.html (offline) and PNGs")
     r.set_defaults(func=_cmd_report)
     return p
 

@@ -1,0 +1,502 @@
+"""The HTML report of a run folder: one self-contained page that works offline, plus PNGs.
+
+`write_html_report(run_dir)` writes `RUN/report/index.html` (plotly figures, the plotly.js bundle
+inlined once, no network access) and `RUN/report/{pareto,budget,bits,hypervolume}.png` (matplotlib,
+Agg canvas, no pyplot state). Pure data helpers (`budget_curve`, `hypervolume_series`, `layer_bits`)
+are what the figures are drawn from.
+"""
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections import Counter
+from pathlib import Path
+
+from boards import RESOURCE_NAMES, Board
+from codesign import runfolder
+from codesign.config import Config, ConfigError, load_config
+from codesign.objectives import STATUSES
+from codesign.results import front_hypervolume, hypervolume_history, pareto_front
+
+REPORT_DIR = "report"
+PNG_NAMES: tuple[str, ...] = ("pareto.png", "budget.png", "bits.png", "hypervolume.png")
+# (metric, axis title, log axis) of the Pareto panels
+PARETO_AXES: tuple[tuple[str, str, bool], ...] = (
+    ("lut", "LUT", False), ("dsp", "DSP", False), ("bram18", "BRAM18", False), ("fps", "throughput (fps)", True),
+)
+BUDGET_AXES: tuple[tuple[str, str], ...] = (
+    ("lut", "LUT budget"), ("util_max", "combined utilisation budget (% of board)"),
+)
+# category -> (legend label, plotly marker, matplotlib marker, color, opacity)
+CATEGORIES: dict[str, tuple[str, str, str, str, float]] = {
+    "pareto": ("Pareto design", "circle", "o", "#d62728", 1.0),
+    "dominated": ("dominated (feasible)", "circle", "o", "#1f77b4", 0.35),
+    "infeasible": ("infeasible (untrained: shown at 0 %)", "x", "x", "#7f7f7f", 0.45),
+}
+BIT_TICKS: list[int] = [1, 2, 4, 8, 16, 32]
+LABELS = {"lut": "LUT", "ff": "FF", "bram18": "BRAM18", "uram": "URAM", "dsp": "DSP"}
+
+
+# ---------------------------------------------------------------- pure data helpers
+
+def _num(value) -> float | None:
+    """A finite float, or None (missing, non-numeric, inf/nan)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _metric(record: dict, name: str) -> float | None:
+    return _num((record.get("metrics") or {}).get(name))
+
+
+def _budget_steps(records: list[dict], metric: str) -> list[tuple[float, float, dict]]:
+    """(budget level, best accuracy within it, the record holding that best) per distinct level."""
+    points = []
+    for r in records:
+        acc, used = _metric(r, "accuracy"), _metric(r, metric)
+        if r.get("status") == "ok" and acc is not None and used is not None:
+            points.append((used, acc, r))
+    points.sort(key=lambda p: (p[0], -p[1]))
+    steps: list[tuple[float, float, dict]] = []
+    for used, acc, r in points:
+        best = steps[-1] if steps and steps[-1][1] >= acc else (used, acc, r)
+        if steps and steps[-1][0] == used:
+            steps[-1] = (used, best[1], best[2])
+        else:
+            steps.append((used, best[1], best[2]))
+    return steps
+
+
+def budget_curve(records: list[dict], metric: str) -> list[tuple[float, float]]:
+    """Best accuracy among feasible trained trials using at most each budget level of `metric`.
+
+    Levels are the distinct values of `metric` over those trials, sorted; the accuracy is a running
+    maximum, so the curve is non-decreasing. Infeasible, failed and stopped trials are ignored."""
+    return [(level, best) for level, best, _ in _budget_steps(records, metric)]
+
+
+def clock_of(cfg: Config, board: Board) -> float:
+    return cfg.clock_mhz or board.clock_mhz
+
+
+def hypervolume_series(records: list[dict], cfg: Config) -> list[tuple[int, float]]:
+    """(trial number from 1, hypervolume of the front so far), records in completion order."""
+    board = cfg.resolve_board()
+    return list(enumerate(hypervolume_history(records, cfg, clock_of(cfg, board)), start=1))
+
+
+def layer_bits(record: dict) -> tuple[list[int], list[int]]:
+    """Weight bits of every layer, activation bits of every layer but the classifier (raw scores)."""
+    spec = record.get("spec") or {}
+    layers = list(spec.get("convs") or []) + list(spec.get("dense") or [])
+    weights = [int(l["weight_bits"]) for l in layers]
+    acts = [int(l["act_bits"]) for l in layers[:-1]] if spec.get("dense") else [int(l["act_bits"]) for l in layers]
+    return weights, acts
+
+
+def hidden_width(record: dict) -> int | None:
+    """The widest hidden dense layer (conv channels when there is none)."""
+    spec = record.get("spec") or {}
+    widths = [int(d["width"]) for d in (spec.get("dense") or [])[:-1]]
+    widths = widths or [int(c["channels"]) for c in (spec.get("convs") or [])]
+    return max(widths) if widths else None
+
+
+def _mean(values: list[int]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def category(record: dict, front_ids: set[str]) -> str | None:
+    """pareto / dominated / infeasible, or None for trials that are not plotted (failed, stopped)."""
+    status = record.get("status")
+    if status == "ok" and _metric(record, "accuracy") is not None:
+        return "pareto" if record["trial_id"] in front_ids else "dominated"
+    if status == "infeasible":
+        return "infeasible"
+    return None
+
+
+def plotted_accuracy(record: dict) -> float:
+    """Accuracy in % for the plots; an untrained (infeasible) design is drawn at 0."""
+    acc = _metric(record, "accuracy")
+    return 100.0 * acc if acc is not None else 0.0
+
+
+def groups(records: list[dict], front_ids: set[str]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {c: [] for c in CATEGORIES}
+    for r in records:
+        c = category(r, front_ids)
+        if c is not None:
+            out[c].append(r)
+    return out
+
+
+# ---------------------------------------------------------------- text helpers
+
+def fmt_fps(fps: float | None) -> str:
+    if fps is None:
+        return "-"
+    return f"{fps / 1e6:.2f}M" if fps >= 1e6 else (f"{fps / 1e3:.1f}k" if fps >= 1e3 else f"{fps:.0f}")
+
+
+def _fmt_count(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def hover_text(record: dict) -> str:
+    """Plotly hover label (its <br> markup; every piece of record text escaped)."""
+    acc = _metric(record, "accuracy")
+    res = "  ".join(f"{LABELS[n]} {_fmt_count(_metric(record, n))}" for n in RESOURCE_NAMES)
+    lines = [
+        f"<b>{html.escape(str(record.get('trial_id')))}</b> ({html.escape(str(record.get('status')))})",
+        html.escape(str(record.get("design", "-"))),
+        f"accuracy: {100 * acc:.1f} %" if acc is not None else "accuracy: not trained",
+        res,
+        f"fps {fmt_fps(_metric(record, 'fps'))}   latency {_fmt_count(_metric(record, 'latency_us'))} us",
+    ]
+    if record.get("failure_reason"):
+        lines.append(html.escape(str(record["failure_reason"]))[:120])
+    return "<br>".join(lines)
+
+
+def split_layer(part: str) -> tuple[str, str, str]:
+    """`fc64 W4A2 p1s8` -> ("fc64", "W4 A2", "p1s8"); `pool2 p4` -> ("pool2", "", "p4")."""
+    tokens = part.split()
+    head = tokens[0] if tokens else ""
+    bits = next((t for t in tokens[1:] if re.fullmatch(r"W\d+A\d+", t)), "")
+    fold = " ".join(t for t in tokens[1:] if t != bits)
+    return head, bits.replace("A", " A"), fold
+
+
+# ---------------------------------------------------------------- plotly figures
+
+def _scatter(go, rows: list[dict], cat: str, x_of, show_legend: bool):
+    label, symbol, _, color, opacity = CATEGORIES[cat]
+    pts = [(x_of(r), plotted_accuracy(r), hover_text(r)) for r in rows]
+    pts = [p for p in pts if p[0] is not None]
+    size = 11 if cat == "pareto" else 8
+    return go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], text=[p[2] for p in pts], mode="markers",
+                      name=label, legendgroup=cat, showlegend=show_legend, hoverinfo="text",
+                      marker=dict(symbol=symbol, color=color, opacity=opacity, size=size,
+                                  line=dict(width=1, color="black") if cat == "pareto" else None))
+
+
+def _capacity_line(fig, board: Board, metric: str, values: list[float], row: int, col: int) -> None:
+    """Dashed line at the board's capacity, dotted at its fill limit (when the data comes near them)."""
+    cap = getattr(board.capacity, metric, None) if metric in RESOURCE_NAMES else None
+    if not (cap and values and max(values) >= 0.2 * cap):
+        return
+    fig.add_vline(x=cap, line_dash="dash", line_color="#999", row=row, col=col,
+                  annotation_text=f"{board.name}: {cap:,.0f}", annotation_position="top left")
+    usable = getattr(board.usable(), metric)
+    if usable < cap:
+        fig.add_vline(x=usable, line_dash="dot", line_color="#bbb", row=row, col=col,
+                      annotation_text=f"fill limit {usable:,.0f}", annotation_position="bottom left")
+
+
+def pareto_figure(grouped: dict[str, list[dict]], board: Board):
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+    fig = make_subplots(rows=2, cols=2, subplot_titles=[f"accuracy vs {t}" for _, t, _ in PARETO_AXES],
+                        horizontal_spacing=0.08, vertical_spacing=0.14)
+    for i, (metric, title, log) in enumerate(PARETO_AXES):
+        row, col = 1 + i // 2, 1 + i % 2
+        for cat, rows in grouped.items():
+            fig.add_trace(_scatter(go, rows, cat, lambda r, m=metric: _metric(r, m), i == 0), row=row, col=col)
+        values = [v for rows in grouped.values() for r in rows if (v := _metric(r, metric)) is not None]
+        _capacity_line(fig, board, metric, values, row, col)
+        fig.update_xaxes(title_text=title, type="log" if log else "linear", row=row, col=col)
+        fig.update_yaxes(title_text="accuracy (%)", row=row, col=col)
+    fig.update_layout(height=820, legend=dict(orientation="h", y=-0.08), margin=dict(t=40, b=40))
+    return fig
+
+
+def budget_figure(records: list[dict], board: Board):
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[t for _, t in BUDGET_AXES], horizontal_spacing=0.08)
+    for i, (metric, title) in enumerate(BUDGET_AXES):
+        scale = 100.0 if metric == "util_max" else 1.0
+        steps = _budget_steps(records, metric)
+        fig.add_trace(go.Scatter(
+            x=[s[0] * scale for s in steps], y=[100 * s[1] for s in steps], mode="lines+markers",
+            line_shape="hv", name="best accuracy within budget", showlegend=False, hoverinfo="text",
+            text=[f"budget {s[0] * scale:,.4g}: best {100 * s[1]:.1f} %<br>{hover_text(s[2])}" for s in steps],
+            marker=dict(size=6, color="#2ca02c"), line=dict(color="#2ca02c")), row=1, col=i + 1)
+        if metric == "util_max" and steps:
+            fig.add_vline(x=100, line_dash="dash", line_color="#999", row=1, col=2,
+                          annotation_text="full board", annotation_position="top left")
+        elif steps:
+            _capacity_line(fig, board, metric, [s[0] for s in steps], 1, 1)
+        fig.update_xaxes(title_text=title, row=1, col=i + 1)
+        fig.update_yaxes(title_text="best accuracy (%)", row=1, col=i + 1)
+    fig.update_layout(height=420, margin=dict(t=40, b=40))
+    return fig
+
+
+def _trained(grouped: dict[str, list[dict]]) -> list[dict]:
+    return [r for cat in ("dominated", "pareto") for r in grouped[cat]]
+
+
+def bits_figure(grouped: dict[str, list[dict]], front_ids: set[str]):
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+    rows = _trained(grouped)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["accuracy vs mean weight bits",
+                                                        "accuracy vs mean activation bits"], horizontal_spacing=0.08)
+    widths = [hidden_width(r) or 0 for r in rows]
+    for col, which in ((1, 0), (2, 1)):
+        x = [_mean(layer_bits(r)[which]) for r in rows]
+        fig.add_trace(go.Scatter(
+            x=x, y=[plotted_accuracy(r) for r in rows], mode="markers", hoverinfo="text", showlegend=False,
+            text=[hover_text(r) for r in rows],
+            marker=dict(size=10, color=widths, colorscale="Viridis", showscale=col == 2,
+                        colorbar=dict(title="widest<br>hidden layer"),
+                        line=dict(width=[2 if r["trial_id"] in front_ids else 0 for r in rows], color="#d62728"))),
+            row=1, col=col)
+        fig.update_xaxes(title_text=["mean weight bits", "mean activation bits (hidden layers)"][which],
+                         type="log", tickvals=BIT_TICKS, row=1, col=col)
+        fig.update_yaxes(title_text="accuracy (%)", row=1, col=col)
+    fig.update_layout(height=420, margin=dict(t=40, b=40))
+    return fig
+
+
+def hypervolume_figure(series: list[tuple[int, float]]):
+    import plotly.graph_objects as go
+    fig = go.Figure(go.Scatter(x=[n for n, _ in series], y=[v for _, v in series], mode="lines+markers",
+                               line_shape="hv", line=dict(color="#9467bd"), name="hypervolume"))
+    fig.update_layout(height=360, margin=dict(t=30, b=40), xaxis_title="trial (completion order)",
+                      yaxis_title="hypervolume (normalised objectives)")
+    return fig
+
+
+# ---------------------------------------------------------------- PNGs (matplotlib, Agg canvas)
+
+def _new_figure(rows: int, cols: int, size: tuple[float, float]):
+    from matplotlib.figure import Figure  # a bare Figure draws with the Agg canvas; pyplot is not touched
+    fig = Figure(figsize=size, layout="constrained")
+    return fig, fig.subplots(rows, cols, squeeze=False)
+
+
+def _png_pareto(grouped: dict[str, list[dict]], path: Path) -> None:
+    fig, axes = _new_figure(2, 2, (11, 8))
+    for ax, (metric, title, log) in zip(axes.flat, PARETO_AXES):
+        for cat, rows in grouped.items():
+            label, _, marker, color, alpha = CATEGORIES[cat]
+            pts = [(v, plotted_accuracy(r)) for r in rows
+                   if (v := _metric(r, metric)) is not None and (v > 0 or not log)]
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=marker, c=color, alpha=alpha, label=label,
+                       s=50 if cat == "pareto" else 25, edgecolors="black" if cat == "pareto" else None)
+        ax.set(xlabel=title, ylabel="accuracy (%)", title=f"accuracy vs {title}")
+        if log and ax.collections and any(len(c.get_offsets()) for c in ax.collections):
+            ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8)
+    fig.savefig(path, dpi=100)
+
+
+def _png_budget(records: list[dict], path: Path) -> None:
+    fig, axes = _new_figure(1, 2, (11, 4))
+    for ax, (metric, title) in zip(axes.flat, BUDGET_AXES):
+        scale = 100.0 if metric == "util_max" else 1.0
+        curve = budget_curve(records, metric)
+        ax.step([b * scale for b, _ in curve], [100 * a for _, a in curve], where="post", marker="o", color="#2ca02c")
+        ax.set(xlabel=title, ylabel="best accuracy (%)", title=title)
+        ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=100)
+
+
+def _png_bits(grouped: dict[str, list[dict]], path: Path) -> None:
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    rows = _trained(grouped)
+    fig, axes = _new_figure(1, 2, (11, 4))
+    widths = [hidden_width(r) or 0 for r in rows]
+    edges = ["#d62728" if r in grouped["pareto"] else "none" for r in rows]
+    for ax, which, title in ((axes[0, 0], 0, "mean weight bits"), (axes[0, 1], 1, "mean activation bits")):
+        sc = ax.scatter([_mean(layer_bits(r)[which]) for r in rows], [plotted_accuracy(r) for r in rows],
+                        c=widths, cmap="viridis", s=40, edgecolors=edges, linewidths=2)
+        ax.set(xlabel=title, ylabel="accuracy (%)", title=f"accuracy vs {title} (red ring: Pareto)")
+        ax.set_xlim(0.8, max([8.0] + [b for r in rows for b in layer_bits(r)[which]]) * 1.2)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(BIT_TICKS)
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.grid(alpha=0.3)
+    if rows:
+        fig.colorbar(sc, ax=axes[0, 1], label="widest hidden layer")
+    fig.savefig(path, dpi=100)
+
+
+def _png_hypervolume(series: list[tuple[int, float]], path: Path) -> None:
+    fig, axes = _new_figure(1, 1, (7, 3.5))
+    ax = axes[0, 0]
+    ax.step([n for n, _ in series], [v for _, v in series], where="post", marker="o", color="#9467bd")
+    ax.set(xlabel="trial (completion order)", ylabel="hypervolume", title="hypervolume vs trial")
+    ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=100)
+
+
+# ---------------------------------------------------------------- HTML
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1400px;color:#222}
+h1{font-size:1.5em;margin-bottom:4px} h2{font-size:1.2em;margin-top:32px;border-bottom:1px solid #ddd}
+.meta{color:#444;line-height:1.6} .meta b{color:#000} .note{color:#666;font-size:.9em}
+table.pareto{border-collapse:collapse;font-size:13px} table.pareto th,table.pareto td{border:1px solid #ddd;
+padding:4px 6px;vertical-align:top;text-align:right} table.pareto th{background:#f5f5f5}
+table.pareto td.l{text-align:left} table.layers td{border:none;padding:0 6px 0 0;text-align:left;
+font-family:ui-monospace,monospace;font-size:12px}
+.bar{display:block;width:70px;height:7px;background:#eee;border-radius:3px;margin-top:2px;overflow:hidden}
+.bar>span{display:block;height:100%} .pct{color:#666;font-size:11px}
+#js-errors{color:#b00;white-space:pre-wrap}
+"""
+
+# collects script errors into the page (visible to a reader and to a headless-browser check)
+ERROR_HOOK = """<pre id="js-errors" hidden></pre>
+<script>window.addEventListener("error",function(e){var p=document.getElementById("js-errors");
+p.hidden=false;p.textContent+="script error: "+e.message+"\\n";});</script>"""
+
+
+def _bar_color(pct: float) -> str:
+    return "#2ca02c" if pct < 50 else ("#ff7f0e" if pct < 80 else "#d62728")
+
+
+def utilisation_cell(record: dict, name: str) -> str:
+    value, pct = _metric(record, name), (record.get("metrics") or {}).get(f"{name}_pct")
+    if value is None:
+        return "<td>-</td>"
+    if not isinstance(pct, (int, float)) or isinstance(pct, bool):
+        return f"<td>{_fmt_count(value)}</td>"
+    shown = "&gt;100" if not math.isfinite(pct) else f"{pct:.1f}"
+    width = 100.0 if not math.isfinite(pct) else min(100.0, max(0.0, pct))
+    color = _bar_color(pct if math.isfinite(pct) else 100.0)
+    return (f'<td title="{html.escape(LABELS[name])} {shown} % of the board">{_fmt_count(value)} '
+            f'<span class="pct">{shown}%</span><span class="bar"><span style="width:{width:.1f}%;'
+            f'background:{color}"></span></span></td>')
+
+
+def design_cell(design: str) -> str:
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in split_layer(part)) + "</tr>"
+                   for part in design.split(" | ") if part.strip())
+    return f'<td class="l"><table class="layers">{rows}</table></td>'
+
+
+def pareto_table_html(front: list[dict]) -> str:
+    if not front:
+        return '<p class="note">No feasible trained design yet.</p>'
+    head = ["trial", "design (layer, W/A bits, folding)", "accuracy %", *(LABELS[n] for n in RESOURCE_NAMES),
+            "fps", "latency us", "source"]
+    rows = []
+    for r in sorted(front, key=lambda r: -(_metric(r, "accuracy") or 0.0)):
+        acc = _metric(r, "accuracy")
+        lat = _metric(r, "latency_us")
+        rows.append("<tr>" + f'<td class="l">{html.escape(str(r["trial_id"]))}</td>'
+                    + design_cell(str(r.get("design") or "-"))
+                    + f"<td>{'-' if acc is None else f'{100 * acc:.1f}'}</td>"
+                    + "".join(utilisation_cell(r, n) for n in RESOURCE_NAMES)
+                    + f"<td>{fmt_fps(_metric(r, 'fps'))}</td><td>{'-' if lat is None else f'{lat:,.2f}'}</td>"
+                    + f'<td class="l">{html.escape(str(r.get("source", "-")))}</td></tr>')
+    header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    return f'<table class="pareto"><thead><tr>{header}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def all_trials_html(records: list[dict]) -> str:
+    rows = "".join(
+        f'<tr><td class="l">{html.escape(str(r.get("trial_id")))}</td><td class="l">{html.escape(str(r.get("status")))}'
+        f'</td><td class="l">{html.escape(str(r.get("design") or "-"))}</td>'
+        f"<td>{'-' if (a := _metric(r, 'accuracy')) is None else f'{100 * a:.1f}'}</td>"
+        f'<td class="l">{html.escape(str(r.get("failure_reason") or ""))}</td></tr>' for r in records)
+    return (f"<details><summary>all {len(records)} trials (completion order)</summary>"
+            '<table class="pareto"><thead><tr><th>trial</th><th>status</th><th>design</th><th>accuracy %</th>'
+            f"<th>reason</th></tr></thead><tbody>{rows}</tbody></table></details>")
+
+
+def header_html(run_dir: Path, cfg: Config, board: Board, records: list[dict], front: list[dict], hv: float) -> str:
+    counts = Counter(str(r.get("status")) for r in records)
+    statuses = [s for s in STATUSES if counts.get(s)] + sorted(s for s in counts if s not in STATUSES)
+    by_status = ", ".join(f"{html.escape(s)} {counts[s]}" for s in statuses) or "none"
+    objectives = ", ".join(f"{o.metric} ({o.direction})" for o in cfg.search.objectives)
+    cap = ", ".join(f"{LABELS[n]} {getattr(board.capacity, n):,.0f}" for n in RESOURCE_NAMES)
+    e = html.escape
+    return (f"<h1>Co-design run {e(cfg.name)}</h1><div class=\"meta\">"
+            f"<b>run folder</b> {e(str(run_dir))}<br>"
+            f"<b>board</b> {e(board.name)} ({e(board.part)}, {clock_of(cfg, board):g} MHz; {e(cap)})<br>"
+            f"<b>style</b> {e(cfg.style)} &nbsp; <b>feedback</b> {e(cfg.feedback)} &nbsp; "
+            f"<b>search</b> {e(cfg.search.algorithm)} &nbsp; <b>objectives</b> {e(objectives)}<br>"
+            f"<b>trials</b> {len(records)} ({by_status}) &nbsp; <b>Pareto designs</b> {len(front)} &nbsp; "
+            f"<b>hypervolume</b> {hv:.4f}</div>")
+
+
+def _section(title: str, note: str, body: str, png: str | None = None) -> str:
+    link = f' <a href="{html.escape(png)}">(PNG)</a>' if png else ""
+    return f'<h2>{html.escape(title)}{link}</h2><p class="note">{html.escape(note)}</p>{body}'
+
+
+def _figure_html(fig, div_id: str, first: bool) -> str:
+    return fig.to_html(full_html=False, include_plotlyjs=bool(first), include_mathjax=False, div_id=div_id,
+                       config={"displaylogo": False, "responsive": True})
+
+
+def figures_html(figures: list[tuple[str, object]]) -> list[str]:
+    """Each figure's div; the plotly.js bundle is inlined with the first one only."""
+    return [_figure_html(fig, div_id, i == 0) for i, (div_id, fig) in enumerate(figures)]
+
+
+def page_html(title: str, body: str) -> str:
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{CSS}</style></head><body>{ERROR_HOOK}{body}</body></html>")
+
+
+# ---------------------------------------------------------------- entry point
+
+def _load(run_dir: Path) -> tuple[Config, Board, list[dict]]:
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"{str(run_dir)!r} is not a run folder (no config.yaml)")
+    cfg = load_config(run_dir / "config.yaml")
+    return cfg, cfg.resolve_board(), runfolder.read_records(run_dir)
+
+
+def write_pngs(out: Path, records: list[dict], grouped: dict[str, list[dict]], series) -> list[Path]:
+    paths = [out / n for n in PNG_NAMES]
+    _png_pareto(grouped, paths[0])
+    _png_budget(records, paths[1])
+    _png_bits(grouped, paths[2])
+    _png_hypervolume(series, paths[3])
+    return paths
+
+
+def write_html_report(run_dir: str | Path) -> Path:
+    """Write RUN/report/index.html (self-contained, offline) and RUN/report/*.png; return the HTML path."""
+    run_dir = Path(run_dir).resolve()
+    cfg, board, records = _load(run_dir)
+    front = pareto_front(records, cfg)
+    front_ids = {r["trial_id"] for r in front}
+    grouped = groups(records, front_ids)
+    series = hypervolume_series(records, cfg)
+    hv = front_hypervolume(front, cfg, clock_of(cfg, board))
+    out = run_dir / REPORT_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    write_pngs(out, records, grouped, series)
+    objectives = ", ".join(o.metric for o in cfg.search.objectives)
+    divs = figures_html([("pareto-fronts", pareto_figure(grouped, board)), ("budget", budget_figure(records, board)),
+                         ("bits", bits_figure(grouped, front_ids)), ("hypervolume", hypervolume_figure(series))])
+    body = "".join([
+        header_html(run_dir, cfg, board, records, front, hv),
+        _section("Pareto fronts", f"Red: non-dominated feasible designs under the run's objectives ({objectives}); "
+                 "blue: dominated feasible trials; grey x: infeasible designs (did not fit; untrained ones at 0 %). "
+                 "Hover a point for its design.", divs[0], "pareto.png"),
+        _section("Best accuracy vs resource budget", "For each budget, the best accuracy among feasible trained "
+                 "trials that use at most that much (LUT; largest fraction of the board over all resources).",
+                 divs[1], "budget.png"),
+        _section("Accuracy vs bit-width", "Mean over the layers; activation bits exclude the classifier output. "
+                 "Colour: widest hidden layer; red ring: Pareto design.", divs[2], "bits.png"),
+        _section("Hypervolume vs trial", "Hypervolume of the front after each finished trial (objectives "
+                 "normalised to [0, 1], reference point 1): a flat tail means the search has converged.",
+                 divs[3], "hypervolume.png"),
+        _section("Pareto designs", "Resources with their share of the board; source: where the hardware "
+                 "numbers come from.", pareto_table_html(front)),
+        all_trials_html(records),
+    ])
+    return runfolder.write_text(run_dir, f"{REPORT_DIR}/index.html", page_html(f"codesign report: {cfg.name}", body))
