@@ -41,12 +41,11 @@ class Metrics:
 
 
 def metrics(predicted: Sequence[float], measured: Sequence[float]) -> Metrics:
+    """Errors relative to the measured value (to 1 where 0 was measured, e.g. no DSP: exact or not)."""
     p, m = np.asarray(predicted, float), np.asarray(measured, float)
-    keep = m > 0
-    if not keep.any():
+    if len(m) == 0:
         return Metrics(0, math.nan, math.nan, math.nan)
-    p, m = p[keep], m[keep]
-    rel = np.abs(p - m) / m
+    rel = np.abs(p - m) / np.maximum(m, 1.0)
     ss_res, ss_tot = float(((p - m) ** 2).sum()), float(((m - m.mean()) ** 2).sum())
     r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else (1.0 if ss_res == 0 else 0.0)
     return Metrics(int(len(m)), float(rel.mean()), r2, float(rel.max()))

@@ -47,10 +47,12 @@ def layer_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, r
         detail["float"] = True
     else:
         use_dsp = w >= rules["dsp_min_weight_bits"]
-        # bipolar weights add or subtract: no multiplier
-        mult_bits2 = 0 if (use_dsp or w == 1) else w * a * mults
-        out = (terms("hls4ml.dense", "lut", const=1, mult_bits2=mult_bits2, adder_bits=acc * mults)
-               + terms("hls4ml.dense", "ff", const=1, adder_bits=acc * mults)
+        # multiplies by constant weights built from LUTs: (multiplies x input bits), one term per weight
+        # width, since what a constant multiplier costs depends on the weight width (bipolar: add/sub)
+        macs = {} if use_dsp else {f"mac_w{w}": a * mults}
+        requant = layer.mh * min(2 ** layer.act_bits - 1, 3 * acc) if layer.act_bits < FLOAT_BITS else 0
+        out = (terms("hls4ml.dense", "lut", const=1, adder_bits=acc * mults, requant=requant, **macs)
+               + terms("hls4ml.dense", "ff", const=1, adder_bits=acc * mults, requant=requant, **macs)
                + exact(dsp=mults * rules["dsp_per_mult"] if use_dsp else 0))
         detail["multiplier_kind"] = "dsp" if use_dsp else "lut"
     if reuse_factor > 1:  # weights are read from a ROM of depth RF instead of being constants
