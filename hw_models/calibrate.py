@@ -63,7 +63,7 @@ def _features(samples: Sequence[Sample], coeffs: Coefficients, resource: str):
     return x, np.asarray(exact_parts, float), columns
 
 
-def fit_resource(samples: Sequence[Sample], coeffs: Coefficients, resource: str, *, ridge: float = 0.05) -> dict[str, float]:
+def fit_resource(samples: Sequence[Sample], coeffs: Coefficients, resource: str, *, ridge: float = 0.01) -> dict[str, float]:
     """Fitted coefficients (term path -> value) for one resource."""
     from scipy.optimize import least_squares
     measured = [s for s in samples if s.measured.get(resource) not in (None, "") and float(s.measured[resource]) > 0]
@@ -88,7 +88,7 @@ def fit_resource(samples: Sequence[Sample], coeffs: Coefficients, resource: str,
 class Calibrator:
     """fit(samples) learns LUT/FF coefficients starting from `base`; predict(design, board) estimates."""
 
-    def __init__(self, base: str | Coefficients = "analytic", *, ridge: float = 0.05):
+    def __init__(self, base: str | Coefficients = "analytic", *, ridge: float = 0.01):
         from hw_models.coefficients import load_coefficients
         self.base = base if isinstance(base, Coefficients) else load_coefficients(base)
         self.ridge = ridge

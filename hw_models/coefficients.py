@@ -13,7 +13,11 @@ from types import MappingProxyType
 import yaml
 
 # name -> packaged data file; explicit registry, a user may also pass a path
-COEFFICIENT_FILES: dict[str, str] = {"analytic": "data/analytic.yaml"}
+COEFFICIENT_FILES: dict[str, str] = {
+    "analytic": "data/analytic.yaml",
+    # fitted by `codesign calibrate` to da4ml + Yosys synthesis of the set in scripts/data/calibration_yosys
+    "yosys-xc7": "data/calibrated_yosys_xc7.json",
+}
 
 
 @dataclass(frozen=True)

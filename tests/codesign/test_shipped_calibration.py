@@ -1,0 +1,39 @@
+"""The project regresses its own shipped coefficients against the shipped calibration set (CI)."""
+import csv
+from pathlib import Path
+
+import pytest
+
+from codesign.calibration import read_samples
+from codesign.cli import main
+from hw_models.calibrate import split
+from hw_models.coefficients import COEFFICIENT_FILES, load_coefficients
+
+ROOT = Path(__file__).resolve().parents[2]
+SETS = {"yosys-xc7": ROOT / "scripts" / "data" / "calibration_yosys" / "samples_xc7.csv"}
+
+
+@pytest.mark.parametrize("model", sorted(SETS))
+def test_shipped_coefficients_hold_on_their_validation_split(model, tmp_path, capsys):
+    assert model in COEFFICIENT_FILES
+    coeffs = load_coefficients(model)
+    prov = coeffs.provenance
+    samples = read_samples(SETS[model])
+    assert prov["samples"] == len(samples) and prov["family"] == model.split("-")[1]
+    _, validation = split(samples, prov["validation"] / prov["samples"], seed=0)
+    assert len(validation) == prov["validation"]
+    golden = tmp_path / "validation.csv"
+    with open(SETS[model], newline="") as f:
+        rows = {r["design"]: r for r in csv.DictReader(f)}
+    with open(golden, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["design", "source", "family", "lut", "ff", "bram18", "uram", "dsp"])
+        writer.writeheader()
+        for s in validation:
+            row = rows[s.name]
+            writer.writerow({**{k: row[k] for k in writer.fieldnames}, "design": str(SETS[model].parent / s.name)})
+    # tolerances: the validation errors the file reports (a model change that makes them worse fails here)
+    vm = prov["validation_metrics"]
+    tol = f"lut={vm['lut']['max_error'] + 1e-6},ff={vm['ff']['max_error'] + 1e-6},bram18=0,uram=0,dsp=0"
+    assert main(["regress", "--golden", str(golden), "--model", model, "--tolerance", tol,
+                 "--junit", str(tmp_path / "j.xml")]) == 0, capsys.readouterr().out
+    assert vm["lut"]["mape"] < 0.25 and vm["ff"]["mape"] < 0.25  # and far better than the uncalibrated model
