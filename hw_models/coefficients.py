@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources as importlib_resources
 from pathlib import Path
 from types import MappingProxyType
@@ -30,6 +30,19 @@ class Coefficients:
         for key in keys:
             node = node[key]
         return node
+
+    @cached_property
+    def terms(self) -> dict[str, tuple[str, float]]:
+        """Every term coefficient by path ("finn.mvau.lut.const" -> ("lut", 300.0)), for fast lookups."""
+        out = {}
+        for style, blocks in self.values.items():
+            if style in ("memory", "provenance", "base") or not isinstance(blocks, MappingProxyType):
+                continue
+            for block, resources in blocks.items():
+                for resource in ("lut", "ff"):
+                    for term, value in (resources.get(resource) or {}).items() if isinstance(resources, MappingProxyType) else ():
+                        out[f"{style}.{block}.{resource}.{term}"] = (resource, float(value))
+        return out
 
     @property
     def provenance(self) -> dict:

@@ -9,7 +9,6 @@ are counted exactly, not fitted.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
 from boards import Resources
 
@@ -18,28 +17,34 @@ FITTED_RESOURCES: tuple[str, ...] = ("lut", "ff")
 
 @dataclass(frozen=True)
 class Terms:
-    linear: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))  # term path -> value
+    linear: dict = field(default_factory=dict)  # term path -> value (treated as read-only)
     exact: Resources = Resources()
 
     def __add__(self, other: "Terms") -> "Terms":
         merged = dict(self.linear)
         for k, v in other.linear.items():
             merged[k] = merged.get(k, 0.0) + v
-        return Terms(MappingProxyType(merged), self.exact + other.exact)
+        return Terms(merged, self.exact + other.exact)
 
     def resources(self, coeffs) -> Resources:
         """LUT/FF from the terms and the coefficients, plus the exactly counted resources."""
-        totals = {r: 0.0 for r in FITTED_RESOURCES}
+        lut = ff = 0.0
+        table = coeffs.terms
         for path, value in self.linear.items():
-            totals[path.split(".")[2]] += coefficient(coeffs, path) * value
-        return self.exact + Resources(lut=totals["lut"], ff=totals["ff"])
+            resource, coef = table[path]
+            if resource == "lut":
+                lut += coef * value
+            else:
+                ff += coef * value
+        e = self.exact
+        return Resources(e.lut + lut, e.ff + ff, e.bram18, e.uram, e.dsp)
 
 
 def terms(prefix: str, resource: str, **values: float) -> Terms:
     """Terms of one resource of one block, e.g. terms("finn.mvau", "lut", const=1, logic=...)."""
     if resource not in FITTED_RESOURCES:
         raise ValueError(f"only {FITTED_RESOURCES} are modelled by terms, not {resource!r}")
-    return Terms(MappingProxyType({f"{prefix}.{resource}.{k}": float(v) for k, v in values.items() if v}))
+    return Terms({f"{prefix}.{resource}.{k}": float(v) for k, v in values.items() if v})
 
 
 def exact(**values: float) -> Terms:
