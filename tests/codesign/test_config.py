@@ -24,7 +24,7 @@ def test_defaults_are_valid_and_resolve_pynq_z2():
     ({"search": {"budgets": {"lutz": 3}}}, r"unknown resource"),
     ({"training": {"epochs": 0}}, r"training\.epochs"),
     ({"feedback": "hls4ml"}, r"feedback 'hls4ml' needs style 'hls4ml'"),
-    ({"feedback": "yosys"}, r"feedback: must be one of 'analytic', 'finn-estimate', 'hls4ml' or 'vivado'"),
+    ({"feedback": "synplify"}, r"feedback: must be one of 'analytic', 'finn-estimate', 'hls4ml', 'vivado' or 'yosys'"),
     ({"flows": {"min_agreement": 2}}, r"flows\.min_agreement"),
     ({"folding": {"target_fps": -1}}, r"target_fps must be > 0"),
     ({"board": {"name": "x", "part": "p", "family": "xc7", "clock_mhz": 100, "resources": {"lut": 5}, "bogus": 1}},
