@@ -18,7 +18,8 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 from codesign import runfolder
 from codesign.config import Config, ConfigError, dump_config
 from codesign.results import summarize
-from codesign.space import grid_space, sample_spec
+from codesign.samplers import make_sampler
+from codesign.space import sample_spec
 
 # intermediate (per-epoch) results carry no objective values; Ray's strict check would reject them
 os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
@@ -31,40 +32,6 @@ from ray import tune  # noqa: E402
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler  # noqa: E402
 from ray.tune.search import ConcurrencyLimiter  # noqa: E402
 from ray.tune.search.optuna import OptunaSearch  # noqa: E402
-
-
-def _nsga2(cfg: Config):
-    return optuna.samplers.NSGAIISampler(seed=cfg.seed, population_size=cfg.search.population_size)
-
-
-def _tpe(cfg: Config):
-    return optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=cfg.search.startup_trials,
-                                      multivariate=True, constant_liar=True,
-                                      warn_independent_sampling=False)
-
-
-def _gp(cfg: Config):
-    return optuna.samplers.GPSampler(seed=cfg.seed, n_startup_trials=cfg.search.startup_trials,
-                                     warn_independent_sampling=False)
-
-
-def _random(cfg: Config):
-    return optuna.samplers.RandomSampler(seed=cfg.seed)
-
-
-def _grid(cfg: Config, image_shape=None):
-    return optuna.samplers.GridSampler(grid_space(cfg, image_shape=image_shape), seed=cfg.seed)
-
-
-# algorithm name -> sampler factory; explicit registry
-SAMPLERS = {"nsga2": _nsga2, "tpe": _tpe, "gp": _gp, "random": _random, "grid": _grid}
-
-
-def make_sampler(cfg: Config, image_shape=None) -> optuna.samplers.BaseSampler:
-    name = cfg.search.algorithm
-    if name not in SAMPLERS:
-        raise ValueError(f"unknown search algorithm {name!r}; valid: {sorted(SAMPLERS)}")
-    return _grid(cfg, image_shape) if name == "grid" else SAMPLERS[name](cfg)
 
 
 class ConstrainedOptunaSearch(OptunaSearch):

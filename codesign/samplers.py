@@ -1,0 +1,103 @@
+"""Optuna samplers by name (the search's `algorithm`), including a grid that never materialises."""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import optuna
+
+from codesign.config import Config
+from codesign.space import grid_space
+
+GRID_MATERIALISE_LIMIT = 1_000_000  # Optuna's GridSampler lists every point up front
+
+
+def _nsga2(cfg: Config):
+    return optuna.samplers.NSGAIISampler(seed=cfg.seed, population_size=cfg.search.population_size)
+
+
+def _tpe(cfg: Config):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # group: model the parameters of each sub-space (1, 2, 3 layers; MLP or CNN) jointly
+        return optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=cfg.search.startup_trials,
+                                          multivariate=True, group=True, constant_liar=True)
+
+
+def _gp(cfg: Config):
+    return optuna.samplers.GPSampler(seed=cfg.seed, n_startup_trials=cfg.search.startup_trials,
+                                     warn_independent_sampling=False)
+
+
+def _random(cfg: Config):
+    return optuna.samplers.RandomSampler(seed=cfg.seed)
+
+
+def _grid(cfg: Config, image_shape=None):
+    space = grid_space(cfg, image_shape=image_shape)
+    if math.prod(len(v) for v in space.values()) > GRID_MATERIALISE_LIMIT:
+        return LazyGridSampler(space, seed=cfg.seed)
+    return optuna.samplers.GridSampler(space, seed=cfg.seed)
+
+
+# algorithm name -> sampler factory; explicit registry
+SAMPLERS = {"nsga2": _nsga2, "tpe": _tpe, "gp": _gp, "random": _random, "grid": _grid}
+
+
+def make_sampler(cfg: Config, image_shape=None) -> optuna.samplers.BaseSampler:
+    name = cfg.search.algorithm
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown search algorithm {name!r}; valid: {sorted(SAMPLERS)}")
+    return _grid(cfg, image_shape) if name == "grid" else SAMPLERS[name](cfg)
+
+
+class LazyGridSampler(optuna.samplers.BaseSampler):
+    """Optuna's GridSampler visiting order without materialising the grid: every trial takes a
+    uniformly random not-yet-visited point of the grid (a mixed-radix index into the product of
+    the value lists). GridSampler builds `list(itertools.product(...))` up front, which does not fit
+    in memory for realistic spaces (the demo's grid has 3.5e11 points)."""
+
+    def __init__(self, search_space: dict[str, list], seed: int | None = None):
+        self._space = {k: list(v) for k, v in sorted(search_space.items())}
+        self._sizes = [len(v) for v in self._space.values()]
+        self._n = math.prod(self._sizes)
+        self._rng = np.random.default_rng(seed or 0)
+        self._visited: set[int] = set()
+        self._points: dict[int, dict] = {}
+
+    @property
+    def grid_size(self) -> int:
+        return self._n
+
+    def reseed_rng(self) -> None:
+        self._rng = np.random.default_rng()
+
+    def infer_relative_search_space(self, study, trial):
+        return {}
+
+    def sample_relative(self, study, trial, search_space):
+        return {}
+
+    def before_trial(self, study, trial) -> None:
+        if len(self._visited) >= self._n:
+            raise RuntimeError("grid exhausted")
+        while True:
+            idx = int(self._rng.integers(self._n))
+            if idx not in self._visited:
+                break
+        self._visited.add(idx)
+        point = {}
+        for (name, values), size in zip(reversed(self._space.items()), reversed(self._sizes)):
+            idx, r = divmod(idx, size)
+            point[name] = values[r]
+        self._points[trial.number] = point
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        point = self._points[trial.number]
+        if param_name not in point:
+            raise ValueError(f"parameter {param_name!r} is not in the grid")
+        return point[param_name]
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self._points.pop(trial.number, None)

