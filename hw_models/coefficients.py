@@ -17,6 +17,7 @@ COEFFICIENT_FILES: dict[str, str] = {
     "analytic": "data/analytic.yaml",
     # fitted by `codesign calibrate` to da4ml + Yosys synthesis of the set in scripts/data/calibration_yosys
     "yosys-xc7": "data/calibrated_yosys_xc7.json",
+    "yosys-xcup": "data/calibrated_yosys_xcup.json",
 }
 
 

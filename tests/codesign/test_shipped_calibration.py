@@ -10,7 +10,8 @@ from hw_models.calibrate import split
 from hw_models.coefficients import COEFFICIENT_FILES, load_coefficients
 
 ROOT = Path(__file__).resolve().parents[2]
-SETS = {"yosys-xc7": ROOT / "scripts" / "data" / "calibration_yosys" / "samples_xc7.csv"}
+SETS = {f"yosys-{family}": ROOT / "scripts" / "data" / "calibration_yosys" / f"samples_{family}.csv"
+        for family in ("xc7", "xcup")}
 
 
 @pytest.mark.parametrize("model", sorted(SETS))
