@@ -7,6 +7,7 @@ PRUNED, so neither pollutes the front the sampler learns from.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -98,7 +99,6 @@ class ProgressPrinter(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.running.discard(trial.trial_id)
-        import sys
         print(progress_line(self.run_dir, self.cfg, time.time() - self.started, len(self.running)),
               file=sys.stderr, flush=True)
 
