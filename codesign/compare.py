@@ -37,9 +37,8 @@ def compare_run(run_dir: str | Path, *, all_trials: bool = False) -> list[dict]:
     board = cfg.resolve_board()
     records = runfolder.read_records(run_dir)
     chosen = [r for r in records if r.get("status") == "ok"] if all_trials else pareto_front(records, cfg)
-    from codesign.data import load_dataset
-    data = load_dataset(cfg.dataset.name, cfg.dataset.path, cfg.dataset.val_fraction, cfg.dataset.test_fraction,
-                        cfg.seed)
+    from codesign.data import dataset_for
+    data = dataset_for(cfg)
     rows = []
     for rec in chosen:
         spec, model = _load_trained(cfg, rec)

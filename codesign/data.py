@@ -98,6 +98,12 @@ def _npz(path: str, val_fraction: float, seed: int) -> Dataset:
     return Dataset(p.stem, x_train, y_train, x_val, y_val, x_te, y_te, n_classes, image_shape)
 
 
+def dataset_for(cfg) -> Dataset:
+    """The dataset of a search config (`cfg.dataset` split with `cfg.seed`)."""
+    d = cfg.dataset
+    return load_dataset(d.name, d.path, d.val_fraction, d.test_fraction, cfg.seed)
+
+
 @lru_cache(maxsize=4)
 def load_dataset(name: str, path: str | None = None, val_fraction: float = 0.2, test_fraction: float = 0.25,
                  seed: int = 0) -> Dataset:

@@ -31,6 +31,7 @@ import numpy as np
 import optuna
 
 from codesign.config import Config
+from codesign.data import dataset_for
 from codesign.samplers import LazyGridSampler, make_sampler
 from codesign.space import ConvSpec, DenseSpec, ModelSpec, sample_spec
 
@@ -211,17 +212,12 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 # --------------------------------------------------------------------------------------------- problem
 
-def _dataset(cfg: Config):
-    from codesign.data import load_dataset
-    d = cfg.dataset
-    return load_dataset(d.name, d.path, d.val_fraction, d.test_fraction, cfg.seed)
-
 
 class SurrogateProblem:
     """One config's search problem with training replaced by an `AccuracyTable`."""
 
     def __init__(self, cfg: Config, table: AccuracyTable | None):
-        data = _dataset(cfg)
+        data = dataset_for(cfg)
         self.cfg, self.table = cfg, table
         self.board = cfg.resolve_board()
         self.clock = cfg.clock_mhz or self.board.clock_mhz
@@ -319,7 +315,7 @@ def train_network(cfg: Config, key: str) -> dict:
     from codesign.model import build_model
     from codesign.train import train
     torch.set_num_threads(1)
-    data = _dataset(cfg)
+    data = dataset_for(cfg)
     p = parse_key(key)
     spec = ModelSpec(kind=p.kind, n_features=data.n_features, image_shape=data.image_shape if p.kind == "cnn" else None,
                      n_classes=data.n_classes, input_bits=p.input_bits, activation=p.activation, convs=p.convs,

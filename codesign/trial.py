@@ -13,19 +13,14 @@ from typing import Callable
 
 from codesign import runfolder
 from codesign.config import Config
-from codesign.data import load_dataset
+from codesign.data import dataset_for
 from codesign.objectives import constraint_values, hardware_metrics, objective_values
 from codesign.space import ModelSpec, design_summary, spec_from_params
 from hw_models import estimate
 
 
-def _dataset(cfg: Config):
-    d = cfg.dataset
-    return load_dataset(d.name, d.path, d.val_fraction, d.test_fraction, cfg.seed)
-
-
 def candidate_spec(cfg: Config, params: dict) -> ModelSpec:
-    data = _dataset(cfg)
+    data = dataset_for(cfg)
     return spec_from_params(params, cfg, n_features=data.n_features, image_shape=data.image_shape,
                             n_classes=data.n_classes)
 
@@ -69,7 +64,7 @@ def evaluate_candidate(cfg: Config, params: dict, *, trial_id: str, run_dir: str
             from codesign.model import build_model
             from codesign.train import train
             model = build_model(spec, seed=cfg.seed)
-            result = train(model, _dataset(cfg), cfg.training, seed=cfg.seed, on_epoch=on_epoch)
+            result = train(model, dataset_for(cfg), cfg.training, seed=cfg.seed, on_epoch=on_epoch)
             record.update(status="ok", epochs_run=result.epochs_run, train_s=result.train_s,
                           history=[list(h) for h in result.history])
             record["artifacts"].append(str(runfolder.save_state_dict(tdir, model.state_dict())))
@@ -112,7 +107,7 @@ def run_toolchain(cfg: Config, spec: ModelSpec, model, board, tdir: Path, record
     if not (fl.export or need_finn or need_hls4ml or need_synthesis or need_yosys):
         return None
     from flows.qonnx import export_and_verify
-    data = _dataset(cfg)
+    data = dataset_for(cfg)
     exported = export_and_verify(model, data.x_test, tdir, min_agreement=fl.min_agreement, samples=fl.verify_samples)
     record["flows"]["qonnx"] = exported.as_dict()
     record["artifacts"].append(str(exported.onnx_path))

@@ -159,9 +159,9 @@ def _space(trial, *, cfg: Config, n_features: int, image_shape, n_classes: int):
 def run_search(cfg: Config, *, address: str | None = None, output_dir: str | None = None,
                quiet: bool = False) -> tuple[Path, dict]:
     """Run the configured search on Ray Tune; returns the run folder and its summary."""
-    from codesign.data import load_dataset
+    from codesign.data import dataset_for
 
-    board = cfg.resolve_board()
+    cfg.resolve_board()  # a config built without config_from_mapping: unknown board fails before any work
     if cfg.feedback == "vivado":
         from flows.synthesis import SynthesisToolMissing, require_vitis_hls, require_vivado
         try:
@@ -170,8 +170,7 @@ def run_search(cfg: Config, *, address: str | None = None, output_dir: str | Non
                 require_vitis_hls()
         except SynthesisToolMissing as exc:
             raise ConfigError(f"feedback 'vivado': {exc}") from None
-    data = load_dataset(cfg.dataset.name, cfg.dataset.path, cfg.dataset.val_fraction,
-                        cfg.dataset.test_fraction, cfg.seed)
+    data = dataset_for(cfg)
     run_dir = runfolder.create_run_dir(output_dir or cfg.output_dir, cfg.name)
     runfolder.write_text(run_dir, "config.yaml", dump_config(cfg))
     objectives = cfg.search.objectives

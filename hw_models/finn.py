@@ -131,12 +131,6 @@ def layer_terms(layer, input_bits: int, input_signed: bool, pe: int, simd: int, 
     return swu + pool, {"swu": swu_detail}
 
 
-def layer_resources(layer, input_bits: int, input_signed: bool, pe: int, simd: int, ram_style: str,
-                    coeffs) -> tuple[Resources, dict]:
-    t, detail = layer_terms(layer, input_bits, input_signed, pe, simd, ram_style, coeffs)
-    return t.resources(coeffs), detail
-
-
 def mvau_resources(layer, input_bits: int, input_signed: bool, pe: int, simd: int, ram_style: str,
                    coeffs) -> tuple[Resources, dict]:
     t, detail = mvau_terms(layer, input_bits, input_signed, pe, simd, ram_style, coeffs)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import math
 
-from boards import Resources
-from hw_models.design import FLOAT_BITS, ConvLayer, DenseLayer, MaxPoolLayer
+from hw_models.design import FLOAT_BITS, DenseLayer, MaxPoolLayer
 from hw_models.finn import accumulator_bits
 from hw_models.memory import MemoryShape, memory_terms
 from hw_models.terms import Terms, exact, terms
@@ -64,9 +63,3 @@ def layer_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, r
         detail["warning"] = (f"{mults} parallel multiplies exceed the HLS unroll limit of "
                              f"{rules['max_unrolled_mults']}: raise reuse_factor")
     return out, detail
-
-
-def layer_resources(layer, input_bits: int, input_signed: bool, reuse_factor: int, ram_style: str,
-                    coeffs) -> tuple[Resources, dict]:
-    t, detail = layer_terms(layer, input_bits, input_signed, reuse_factor, ram_style, coeffs)
-    return t.resources(coeffs), detail

@@ -41,10 +41,9 @@ OUT = ROOT / "docs" / "bench"
 def sample_specs(cfg, n: int, seed: int):
     import optuna
 
-    from codesign.data import load_dataset
+    from codesign.data import dataset_for
     from codesign.space import sample_spec
-    data = load_dataset(cfg.dataset.name, cfg.dataset.path, cfg.dataset.val_fraction, cfg.dataset.test_fraction,
-                        cfg.seed)
+    data = dataset_for(cfg)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     specs = []
     for _ in range(n):
