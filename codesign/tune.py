@@ -13,6 +13,8 @@ from functools import partial
 from pathlib import Path
 
 import optuna
+import pyarrow as pa
+import pyarrow.fs as pafs
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -190,7 +192,7 @@ def run_search(cfg: Config, *, address: str | None = None, output_dir: str | Non
         _make_trainable(cfg, run_dir),
         tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=cfg.search.max_concurrent),
                                     scheduler=scheduler, num_samples=cfg.search.num_samples, reuse_actors=True),
-        run_config=tune.RunConfig(name=RAY_EXPERIMENT, storage_path=str(run_dir),
+        run_config=tune.RunConfig(name=RAY_EXPERIMENT, storage_path=str(run_dir), storage_filesystem=run_storage(),
                                   callbacks=[RecordWriter(run_dir)] + ([] if quiet else [ProgressPrinter(run_dir, cfg)]),
                                   verbose=0, failure_config=tune.FailureConfig(max_failures=0)),
     )
@@ -198,6 +200,127 @@ def run_search(cfg: Config, *, address: str | None = None, output_dir: str | Non
 
 
 RAY_EXPERIMENT = "ray"  # Ray Tune's experiment state lives in RUN/ray
+
+
+class _AtomicFile:
+    """A binary file that appears under its name only once it is completely written and closed."""
+
+    def __init__(self, path: str):
+        self._path = path
+        self._tmp = f"{path}.{os.getpid()}.partial"
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)  # as pyarrow's LocalFileSystem does
+        self._file = open(self._tmp, "wb")
+        self.closed = False
+
+    def write(self, data) -> int:
+        return self._file.write(data)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(self._tmp, self._path)
+            self.closed = True
+
+
+class AtomicLocalFileSystemHandler(pafs.FileSystemHandler):
+    """The local file system, except that every file is written to a temporary name and renamed when
+    complete. Ray copies its experiment state from a staging folder into the run folder at every step;
+    with plain copies a driver killed mid-copy leaves a truncated checkpoint that cannot be resumed."""
+
+    def __init__(self):
+        self._fs = pafs.LocalFileSystem()
+
+    def __eq__(self, other):
+        return isinstance(other, AtomicLocalFileSystemHandler)
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __reduce__(self):
+        return AtomicLocalFileSystemHandler, ()
+
+    def get_type_name(self):
+        return "atomic-local"
+
+    def normalize_path(self, path):
+        return self._fs.normalize_path(path)
+
+    def get_file_info(self, paths):
+        return self._fs.get_file_info(paths)
+
+    def get_file_info_selector(self, selector):
+        return self._fs.get_file_info(selector)
+
+    def create_dir(self, path, recursive):
+        self._fs.create_dir(path, recursive=recursive)
+
+    def delete_dir(self, path):
+        self._fs.delete_dir(path)
+
+    def delete_dir_contents(self, path, missing_dir_ok=False):
+        self._fs.delete_dir_contents(path, missing_dir_ok=missing_dir_ok)
+
+    def delete_root_dir_contents(self):
+        raise OSError("refusing to delete the root directory's contents")
+
+    def delete_file(self, path):
+        self._fs.delete_file(path)
+
+    def move(self, src, dest):
+        self._fs.move(src, dest)
+
+    def copy_file(self, src, dest):
+        with self._fs.open_input_stream(src) as source, self.open_output_stream(dest, None) as target:
+            while chunk := source.read(1 << 20):
+                target.write(chunk)
+
+    def open_input_stream(self, path):
+        return self._fs.open_input_stream(path)
+
+    def open_input_file(self, path):
+        return self._fs.open_input_file(path)
+
+    def open_output_stream(self, path, metadata):
+        return pa.PythonFile(_AtomicFile(path), mode="w")
+
+    def open_append_stream(self, path, metadata):
+        return self._fs.open_append_stream(path)
+
+
+def run_storage() -> pafs.FileSystem:
+    """Where Ray Tune keeps a run's experiment state: the local disk, written atomically."""
+    return pafs.PyFileSystem(AtomicLocalFileSystemHandler())
+
+
+def check_experiment_state(experiment: Path) -> None:
+    """Fail clearly on a damaged Ray checkpoint (Ray itself logs the error and starts a new search)."""
+    import json
+    import ray.cloudpickle as cloudpickle
+    for path in sorted(experiment.glob("*.pkl")) + sorted(experiment.glob("experiment_state-*.json")):
+        try:
+            with path.open("rb") as f:
+                json.load(f) if path.suffix == ".json" else cloudpickle.load(f)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file means the same thing to the user
+            raise ConfigError(f"cannot resume: Ray Tune's checkpoint {str(path)!r} is damaged "
+                              f"({type(exc).__name__}: {exc or 'empty or truncated'}); "
+                              f"the finished trials are still in {experiment.parent / 'trials.jsonl'}") from exc
 
 
 def _make_trainable(cfg: Config, run_dir: Path):
@@ -230,6 +353,7 @@ def resume_search(run_dir: str | Path, *, address: str | None = None, quiet: boo
     _init_ray(address, quiet)
     if not tune.Tuner.can_restore(str(experiment)):
         raise ConfigError(f"cannot resume {str(run_dir)!r}: no Ray Tune experiment state in {experiment}")
-    tuner = tune.Tuner.restore(str(experiment), trainable=_make_trainable(cfg, run_dir),
+    check_experiment_state(experiment)
+    tuner = tune.Tuner.restore(str(experiment), trainable=_make_trainable(cfg, run_dir), storage_filesystem=run_storage(),
                                resume_unfinished=True, resume_errored=True)
     return _fit(tuner, cfg, run_dir, resumed=True)

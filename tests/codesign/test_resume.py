@@ -83,3 +83,35 @@ def test_resume_errors_are_clear(tmp_path):
     from codesign.tune import resume_search
     with pytest.raises(ConfigError, match="not a run folder"):
         resume_search(tmp_path)
+
+
+def test_run_storage_never_shows_a_partly_written_file(tmp_path):
+    """Ray copies its checkpoint into the run folder at every step; a kill mid-copy must not leave a torn file."""
+    import pyarrow.fs as pafs
+    from codesign.tune import run_storage
+    fs = run_storage()
+    target = tmp_path / "ray" / "searcher-state.pkl"
+    stream = fs.open_output_stream(str(target))
+    stream.write(b"half a pickle")
+    assert not target.exists()  # a driver killed here leaves the previous complete file (or none)
+    stream.close()
+    assert target.read_bytes() == b"half a pickle"
+    source = tmp_path / "staging"
+    source.mkdir()
+    (source / "experiment_state.json").write_text("{}" * 100_000)
+    pafs.copy_files(str(source), str(tmp_path / "copy"), source_filesystem=pafs.LocalFileSystem(),
+                    destination_filesystem=fs)
+    assert (tmp_path / "copy" / "experiment_state.json").read_text() == "{}" * 100_000
+    assert [p.name for p in (tmp_path / "copy").iterdir()] == ["experiment_state.json"]
+
+
+def test_resume_refuses_a_damaged_checkpoint_with_a_clear_error(tmp_path):
+    from codesign.config import ConfigError
+    from codesign.tune import check_experiment_state
+    experiment = tmp_path / "ray"
+    experiment.mkdir()
+    (experiment / "experiment_state-2026.json").write_text('{"trial_data": []}')
+    (experiment / "searcher-state-2026.pkl").write_bytes(b"")
+    check_experiment_state(experiment.parent / "nothing-here")  # no files, nothing to complain about
+    with pytest.raises(ConfigError, match="searcher-state-2026.pkl.*damaged.*trials.jsonl"):
+        check_experiment_state(experiment)
