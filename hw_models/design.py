@@ -30,6 +30,7 @@ class DenseLayer:
     pe: int | None = None
     simd: int | None = None
     reuse_factor: int | None = None
+    csd_digits: float | None = None  # trained weights: mean non-zero CSD digits per weight (None: typical)
     kind: str = field(default="dense", init=False)
 
     @property
@@ -66,6 +67,7 @@ class ConvLayer:
     pe: int | None = None
     simd: int | None = None
     reuse_factor: int | None = None
+    csd_digits: float | None = None
     kind: str = field(default="conv", init=False)
 
     @property
@@ -132,6 +134,17 @@ class Design:
     def with_layers(self, layers) -> "Design":
         return replace(self, layers=tuple(layers))
 
+    def with_csd_digits(self, values) -> "Design":
+        """The design with trained-weight statistics: one value (or None) per conv/dense layer, in order."""
+        values = list(values)
+        weighted = [i for i, layer in enumerate(self.layers) if not isinstance(layer, MaxPoolLayer)]
+        if len(values) != len(weighted):
+            raise DesignError(f"{len(values)} csd_digits values for {len(weighted)} conv/dense layers")
+        layers = list(self.layers)
+        for i, value in zip(weighted, values):
+            layers[i] = replace(layers[i], csd_digits=value)
+        return self.with_layers(layers)
+
 
 def divisors(n: int) -> list[int]:
     """Ascending divisors of n, in O(sqrt n) (reuse factors of big layers divide n_in * n_out)."""
@@ -145,9 +158,9 @@ def divisors(n: int) -> list[int]:
 
 
 _LAYER_KEYS = {
-    "dense": {"kind", "in", "out", "weight_bits", "act_bits", "pe", "simd", "reuse_factor", "name"},
+    "dense": {"kind", "in", "out", "weight_bits", "act_bits", "pe", "simd", "reuse_factor", "csd_digits", "name"},
     "conv": {"kind", "in_ch", "out_ch", "kernel", "in_dim", "stride", "padding", "weight_bits",
-             "act_bits", "pe", "simd", "reuse_factor", "name"},
+             "act_bits", "pe", "simd", "reuse_factor", "csd_digits", "name"},
     "maxpool": {"kind", "channels", "in_dim", "pool", "pe", "name"},
 }
 _REQUIRED = {
@@ -172,6 +185,18 @@ def _bits(where: str, value) -> int:
     return int(value)
 
 
+def _csd_digits(where: str, value, weight_bits) -> float:
+    """Mean non-zero CSD digits per weight: a W-bit integer has at most ceil(W / 2) of them."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DesignError(f"{where}: expected a number, got {value!r}")
+    if isinstance(weight_bits, int) and weight_bits >= FLOAT_BITS:
+        raise DesignError(f"{where}: float weights (weight_bits {FLOAT_BITS}) have no CSD digits")
+    top = (weight_bits + 1) // 2 if isinstance(weight_bits, int) else math.inf
+    if not 0 <= value <= top:
+        raise DesignError(f"{where}: {value!r} is not between 0 and {top} (the most a {weight_bits}-bit weight has)")
+    return float(value)
+
+
 def _layer_from_mapping(i: int, data) -> Layer:
     where = f"layers[{i}]"
     if not isinstance(data, dict):
@@ -187,6 +212,8 @@ def _layer_from_mapping(i: int, data) -> Layer:
     if missing:
         raise DesignError(f"{where}: missing key(s) {sorted(missing)} for a {kind} layer")
     opt = {k: _int(f"{where}.{k}", data[k]) for k in ("pe", "simd", "reuse_factor") if data.get(k) is not None}
+    if data.get("csd_digits") is not None:
+        opt["csd_digits"] = _csd_digits(f"{where}.csd_digits", data["csd_digits"], data.get("weight_bits"))
     if kind == "dense":
         return DenseLayer(
             in_features=_int(f"{where}.in", data["in"]), out_features=_int(f"{where}.out", data["out"]),

@@ -71,34 +71,60 @@ def _signed(bits: int) -> bool:
     return bits == 1 or bits >= FLOAT_BITS
 
 
-def _finn_layers(design: Design, coeffs: Coefficients):
-    """Per layer of a folded FINN-style design: (terms, cycles, latency, folding, detail)."""
-    for layer, in_bits in zip(design.layers, design.input_bits_per_layer()):
-        simd = getattr(layer, "simd", None) or 1
-        t, detail = finn.layer_terms(layer, in_bits, _signed(in_bits), layer.pe, simd, design.ram_style, coeffs)
-        cycles = finn.layer_cycles(layer, layer.pe, simd)
-        folding = {"pe": layer.pe} if isinstance(layer, MaxPoolLayer) else {"pe": layer.pe, "simd": simd}
-        yield t, cycles, cycles, folding, detail
+def _finn_layer(layer, in_bits: int, ram_style: str, coeffs: Coefficients):
+    """One layer of a folded FINN-style design: (terms, cycles, latency, folding, detail)."""
+    simd = getattr(layer, "simd", None) or 1
+    t, detail = finn.layer_terms(layer, in_bits, _signed(in_bits), layer.pe, simd, ram_style, coeffs)
+    cycles = finn.layer_cycles(layer, layer.pe, simd)
+    folding = {"pe": layer.pe} if isinstance(layer, MaxPoolLayer) else {"pe": layer.pe, "simd": simd}
+    return t, cycles, cycles, folding, detail
 
 
-def _hls4ml_layers(design: Design, coeffs: Coefficients):
-    """Per layer of a folded hls4ml-style design: (terms, II, latency, folding, detail)."""
-    for layer, in_bits in zip(design.layers, design.input_bits_per_layer()):
-        rf = getattr(layer, "reuse_factor", None) or 1
-        t, detail = hls4ml.layer_terms(layer, in_bits, _signed(in_bits), rf, design.ram_style, coeffs)
-        ii, latency = hls4ml.layer_cycles(layer, rf)
-        yield t, ii, latency, ({} if isinstance(layer, MaxPoolLayer) else {"reuse_factor": rf}), detail
+def _hls4ml_layer(layer, in_bits: int, ram_style: str, coeffs: Coefficients):
+    """One layer of a folded hls4ml-style design: (terms, II, latency, folding, detail)."""
+    rf = getattr(layer, "reuse_factor", None) or 1
+    t, detail = hls4ml.layer_terms(layer, in_bits, _signed(in_bits), rf, ram_style, coeffs)
+    ii, latency = hls4ml.layer_cycles(layer, rf)
+    return t, ii, latency, ({} if isinstance(layer, MaxPoolLayer) else {"reuse_factor": rf}), detail
 
 
 # style -> per-layer analytic model; explicit registry
-ANALYTIC_MODELS = {"finn": _finn_layers, "hls4ml": _hls4ml_layers}
+ANALYTIC_MODELS = {"finn": _finn_layer, "hls4ml": _hls4ml_layer}
+MEMO_LIMIT = 100_000  # cached layer results per coefficient set; cleared when full
+
+
+def clear_caches(coefficients: Coefficients | None = None) -> None:
+    """Forget memoised layer results and folding decisions (benchmarks time the cold path with it)."""
+    from hw_models import folding
+    for fn in (folding._fold_finn_layer, folding._with_reuse_factor, folding._allowed_reuse_factors):
+        fn.cache_clear()
+    if coefficients is not None:
+        coefficients.memo.clear()
+
+
+def _layers(design: Design, coeffs: Coefficients):
+    """Per layer of a folded design: (terms, cycles, latency, folding, detail, resources).
+
+    A layer's numbers depend only on the layer, its input precision, the RAM style and the
+    coefficients, and a search meets the same layers again and again: they are memoised per
+    coefficient set (results are shared; treat them as read-only)."""
+    model, memo = ANALYTIC_MODELS[design.style], coeffs.memo
+    for layer, in_bits in zip(design.layers, design.input_bits_per_layer()):
+        key = (design.style, layer, in_bits, design.ram_style)
+        hit = memo.get(key)
+        if hit is None:
+            if len(memo) >= MEMO_LIMIT:
+                memo.clear()
+            t, cycles, latency, folding, detail = model(layer, in_bits, design.ram_style, coeffs)
+            hit = memo[key] = (t, cycles, latency, folding, detail, t.resources(coeffs))
+        yield hit
 
 
 def design_terms(design: Design, board: Board, coefficients: str | Coefficients = "analytic") -> Terms:
     """The summed model terms of a design (missing folding derived): the features calibration fits."""
     coeffs = coefficients if isinstance(coefficients, Coefficients) else load_coefficients(coefficients)
     total = Terms()
-    for t, *_ in ANALYTIC_MODELS[design.style](folded_design(design, board, coeffs), coeffs):
+    for t, *_ in _layers(folded_design(design, board, coeffs), coeffs):
         total = total + t
     return total
 
@@ -118,11 +144,12 @@ def estimate(design: Design, board: Board, coefficients: str | Coefficients = "a
     coeffs = coefficients if isinstance(coefficients, Coefficients) else load_coefficients(coefficients)
     clock = design.clock_mhz or board.clock_mhz
     folded = folded_design(design, board, coeffs)
-    layers = [LayerEstimate(i, layer.kind, t.resources(coeffs), cycles, latency, folding, detail)
-              for i, (layer, (t, cycles, latency, folding, detail))
-              in enumerate(zip(folded.layers, ANALYTIC_MODELS[design.style](folded, coeffs)))]
+    layers = [LayerEstimate(i, layer.kind, res, cycles, latency, folding, detail)
+              for i, (layer, (_, cycles, latency, folding, detail, res))
+              in enumerate(zip(folded.layers, _layers(folded, coeffs)))]
     total = Resources.total(l.resources for l in layers)
     total = Resources(*(round(getattr(total, n)) for n in RESOURCE_NAMES))
+    violations = board.violations(total)
     notes = list(shape_warnings(design))
     notes += [f"layer {l.index}: {l.detail['warning']}" for l in layers if "warning" in l.detail]
     if design.style == "finn" and any(l.detail.get("float") or l.detail.get("mvau", {}).get("float") for l in layers):
@@ -134,6 +161,6 @@ def estimate(design: Design, board: Board, coefficients: str | Coefficients = "a
     return ResourceEstimate(
         source=source, style=design.style, board=board.name, clock_mhz=clock, total=total,
         per_layer=tuple(layers), cycles_per_frame=max(l.cycles for l in layers),
-        latency_cycles=sum(l.latency_cycles for l in layers), fits=board.fits(total),
-        utilization=board.utilization(total), violations=board.violations(total), notes=tuple(notes),
+        latency_cycles=sum(l.latency_cycles for l in layers), fits=all(v <= 0 for v in violations.values()),
+        utilization=board.utilization(total), violations=violations, notes=tuple(notes),
     )

@@ -1,8 +1,10 @@
 """Deriving missing folding from a throughput target, the way FINN's SetFolding and hls4ml users do."""
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import replace
+from functools import lru_cache
 
 from hw_models import finn, hls4ml
 from hw_models.design import Design, MaxPoolLayer, divisors, valid_reuse_factors
@@ -12,6 +14,7 @@ def target_cycles(clock_mhz: float, target_fps: float | None) -> float | None:
     return None if target_fps is None else clock_mhz * 1e6 / target_fps
 
 
+@lru_cache(maxsize=65536)  # a pure function of hashable arguments; searches revisit the same layers
 def _fold_finn_layer(layer, target: float | None, wwidth_max: float | None):
     """SetFolding (finn-plus 1.6.1): raise SIMD while the weight stream per PE stays within
     mvau_wwidth_max, then PE, each over its divisors, until cycles <= target. Given values are kept."""
@@ -69,10 +72,24 @@ def derive_finn_folding(design: Design, clock_mhz: float, coeffs) -> Design:
 
 def allowed_reuse_factors(layer, coeffs) -> list[int]:
     """Valid reuse factors (hls4ml's rule) that keep the layer under the HLS unroll limit, ascending."""
-    limit = coeffs.section("hls4ml", "rules")["max_unrolled_mults"]
-    valid = valid_reuse_factors(layer.mw, layer.mh)
-    min_rf = math.ceil(layer.mw * layer.mh / limit)
-    return [rf for rf in valid if rf >= min_rf] or valid[-1:]
+    return list(_allowed_reuse_factors(layer.mw, layer.mh, coeffs.section("hls4ml", "rules")["max_unrolled_mults"]))
+
+
+@lru_cache(maxsize=65536)
+def _allowed_reuse_factors(mw: int, mh: int, limit: int) -> tuple[int, ...]:
+    valid = valid_reuse_factors(mw, mh)
+    min_rf = math.ceil(mw * mh / limit)
+    return tuple(rf for rf in valid if rf >= min_rf) or tuple(valid[-1:])
+
+
+@lru_cache(maxsize=65536)
+def _with_reuse_factor(layer, target: float | None, limit: int):
+    allowed = _allowed_reuse_factors(layer.mw, layer.mh, limit)
+    rf = allowed[0]
+    if target is not None:  # the initiation interval grows with the reuse factor: bisect
+        meeting = bisect.bisect_right(allowed, target, key=lambda r: hls4ml.layer_cycles(layer, r)[0])
+        rf = allowed[meeting - 1] if meeting else allowed[0]
+    return replace(layer, reuse_factor=rf)
 
 
 def derive_reuse_factors(design: Design, clock_mhz: float, coeffs) -> Design:
@@ -80,17 +97,13 @@ def derive_reuse_factors(design: Design, clock_mhz: float, coeffs) -> Design:
     never fewer than needed to stay under the HLS unroll limit. Without a target: the smallest valid RF
     (hls4ml's default RF=1 when the layer is small enough)."""
     target = target_cycles(clock_mhz, design.target_fps)
+    limit = coeffs.section("hls4ml", "rules")["max_unrolled_mults"]
     out = []
     for layer in design.layers:
         if isinstance(layer, MaxPoolLayer) or layer.reuse_factor is not None:
             out.append(layer)
-            continue
-        allowed = allowed_reuse_factors(layer, coeffs)
-        rf = allowed[0]
-        if target is not None:
-            meeting = [r for r in allowed if hls4ml.layer_cycles(layer, r)[0] <= target]
-            rf = meeting[-1] if meeting else allowed[0]
-        out.append(replace(layer, reuse_factor=rf))
+        else:
+            out.append(_with_reuse_factor(layer, target, limit))
     return design.with_layers(out)
 
 

@@ -29,6 +29,19 @@ def layer_cycles(layer, reuse_factor: int) -> tuple[int, int]:
     return pixels * rf, pixels * rf + depth + 2
 
 
+def weight_density(layer, reuse_factor: int, rules) -> float:
+    """How the layer's constant multipliers compare with a typical trained layer of its weight width:
+    its CSD digits per weight over the typical ones (1 when unknown, or when weights sit in a ROM
+    because reuse_factor > 1 and every multiplier is built whatever the weights are)."""
+    if layer.csd_digits is None or reuse_factor > 1:
+        return 1.0
+    table = rules["typical_csd_digits"]
+    typical = table.get(layer.weight_bits, table.get(str(layer.weight_bits)))  # YAML ints, JSON strings
+    if typical is None:  # widths without a measurement: a uniform W-bit weight has ~W/3 + 1/2 digits
+        typical = layer.weight_bits / 3 + 0.5
+    return layer.csd_digits / typical
+
+
 def layer_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, ram_style: str,
                 coeffs) -> tuple[Terms, dict]:
     if isinstance(layer, MaxPoolLayer):
@@ -48,12 +61,16 @@ def layer_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, r
         use_dsp = w >= rules["dsp_min_weight_bits"]
         # multiplies by constant weights built from LUTs: (multiplies x input bits), one term per weight
         # width, since what a constant multiplier costs depends on the weight width (bipolar: add/sub)
-        macs = {} if use_dsp else {f"mac_w{w}": a * mults}
+        density = weight_density(layer, reuse_factor, rules)
+        macs = {} if use_dsp else {f"mac_w{w}": a * mults * density}
         requant = layer.mh * min(2 ** layer.act_bits - 1, 3 * acc) if layer.act_bits < FLOAT_BITS else 0
-        out = (terms("hls4ml.dense", "lut", const=1, adder_bits=acc * mults, requant=requant, **macs)
-               + terms("hls4ml.dense", "ff", const=1, adder_bits=acc * mults, requant=requant, **macs)
+        adders = acc * mults * (1.0 if use_dsp else density)
+        out = (terms("hls4ml.dense", "lut", const=1, adder_bits=adders, requant=requant, **macs)
+               + terms("hls4ml.dense", "ff", const=1, adder_bits=adders, requant=requant, **macs)
                + exact(dsp=mults * rules["dsp_per_mult"] if use_dsp else 0))
         detail["multiplier_kind"] = "dsp" if use_dsp else "lut"
+        if layer.csd_digits is not None:
+            detail["csd_digits"], detail["weight_density"] = layer.csd_digits, round(density, 4)
     if reuse_factor > 1:  # weights are read from a ROM of depth RF instead of being constants
         rom = MemoryShape(depth=reuse_factor, width_bits=mults * w)
         mem, style = memory_terms("hls4ml.dense", rom, ram_style, coeffs.section("memory"))

@@ -6,6 +6,7 @@ pipelined RTL) and a CSV row with the synthesised LUT/FF/BRAM18/URAM/DSP of that
 network. Then fit the coefficients with `codesign calibrate`.
 
     .venv/bin/python scripts/gen_calibration.py [--families xc7,xcup] [--out scripts/data/calibration_yosys]
+    .venv/bin/python scripts/gen_calibration.py --typical-csd    # the typical_csd_digits of analytic.yaml
     .venv/bin/codesign calibrate scripts/data/calibration_yosys/samples_xc7.csv --family xc7 \
         --out hw_models/data/calibrated_yosys_xc7.json
 
@@ -27,28 +28,75 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# (hidden widths, weight bits, activation bits): a grid over layer shapes and precisions
+# (hidden widths, weight bits, activation bits): a grid over layer shapes and precisions. The position
+# in the list seeds the training: append new points, never reorder (rows already in a CSV are kept).
 GRID = [
     *[((h,), w, a) for h, (w, a) in itertools.product((8, 16, 32), ((1, 1), (2, 2), (3, 3), (4, 4), (2, 4), (4, 2)))],
     *[((h1, h2), w, a) for (h1, h2), (w, a) in itertools.product(((16, 8), (32, 16)), ((1, 1), (2, 2), (4, 4)))],
+    # wider, deeper and 5-8-bit points (added with the weight-aware model)
+    *[((h,), w, a) for h, (w, a) in itertools.product((8, 16), ((5, 5), (6, 6), (8, 4)))],
+    ((64,), 2, 2), ((64,), 3, 3), ((16, 16), 3, 3), ((32, 8), 3, 2), ((24, 24, 16), 2, 2), ((12,), 1, 2),
 ]
 
 
-def _design_doc(spec) -> dict:
-    design = spec.to_design("hls4ml")
+def _design_doc(spec, model) -> dict:
+    """The design file: shapes, bits, reuse factor 1 and the trained weights' mean CSD digits."""
+    from codesign.model import weight_csd_digits
+    design = spec.to_design("hls4ml").with_csd_digits(weight_csd_digits(model))
     layers = [{"kind": "dense", "in": l.in_features, "out": l.out_features, "weight_bits": l.weight_bits,
-               "act_bits": l.act_bits, "reuse_factor": 1} for l in design.layers]
+               "act_bits": l.act_bits, "reuse_factor": 1,
+               **({"csd_digits": round(l.csd_digits, 4)} if l.csd_digits is not None else {})}
+              for l in design.layers]
     return {"style": "hls4ml", "input_bits": spec.input_bits, "layers": layers}
+
+
+def trained_network(i: int, data, epochs: int = 3):
+    """(name, spec, trained model) of grid point i: training is seeded and deterministic, so the
+    network is the one that was synthesised."""
+    from codesign.config import TrainingConfig
+    from codesign.model import build_model
+    from codesign.space import DenseSpec, ModelSpec
+    from codesign.train import train
+    hidden, w, a = GRID[i]
+    name = f"mlp64-{'-'.join(map(str, hidden))}-10_w{w}a{a}"
+    dense = tuple(DenseSpec(h, w, a) for h in hidden) + (DenseSpec(10, w, 32),)
+    spec = ModelSpec(kind="mlp", n_features=64, image_shape=None, n_classes=10, input_bits=8,
+                     activation="relu", convs=(), dense=dense)
+    model = build_model(spec, seed=i)
+    train(model, data, TrainingConfig(epochs=epochs, patience=epochs), seed=i)
+    return name, spec, model.eval()
+
+
+def _typical_csd(data) -> None:
+    """Mean CSD digits per weight after QAT, per weight width (hw_models/data/analytic.yaml)."""
+    import numpy as np
+
+    from codesign.config import TrainingConfig
+    from codesign.model import build_model, weight_csd_digits
+    from codesign.space import DenseSpec, ModelSpec
+    from codesign.train import train
+    for w in (1, 2, 3, 4, 5, 6, 8, 16):
+        values = []
+        for seed, (hidden, a) in enumerate(((32, 4), (16, 2), (64, 8))):
+            spec = ModelSpec(kind="mlp", n_features=64, image_shape=None, n_classes=10, input_bits=8,
+                             activation="relu", convs=(), dense=(DenseSpec(hidden, w, a), DenseSpec(10, w, 32)))
+            model = build_model(spec, seed=seed)
+            train(model, data, TrainingConfig(epochs=3, patience=3), seed=seed)
+            values += weight_csd_digits(model.eval())
+        print(f"{w}: {np.mean(values):.2f}  (layers: {', '.join(f'{v:.2f}' for v in values)})", flush=True)
+
+
+def _existing_rows(path: Path) -> dict[str, dict]:
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as f:
+        return {row["design"]: row for row in csv.DictReader(f)}
 
 
 def main() -> int:
     import torch
 
-    from codesign.config import TrainingConfig
     from codesign.data import load_dataset
-    from codesign.model import build_model
-    from codesign.space import DenseSpec, ModelSpec
-    from codesign.train import train
     from flows.yosys import check_rtl, synthesize_mlp
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -56,43 +104,59 @@ def main() -> int:
     p.add_argument("--out", default=str(ROOT / "scripts" / "data" / "calibration_yosys"))
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--limit", type=int, help="only the first N grid points (smoke runs)")
+    p.add_argument("--resynthesize", action="store_true",
+                   help="synthesise every design again (default: keep rows already in the CSV; their networks "
+                        "are retrained, deterministically, to rewrite the design files)")
+    p.add_argument("--typical-csd", action="store_true", help="only print typical CSD digits per weight width")
     args = p.parse_args()
     torch.set_num_threads(1)
+    data = load_dataset("digits")
+    if args.typical_csd:
+        _typical_csd(data)
+        return 0
     out = Path(args.out)
     (out / "designs").mkdir(parents=True, exist_ok=True)
     work = ROOT / "runs" / "calibration_work"
-    data = load_dataset("digits")
     grid = GRID[: args.limit] if args.limit else GRID
     for family in args.families.split(","):
         rows = []
-        for i, (hidden, w, a) in enumerate(grid):
-            name = f"mlp64-{'-'.join(map(str, hidden))}-10_w{w}a{a}"
-            dense = tuple(DenseSpec(h, w, a) for h in hidden) + (DenseSpec(10, w, 32),)
-            spec = ModelSpec(kind="mlp", n_features=64, image_shape=None, n_classes=10, input_bits=8,
-                             activation="relu", convs=(), dense=dense)
-            model = build_model(spec, seed=i)
-            train(model, data, TrainingConfig(epochs=args.epochs, patience=args.epochs), seed=i)
-            model.eval()
+        known = {} if args.resynthesize else _existing_rows(out / f"samples_{family}.csv")
+        for i in range(len(grid)):
+            name, spec, model = trained_network(i, data, epochs=args.epochs)
+            design_path = f"designs/{name}.yaml"
+            if design_path in known:
+                (out / design_path).write_text(yaml.safe_dump(_design_doc(spec, model), sort_keys=False))
+                rows.append(known[design_path])
+                print(f"[{family} {i + 1}/{len(grid)}] {name}: kept", flush=True)
+                _write_rows(out / f"samples_{family}.csv", rows)
+                continue
             started = time.perf_counter()
             rtl, stat = synthesize_mlp(model, family, work / family / name, cache_dir=work / "cache")
             check = check_rtl(model, rtl, data.x_test, samples=128)
             if check.agreement < 1.0:
                 print(f"{name}: RTL disagrees with Brevitas ({check.agreement:.3f}); skipped", flush=True)
                 continue
-            (out / "designs" / f"{name}.yaml").write_text(yaml.safe_dump(_design_doc(spec), sort_keys=False))
+            (out / design_path).write_text(yaml.safe_dump(_design_doc(spec, model), sort_keys=False))
             r = stat.resources
             version = re.search(r"\d+\.\d+(\.\d+)?", stat.yosys_version or "")
-            rows.append({"design": f"designs/{name}.yaml", "source": f"yosys-{version.group(0) if version else '?'}",
+            rows.append({"design": design_path, "source": f"yosys-{version.group(0) if version else '?'}",
                          "family": family,
                          "lut": int(r.lut), "ff": int(r.ff), "bram18": int(r.bram18), "uram": int(r.uram),
                          "dsp": int(r.dsp), "carry": stat.carry, "seconds": round(time.perf_counter() - started, 1)})
             print(f"[{family} {i + 1}/{len(grid)}] {name}: LUT {int(r.lut)} FF {int(r.ff)} CARRY {stat.carry} "
                   f"({rows[-1]['seconds']} s)", flush=True)
-            with open(out / f"samples_{family}.csv", "w", newline="") as f:  # rewritten as it grows
-                writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-                writer.writeheader()
-                writer.writerows(rows)
+            _write_rows(out / f"samples_{family}.csv", rows)
     return 0
+
+
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    """Rewritten after every design, so an interrupted run keeps what it synthesised."""
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
 
 
 if __name__ == "__main__":

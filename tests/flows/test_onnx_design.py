@@ -11,6 +11,7 @@ from torch import nn
 from boards.catalog import get_board
 from flows.onnx_design import (ABSORBED_OPS, LAYER_HANDLERS, QUANT_BITS, NotQuantized, UnsupportedModel,
                                allowed_bits, design_from_qonnx)
+from codesign.model import weight_csd_digits
 from flows.qonnx import export_and_verify
 from hw_models import ConvLayer, DenseLayer, DesignError, MaxPoolLayer, estimate
 
@@ -44,13 +45,14 @@ def exported(trained, digits, specs, tmp_path_factory):
 
 @pytest.mark.parametrize("wbits,abits", [(1, 1), (2, 2), (4, 4), (8, 8), (32, 32)])
 @pytest.mark.parametrize("style", ["finn", "hls4ml"])
-def test_mlp_round_trip(exported, specs, wbits, abits, style):
+def test_mlp_round_trip(exported, trained, specs, wbits, abits, style):
     spec = specs.mlp(wbits, abits)
     design = design_from_qonnx(exported(spec), style=style)
     expected = spec.to_design(style)
     assert_same_layers(design, expected)
     assert design.input_bits == 8 and design.style == style
-    assert design == expected  # no folding, clock or target invented
+    # the trained weights' CSD digits, read from QONNX's Quant nodes, equal Brevitas' integer weights'
+    assert design == expected.with_csd_digits(weight_csd_digits(trained(spec)))  # no folding, clock or target invented
     result = estimate(design, get_board("pynq-z2"))
     assert result.total.lut > 0 and result.fps > 0
 

@@ -1,0 +1,149 @@
+#!/usr/bin/env python
+"""How far each resource model is from synthesis, on the shipped calibration set (da4ml RTL + Yosys).
+
+    .venv/bin/python scripts/bench_models.py                # xc7, with finn-plus' estimate (~3 min)
+    .venv/bin/python scripts/bench_models.py --no-finn      # our models only (seconds)
+
+On the validation split the shipped coefficients were NOT fitted on (and, for the calibration
+itself, leave-one-out over all samples), per resource MAPE / max error of:
+
+* analytic: the published hls4ml-style coefficients (`coefficients: analytic`);
+* calibrated, before training: `yosys-<family>` on the design's shape and bit widths only (what a
+  search knows before it trains a candidate: typical CSD digits per weight width);
+* calibrated, trained weights: the same coefficients with the trained weights' CSD digits (the design
+  files carry them; a search re-estimates with them after training);
+* finn-plus: finn-plus' own `res_estimation` of the same trained network (QONNX export -> FINN),
+  folded fully parallel (PE = MH, SIMD = MW) like the synthesised RTL. It estimates FINN's MVAU
+  architecture, not distributed arithmetic: read it as "what FINN's estimate would tell a user about
+  this network", not as a like-for-like hardware comparison.
+
+Results: docs/bench/models_<family>.json.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import tempfile
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+OUT = ROOT / "docs" / "bench"
+RESOURCES = ("lut", "ff")
+
+
+def _errors(pred: list[float], meas: list[float]) -> dict:
+    p, m = np.asarray(pred, float), np.asarray(meas, float)
+    rel = np.abs(p - m) / np.maximum(m, 1.0)
+    return {"n": int(len(m)), "mape": float(rel.mean()), "max_error": float(rel.max())}
+
+
+def _without_weights(design):
+    return design.with_csd_digits([None] * sum(1 for l in design.layers if hasattr(l, "csd_digits")))
+
+
+def _finn_estimates(samples, family: str) -> dict[str, dict]:
+    """finn-plus' estimate of each sample's trained network (retrained: training is deterministic)."""
+    import torch
+
+    from codesign.data import load_dataset
+    from flows.finn import FinnError, finn_estimate
+    from flows.qonnx import export_and_verify
+    from gen_calibration import GRID, trained_network
+    torch.set_num_threads(1)
+    data = load_dataset("digits")
+    wanted = {s.name.split("/")[-1].removesuffix(".yaml"): s for s in samples}
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="bench-models-") as tmp:
+        for i in range(len(GRID)):
+            name, spec, model = trained_network(i, data)
+            if name not in wanted:
+                continue
+            sample = wanted[name]
+            exported = export_and_verify(model, data.x_test, Path(tmp) / name, samples=32)
+            finn_design = replace(spec.to_design("finn"), style="finn")
+            finn_design = finn_design.with_layers(replace(l, pe=l.mh, simd=l.mw) for l in finn_design.layers)
+            try:
+                est = finn_estimate(exported.onnx_path, finn_design, sample.board)
+                out[sample.name] = {"lut": est.total.lut, "bram18": est.total.bram18, "dsp": est.total.dsp}
+            except FinnError as exc:
+                out[sample.name] = {"error": str(exc)}
+            print(f"  finn-plus {name}: {out[sample.name]}", flush=True)
+    return out
+
+
+def main(argv=None) -> int:
+    from codesign.calibration import read_samples
+    from hw_models.calibrate import Calibrator, split
+    from hw_models.coefficients import load_coefficients
+    from hw_models.estimate import estimate
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--family", default="xc7", choices=["xc7", "xcup"])
+    ap.add_argument("--no-finn", action="store_true", help="skip finn-plus' estimate (needs training + export)")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    model_name = f"yosys-{args.family}"
+    coeffs = load_coefficients(model_name)
+    prov = coeffs.provenance
+    samples = read_samples(ROOT / "scripts" / "data" / "calibration_yosys" / f"samples_{args.family}.csv")
+    _, validation = split(samples, prov["validation"] / prov["samples"], seed=0)
+
+    models = {
+        "analytic": lambda s: estimate(s.design, s.board, "analytic").total,
+        "calibrated, before training": lambda s: estimate(_without_weights(s.design), s.board, coeffs).total,
+        "calibrated, trained weights": lambda s: estimate(s.design, s.board, coeffs).total,
+    }
+    table = {}
+    for label, predict in models.items():
+        preds = [predict(s) for s in validation]
+        table[label] = {r: _errors([getattr(p, r) for p in preds], [float(s.measured[r]) for s in validation])
+                        for r in RESOURCES}
+
+    # leave-one-out over all samples: every design is predicted by a calibration that never saw it
+    loo = {r: ([], []) for r in RESOURCES}
+    for i, held_out in enumerate(samples):
+        cal = Calibrator("analytic").fit(samples[:i] + samples[i + 1:])
+        p = cal.predict(held_out.design, held_out.board)
+        for r in RESOURCES:
+            loo[r][0].append(getattr(p, r))
+            loo[r][1].append(float(held_out.measured[r]))
+    table["calibrated, trained weights, leave-one-out (all samples)"] = {r: _errors(*loo[r]) for r in RESOURCES}
+
+    finn = {}
+    if not args.no_finn:
+        finn = _finn_estimates(validation, args.family)
+        ok = [s for s in validation if "lut" in finn.get(s.name, {})]
+        if ok:
+            table["finn-plus estimate (FINN architecture)"] = {
+                "lut": _errors([finn[s.name]["lut"] for s in ok], [float(s.measured["lut"]) for s in ok])}
+
+    print(f"\n{len(samples)} samples ({args.family}), validation split: {len(validation)} designs\n")
+    print("| model | LUT MAPE | LUT max | FF MAPE | FF max | n |")
+    print("|---|---|---|---|---|---|")
+    for label, row in table.items():
+        lut, ff = row.get("lut"), row.get("ff")
+        cells = [f"{lut['mape']:.1%}", f"{lut['max_error']:.1%}"] if lut else ["-", "-"]
+        cells += [f"{ff['mape']:.1%}", f"{ff['max_error']:.1%}"] if ff else ["-", "-"]
+        print(f"| {label} | {' | '.join(cells)} | {(lut or ff)['n']} |")
+    result = {"benchmark": "models", "date": dt.date.today().isoformat(), "family": args.family,
+              "coefficients": model_name, "samples": len(samples), "validation": [s.name for s in validation],
+              "table": table, "finn_estimates": finn, "machine": {"cpus": os.cpu_count()}}
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"models_{args.family}.json"
+    path.write_text(json.dumps(result, indent=1))
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
