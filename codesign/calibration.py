@@ -19,7 +19,7 @@ import yaml
 
 from boards import FAMILIES, RESOURCE_NAMES, get_board
 from hw_models import DesignError, design_from_mapping
-from hw_models.calibrate import Calibrator, Sample, split
+from hw_models.calibrate import BlockSample, Calibrator, Sample, split
 from hw_models.coefficients import calibration_document, load_coefficients
 
 REQUIRED_COLUMNS = ("design", "source", "family")
@@ -78,13 +78,50 @@ def read_samples(csv_path: str | Path) -> list[Sample]:
     return samples
 
 
+# block -> the parameter columns of its sample CSV (flows/finn_rtl.py writes these)
+BLOCK_COLUMNS = {"finn.swu": {"channels": int, "ifm_dim": int, "kernel": int, "simd": int, "bits": int,
+                              "ram_style": str}}
+
+
+def read_block_samples(csv_path: str | Path, block: str, *, family: str | None = None) -> list[BlockSample]:
+    """Samples of one block synthesised alone: its parameter columns and measured resources, as
+    `lut,ff,...` or, in the files `scripts/gen_calibration_finn.py` writes, `yosys_lut,yosys_ff,...`."""
+    csv_path = Path(csv_path)
+    if block not in BLOCK_COLUMNS:
+        raise CalibrationError(f"block {block!r} unknown; valid: {sorted(BLOCK_COLUMNS)}")
+    if not csv_path.is_file():
+        raise CalibrationError(f"{csv_path}: file does not exist")
+    with open(csv_path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in (*BLOCK_COLUMNS[block], "family") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise CalibrationError(f"{csv_path}: missing column(s) {missing} for block {block}")
+        rows = list(reader)
+    out = []
+    for i, row in enumerate(rows, start=2):
+        where = f"{csv_path}:{i}"
+        if family is not None and row["family"].strip() != family:
+            continue
+        measured = _measured({r: row.get(f"yosys_{r}", row.get(r)) for r in RESOURCE_NAMES}, where)
+        try:
+            params = {k: cast(row[k].strip()) for k, cast in BLOCK_COLUMNS[block].items()}
+        except ValueError as exc:
+            raise CalibrationError(f"{where}: {exc}") from None
+        out.append(BlockSample(block, params, measured, name=(row.get("name") or f"row {i}").strip()))
+    return out
+
+
 def _families(samples: list[Sample]) -> set[str]:
     return {s.board.family for s in samples}
 
 
 def calibrate(csv_paths: list[str | Path], *, family: str | None = None, validation_fraction: float = 0.25,
-              seed: int = 0, base: str = "analytic") -> tuple[str, dict]:
-    """Fit coefficients; returns (the coefficient file's JSON text, a report with before/after metrics)."""
+              seed: int = 0, base: str = "analytic",
+              blocks: dict[str, list[str | Path]] | None = None) -> tuple[str, dict]:
+    """Fit coefficients; returns (the coefficient file's JSON text, a report with before/after metrics).
+
+    `blocks` (block name -> CSVs of that block synthesised alone) calibrates those blocks' terms in
+    the same file, each with its own train/validation split and metrics."""
     samples, sources = [], set()
     for p in csv_paths:
         samples += read_samples(p)
@@ -97,19 +134,34 @@ def calibrate(csv_paths: list[str | Path], *, family: str | None = None, validat
     if len(_families(samples)) > 1:
         raise CalibrationError(f"samples of several families {sorted(_families(samples))}: pick one with --family "
                                "(coefficients are fitted per device family)")
+    fam = samples[0].board.family
     train, val = split(samples, validation_fraction, seed)
-    cal = Calibrator(base).fit(train)
+    block_sets = {}
+    for block, paths in (blocks or {}).items():
+        block_samples = [b for p in paths for b in read_block_samples(p, block, family=fam)]
+        if not block_samples:
+            raise CalibrationError(f"block {block}: no samples of family {fam!r} in {[str(p) for p in paths]}")
+        block_sets[block] = split(block_samples, validation_fraction, seed)
+    cal = Calibrator(base).fit(train + [b for t, _ in block_sets.values() for b in t])
     analytic = Calibrator(base)
     report = {
-        "family": samples[0].board.family, "samples": len(samples), "train": len(train), "validation": len(val),
+        "family": fam, "samples": len(samples), "train": len(train), "validation": len(val),
         "sources": sorted(sources - {""}),
         "before": {r: m.as_dict() for r, m in analytic.score(val or train).items()},
         "after": {r: m.as_dict() for r, m in cal.score(val or train).items()},
         "train_after": {r: m.as_dict() for r, m in cal.score(train).items()},
+        "blocks": {block: {"train": len(t), "validation": len(v),
+                           "before": {r: m.as_dict() for r, m in analytic.score(v or t).items() if r in ("lut", "ff")},
+                           "after": {r: m.as_dict() for r, m in cal.score(v or t).items() if r in ("lut", "ff")}}
+                   for block, (t, v) in block_sets.items()},
     }
-    provenance = {"kind": "calibrated", "tools": report["sources"], "family": report["family"],
+    provenance = {"kind": "calibrated", "tools": report["sources"], "family": fam,
                   "samples": len(samples), "train": len(train), "validation": len(val),
                   "date": _dt.date.today().isoformat(), "base": base, "validation_metrics": report["after"]}
+    if block_sets:
+        provenance["blocks"] = {block: {"samples": r["train"] + r["validation"], "train": r["train"],
+                                        "validation": r["validation"], "validation_metrics": r["after"]}
+                                for block, r in report["blocks"].items()}
     return calibration_document(cal.fitted_, provenance, base=base), report
 
 

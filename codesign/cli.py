@@ -119,9 +119,15 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_calibrate(args) -> int:
-    from codesign.calibration import calibrate
+    from codesign.calibration import CalibrationError, calibrate
+    blocks: dict[str, list[str]] = {}
+    for spec in args.block or []:
+        name, sep, path = spec.partition("=")
+        if not sep or not path:
+            raise CalibrationError(f"--block {spec!r}: expected BLOCK=CSV, e.g. finn.swu=samples_swg_xc7.csv")
+        blocks.setdefault(name, []).append(path)
     text, report = calibrate(args.samples, family=args.family, validation_fraction=args.validation_fraction,
-                             seed=args.seed, base=args.base)
+                             seed=args.seed, base=args.base, blocks=blocks)
     Path(args.out).write_text(text + "\n")
     lines = [f"calibrated {report['family']} on {report['train']} samples, validated on {report['validation']} "
              f"(sources: {', '.join(report['sources']) or '?'}) -> {args.out}",
@@ -130,6 +136,12 @@ def _cmd_calibrate(args) -> int:
         before = report["before"].get(r, {})
         lines.append(f"{r:<9}{100 * before.get('mape', float('nan')):>12.1f}%{100 * after['mape']:>11.1f}%"
                      f"{after['r2']:>10.3f}{100 * after['max_error']:>14.1f}%")
+    for block, r in report["blocks"].items():
+        lines.append(f"block {block}: fitted on {r['train']}, validated on {r['validation']}")
+        for res, after in r["after"].items():
+            before = r["before"].get(res, {})
+            lines.append(f"{res:<9}{100 * before.get('mape', float('nan')):>12.1f}%{100 * after['mape']:>11.1f}%"
+                         f"{after['r2']:>10.3f}{100 * after['max_error']:>14.1f}%")
     print("\n".join(lines))
     return 0
 
@@ -208,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--validation-fraction", type=float, default=0.25)
     k.add_argument("--seed", type=int, default=0)
     k.add_argument("--base", default="analytic", help="coefficients to start from (name or file)")
+    k.add_argument("--block", action="append", metavar="BLOCK=CSV",
+                   help="also fit one block from samples of it synthesised alone (e.g. "
+                        "finn.swu=scripts/data/calibration_finn_rtl/samples_swg_xc7.csv); repeatable")
     k.set_defaults(func=_cmd_calibrate)
 
     g = sub.add_parser("regress", help="compare a resource model with golden synthesis results (CI)")

@@ -15,10 +15,11 @@ from typing import Sequence
 import numpy as np
 
 from boards import RESOURCE_NAMES, Board, Resources
+from hw_models import finn
 from hw_models.coefficients import Coefficients, coefficients_with
 from hw_models.design import Design
 from hw_models.estimate import design_terms
-from hw_models.terms import FITTED_RESOURCES, coefficient
+from hw_models.terms import FITTED_RESOURCES, Terms, coefficient
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,33 @@ class Sample:
     board: Board  # gives the clock for derived folding and the family
     measured: dict  # resource -> measured count; missing = not measured
     name: str = ""
+
+
+def _swu_block(coeffs, *, channels: int, ifm_dim: int, kernel: int, simd: int, bits: int,
+               ram_style: str = "auto") -> Terms:
+    return finn.swu_terms(channels, ifm_dim, kernel, bits, simd, ram_style, coeffs)[0]
+
+
+# block name -> (coefficients, **parameters) -> the block's model terms; explicit registry
+BLOCK_MODELS = {"finn.swu": _swu_block}
+
+
+@dataclass(frozen=True)
+class BlockSample:
+    """One block synthesised on its own (e.g. FINN's sliding-window generator): its parameters and
+    measured resources. Calibrates the coefficients of that block's terms."""
+
+    block: str
+    params: dict
+    measured: dict
+    name: str = ""
+
+    def __post_init__(self):
+        if self.block not in BLOCK_MODELS:
+            raise ValueError(f"block {self.block!r} unknown; valid: {sorted(BLOCK_MODELS)}")
+
+    def terms(self, coeffs: Coefficients) -> Terms:
+        return BLOCK_MODELS[self.block](coeffs, **self.params)
 
 
 @dataclass(frozen=True)
@@ -51,11 +79,11 @@ def metrics(predicted: Sequence[float], measured: Sequence[float]) -> Metrics:
     return Metrics(int(len(m)), float(rel.mean()), r2, float(rel.max()))
 
 
-def _features(samples: Sequence[Sample], coeffs: Coefficients, resource: str):
+def _features(samples: Sequence[Sample | BlockSample], coeffs: Coefficients, resource: str):
     """Rows of term values for `resource`, the exactly counted part, and the term paths (columns)."""
     rows, exact_parts = [], []
     for s in samples:
-        t = design_terms(s.design, s.board, coeffs)
+        t = s.terms(coeffs) if isinstance(s, BlockSample) else design_terms(s.design, s.board, coeffs)
         rows.append({k: v for k, v in t.linear.items() if k.split(".")[2] == resource})
         exact_parts.append(getattr(t.exact, resource))
     columns = sorted({k for r in rows for k in r})
@@ -63,7 +91,7 @@ def _features(samples: Sequence[Sample], coeffs: Coefficients, resource: str):
     return x, np.asarray(exact_parts, float), columns
 
 
-def fit_resource(samples: Sequence[Sample], coeffs: Coefficients, resource: str, *, ridge: float = 0.01) -> dict[str, float]:
+def fit_resource(samples: Sequence[Sample | BlockSample], coeffs: Coefficients, resource: str, *, ridge: float = 0.01) -> dict[str, float]:
     """Fitted coefficients (term path -> value) for one resource."""
     from scipy.optimize import least_squares
     measured = [s for s in samples if s.measured.get(resource) not in (None, "") and float(s.measured[resource]) > 0]
@@ -95,7 +123,7 @@ class Calibrator:
         self.fitted_: dict[str, float] = {}
         self.coefficients_: Coefficients | None = None
 
-    def fit(self, samples: Sequence[Sample]) -> "Calibrator":
+    def fit(self, samples: Sequence[Sample | BlockSample]) -> "Calibrator":
         fitted = {}
         for resource in FITTED_RESOURCES:
             fitted.update(fit_resource(samples, self.base, resource, ridge=self.ridge))
@@ -107,9 +135,15 @@ class Calibrator:
         from hw_models.estimate import estimate
         return estimate(design, board, self.coefficients_ or self.base).total
 
-    def score(self, samples: Sequence[Sample]) -> dict[str, Metrics]:
+    def predict_sample(self, sample: Sample | BlockSample) -> Resources:
+        if isinstance(sample, BlockSample):
+            coeffs = self.coefficients_ or self.base
+            return sample.terms(coeffs).resources(coeffs)
+        return self.predict(sample.design, sample.board)
+
+    def score(self, samples: Sequence[Sample | BlockSample]) -> dict[str, Metrics]:
         """Per resource: metrics of the predictions against the measured values of `samples`."""
-        preds = [self.predict(s.design, s.board) for s in samples]
+        preds = [self.predict_sample(s) for s in samples]
         out = {}
         for r in RESOURCE_NAMES:
             pairs = [(getattr(p, r), float(s.measured[r])) for p, s in zip(preds, samples)

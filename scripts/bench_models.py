@@ -80,6 +80,46 @@ def _finn_estimates(samples, family: str) -> dict[str, dict]:
     return out
 
 
+BLOCK_FILES = {"finn.swu": "samples_swg_{family}.csv"}  # in scripts/data/calibration_finn_rtl/
+
+
+def _block_table(family: str, coeffs) -> dict:
+    """Per block synthesised alone: analytic, finn-plus' estimate (its CSV column), the shipped
+    calibration (in-sample when the file was fitted on these) and leave-one-out calibrations."""
+    import csv
+
+    from codesign.calibration import read_block_samples
+    from hw_models.calibrate import Calibrator
+    out = {}
+    for block, pattern in BLOCK_FILES.items():
+        path = ROOT / "scripts" / "data" / "calibration_finn_rtl" / pattern.format(family=family)
+        if not path.is_file():
+            continue
+        samples = read_block_samples(path, block, family=family)
+        finn_lut = {r["name"]: float(r["finn_lut"]) for r in csv.DictReader(open(path, newline=""))}
+        analytic = Calibrator("analytic")
+        shipped = Calibrator(coeffs)
+        loo = {r: ([], []) for r in RESOURCES}
+        for i, held_out in enumerate(samples):
+            cal = Calibrator("analytic").fit(samples[:i] + samples[i + 1:])
+            p = cal.predict_sample(held_out)
+            for r in RESOURCES:
+                loo[r][0].append(getattr(p, r))
+                loo[r][1].append(held_out.measured[r])
+        rows = {}
+        fitted_on = coeffs.provenance.get("blocks", {}).get(block, {}).get("train")
+        shipped_label = f"calibrated `{coeffs.name}`" + (f" (fitted on {fitted_on} of these)" if fitted_on else "")
+        for label, cal in (("analytic", analytic), (shipped_label, shipped)):
+            preds = [cal.predict_sample(s) for s in samples]
+            rows[label] = {r: _errors([getattr(p, r) for p in preds], [s.measured[r] for s in samples])
+                           for r in RESOURCES}
+        rows["calibrated, leave-one-out"] = {r: _errors(*loo[r]) for r in RESOURCES}
+        rows["finn-plus estimate"] = {"lut": _errors([finn_lut[s.name] for s in samples],
+                                                     [s.measured["lut"] for s in samples])}
+        out[block] = {"n": len(samples), "models": rows}
+    return out
+
+
 def main(argv=None) -> int:
     from codesign.calibration import read_samples
     from hw_models.calibrate import Calibrator, split
@@ -127,6 +167,7 @@ def main(argv=None) -> int:
             table["finn-plus estimate (FINN architecture)"] = {
                 "lut": _errors([finn[s.name]["lut"] for s in ok], [float(s.measured["lut"]) for s in ok])}
 
+    blocks = _block_table(args.family, coeffs)
     print(f"\n{len(samples)} samples ({args.family}), validation split: {len(validation)} designs\n")
     print("| model | LUT MAPE | LUT max | FF MAPE | FF max | n |")
     print("|---|---|---|---|---|---|")
@@ -135,7 +176,14 @@ def main(argv=None) -> int:
         cells = [f"{lut['mape']:.1%}", f"{lut['max_error']:.1%}"] if lut else ["-", "-"]
         cells += [f"{ff['mape']:.1%}", f"{ff['max_error']:.1%}"] if ff else ["-", "-"]
         print(f"| {label} | {' | '.join(cells)} | {(lut or ff)['n']} |")
-    result = {"benchmark": "models", "date": dt.date.today().isoformat(), "family": args.family,
+    for block, rows in blocks.items():
+        print(f"\n{block} (FINN's RTL synthesised alone, {rows['n']} configurations)\n")
+        print("| model | LUT MAPE | LUT max | FF MAPE | FF max |")
+        print("|---|---|---|---|---|")
+        for label, row in rows["models"].items():
+            cells = [f"{row[r]['mape']:.1%} | {row[r]['max_error']:.1%}" if r in row else "- | -" for r in RESOURCES]
+            print(f"| {label} | {' | '.join(cells)} |")
+    result = {"benchmark": "models", "blocks": blocks, "date": dt.date.today().isoformat(), "family": args.family,
               "coefficients": model_name, "samples": len(samples), "validation": [s.name for s in validation],
               "table": table, "finn_estimates": finn, "machine": {"cpus": os.cpu_count()}}
     args.out.mkdir(parents=True, exist_ok=True)

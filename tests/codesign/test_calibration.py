@@ -87,3 +87,46 @@ def test_unknown_model_and_tolerance(golden, capsys):
     assert "valid names" in capsys.readouterr().err
     assert main(["regress", "--golden", str(golden / "golden.csv"), "--tolerance", "luts=1"]) == 2
     assert "unknown resource" in capsys.readouterr().err
+
+
+def _swg_rows(scale_lut: float, scale_ff: float) -> list[str]:
+    """Block samples whose 'synthesised' numbers are the analytic sliding-window model's, scaled."""
+    from hw_models.calibrate import BlockSample
+    from hw_models.coefficients import load_coefficients
+    coeffs = load_coefficients("analytic")
+    rows = ["name,family,channels,ifm_dim,kernel,simd,bits,ram_style,yosys_lut,yosys_ff,yosys_bram18"]
+    for i, (c, d, k, simd, bits) in enumerate([(4, 8, 3, 1, 4), (16, 16, 3, 4, 4), (8, 32, 5, 2, 2),
+                                               (32, 28, 3, 4, 8), (64, 14, 3, 8, 8), (3, 32, 3, 3, 8)]):
+        params = dict(channels=c, ifm_dim=d, kernel=k, simd=simd, bits=bits, ram_style="distributed")
+        r = BlockSample("finn.swu", params, {}).terms(coeffs).resources(coeffs)
+        rows.append(f"swg{i},xc7,{c},{d},{k},{simd},{bits},distributed,{round(r.lut * scale_lut)},"
+                    f"{round(r.ff * scale_ff)},{r.bram18:.0f}")
+    return rows
+
+
+def test_calibrate_fits_a_block_synthesised_alone(golden, capsys):
+    (golden / "swg.csv").write_text("\n".join(_swg_rows(0.6, 0.7)) + "\n")
+    coeffs = golden / "cal.json"
+    assert main(["calibrate", str(golden / "golden.csv"), "--out", str(coeffs),
+                 "--block", f"finn.swu={golden / 'swg.csv'}"]) == 0
+    out = capsys.readouterr().out
+    assert "block finn.swu: fitted on 4, validated on 2" in out
+    from hw_models.calibrate import BlockSample
+    from hw_models.coefficients import load_coefficients
+    fitted, analytic = load_coefficients(str(coeffs)), load_coefficients("analytic")
+    assert fitted.provenance["blocks"]["finn.swu"]["samples"] == 6
+    sample = BlockSample("finn.swu", dict(channels=16, ifm_dim=12, kernel=3, simd=2, bits=4, ram_style="distributed"), {})
+    before, after = sample.terms(analytic).resources(analytic), sample.terms(fitted).resources(fitted)
+    assert after.lut == pytest.approx(0.6 * before.lut, rel=0.05) and after.ff == pytest.approx(0.7 * before.ff, rel=0.05)
+
+
+@pytest.mark.parametrize("block_arg,match", [
+    ("finn.swu", "expected BLOCK=CSV"),
+    ("finn.nope={csv}", "block 'finn.nope' unknown"),
+    ("finn.swu={golden}/none.csv", "does not exist"),
+])
+def test_bad_block_arguments_are_clear_errors(golden, capsys, block_arg, match):
+    (golden / "swg.csv").write_text("\n".join(_swg_rows(1, 1)) + "\n")
+    arg = block_arg.format(csv=golden / "swg.csv", golden=golden)
+    assert main(["calibrate", str(golden / "golden.csv"), "--out", str(golden / "c.json"), "--block", arg]) == 2
+    assert match in capsys.readouterr().err
