@@ -53,10 +53,16 @@ def _cmd_estimate(args) -> int:
     from boards import get_board
     from codesign.report import estimate_text
     from hw_models import DesignError, estimate
+    from hw_models.coefficients import load_coefficients
     design, board_name = _design_and_board(args)
     if board_name is None:
         raise DesignError("no board: give --board NAME or a 'board:' key in the design file")
-    est = estimate(design, get_board(board_name, _extra_boards(args)))
+    try:
+        coeffs = load_coefficients(args.coefficients)
+    except ValueError as exc:
+        raise DesignError(f"--coefficients: {exc}") from None
+    est = estimate(design, get_board(board_name, _extra_boards(args)), coeffs,
+                   source="analytic" if args.coefficients == "analytic" else "calibrated")
     print(json.dumps(est.as_dict(), indent=1) if args.json else estimate_text(est))
     return 0
 
@@ -194,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--board-file", help="extra boards (catalog YAML format)")
     e.add_argument("--target-fps", type=float, help="derive missing folding for this throughput")
     e.add_argument("--style", choices=["finn", "hls4ml"], help="hardware style (default: the file's, or finn)")
+    e.add_argument("--coefficients", default="analytic",
+                   help="model coefficients: analytic, a shipped calibration (yosys-xc7, yosys-xcup) or a file")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_cmd_estimate)
 

@@ -42,6 +42,22 @@ def test_estimate_text_and_board_override(tmp_path, capsys):
     assert "board: zcu104" in out and "200 MHz" in out and "fits: yes" in out
 
 
+def test_estimate_with_calibrated_coefficients(tmp_path, capsys):
+    design = {"style": "hls4ml", "board": "pynq-z2", "layers": [
+        {"kind": "dense", "in": 64, "out": 32, "weight_bits": 2, "act_bits": 2, "reuse_factor": 1, "csd_digits": 0.4},
+        {"kind": "dense", "in": 32, "out": 10, "weight_bits": 2, "act_bits": 32, "reuse_factor": 1}]}
+    path = _write(tmp_path, design)
+    outs = {}
+    for coeffs in ("analytic", "yosys-xc7"):
+        assert main(["estimate", path, "--coefficients", coeffs, "--json"]) == 0
+        outs[coeffs] = json.loads(capsys.readouterr().out)
+    assert outs["analytic"]["source"] == "analytic" and outs["yosys-xc7"]["source"] == "calibrated"
+    assert outs["yosys-xc7"]["total"]["lut"] < outs["analytic"]["total"]["lut"] / 3  # published values: ~5x too high
+    assert outs["yosys-xc7"]["per_layer"][0]["detail"]["csd_digits"] == 0.4
+    assert main(["estimate", path, "--coefficients", "nope"]) == 2
+    assert "valid names: ['analytic', 'yosys-xc7', 'yosys-xcup']" in capsys.readouterr().err
+
+
 def test_estimate_derives_missing_folding(tmp_path, capsys):
     design = {"layers": [{"kind": "dense", "in": 64, "out": 10, "weight_bits": 4, "act_bits": 32}]}
     assert main(["estimate", _write(tmp_path, design), "--board", "pynq-z2", "--target-fps", "1e6", "--json"]) == 0
