@@ -180,6 +180,7 @@ class FlowsConfig(_Strict):
     timeout_s: float = Field(default=600, gt=0)  # per tool step (FINN flow, hls4ml compile)
     synthesis: bool = False  # also run Vivado synthesis where installed (FINN OOC / hls4ml build)
     yosys: bool = False  # also synthesise MLPs with da4ml + Yosys (fully parallel RTL, source yosys)
+    yosys_simulate: bool = False  # with the yosys step: simulate the Verilog on verify_samples; a mismatch fails
     synthesis_timeout_s: float = Field(default=7200, gt=0)
 
 

@@ -178,9 +178,11 @@ def _yosys(cfg: Config, model, board, tdir: Path, record: dict, log):
     missing Yosys are recorded as skipped and the trial keeps its other sources."""
     from flows.tools import call_with_timeout
     from flows.yosys import RtlUnsupported, YosysMissing, synthesize_mlp_stat, yosys_estimate
+    check_x = dataset_for(cfg).x_test if cfg.flows.yosys_simulate else None
     try:
-        stat, latency = call_with_timeout(synthesize_mlp_stat, model, board.family, tdir / "yosys",
-                                          timeout_s=cfg.flows.synthesis_timeout_s)
+        stat, latency, check = call_with_timeout(synthesize_mlp_stat, model, board.family, tdir / "yosys",
+                                                 check_x=check_x, check_samples=cfg.flows.verify_samples,
+                                                 timeout_s=cfg.flows.synthesis_timeout_s)
     except (RtlUnsupported, YosysMissing, ValueError) as exc:
         record["flows"]["yosys"] = {"skipped": f"{type(exc).__name__}: {exc}"}
         log.warning("yosys skipped: %s", exc)
@@ -188,7 +190,7 @@ def _yosys(cfg: Config, model, board, tdir: Path, record: dict, log):
     est = yosys_estimate(stat, latency, board, clock_mhz=cfg.clock_mhz or board.clock_mhz)
     record["estimates"]["yosys"] = est.as_dict()
     record["flows"]["yosys"] = {"yosys_version": stat.yosys_version, "carry": stat.carry, "seconds": stat.seconds,
-                                "latency_cycles": latency}
+                                "latency_cycles": latency, **({"verilog_simulation": check} if check else {})}
     log.info("yosys: %s", est.total)
     return est
 

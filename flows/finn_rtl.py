@@ -42,6 +42,7 @@ import numpy as np
 
 from boards import Resources
 from boards.resources import RESOURCE_NAMES
+from flows.rtl_sim import AigerSim, aiger_commands
 from flows.yosys import YosysStat, cached_stat, run_synthesis, synth_commands, yosys_for, yosys_tool_version
 
 DEFAULT_PART = "xc7z020clg400-1"  # the Zynq-7020 of the board catalog (pynq-z1/z2): finn-plus' 7-series path
@@ -353,54 +354,7 @@ def synthesize_sv(rtl: FinnRtl, family: str, work_dir: str | Path, *, timeout_s:
 def aiger_script(files: Sequence[str], top: str) -> str:
     """read_slang as for synthesis, then a flat and-inverter graph (ASCII AIGER, zero-initialised
     registers, x as 0) with a map of port bits: what `AigerSim` runs (YoWASP has no `sim`)."""
-    return (f"read_slang {SLANG_OPTIONS} --top {top} {' '.join(files)}\n"
-            f"hierarchy -top {top}\nproc\nflatten\nopt\nmemory -nomap\nmemory_map\nopt\ntechmap\nopt\n"
-            "async2sync\ndffunmap\nsetundef -zero\naigmap\nopt_clean\n"
-            "write_aiger -ascii -zinit -map aig_map.txt design.aag\n")
-
-
-class AigerSim:
-    """Two-valued cycle simulation of an ASCII AIGER file (`aag`) with Yosys' port map: set inputs,
-    `eval()` the and-gates, read outputs, `clock()` the latches (one clock domain)."""
-
-    def __init__(self, aag: str | Path, map_file: str | Path):
-        lines = Path(aag).read_text().splitlines()
-        tag, m, i, l, o, a = lines[0].split()[:6]
-        if tag != "aag":
-            raise ValueError(f"{aag}: not an ASCII AIGER file")
-        m, i, l, o, a = map(int, (m, i, l, o, a))
-        self.inputs = [int(x) >> 1 for x in lines[1:1 + i]]
-        self.latches = [list(map(int, x.split())) for x in lines[1 + i:1 + i + l]]
-        self.outputs = [int(x) for x in lines[1 + i + l:1 + i + l + o]]
-        self.ands = [tuple(map(int, x.split())) for x in lines[1 + i + l + o:1 + i + l + o + a]]
-        self.ports: dict[str, dict[str, dict[int, int]]] = {"input": {}, "output": {}}
-        for line in Path(map_file).read_text().splitlines():
-            parts = line.split()
-            if len(parts) == 4 and parts[0] in self.ports:
-                self.ports[parts[0]].setdefault(parts[3], {})[int(parts[2])] = int(parts[1])
-        self.v = [False] * (m + 1)
-        for latch in self.latches:
-            self.v[latch[0] >> 1] = bool(latch[2]) if len(latch) > 2 else False
-
-    def _lit(self, x: int) -> bool:
-        return self.v[x >> 1] ^ bool(x & 1)
-
-    def set(self, name: str, value: int) -> None:
-        for bit, idx in self.ports["input"].get(name, {}).items():
-            self.v[self.inputs[idx]] = bool((value >> bit) & 1)
-
-    def eval(self) -> None:
-        v = self.v
-        for lhs, x, y in self.ands:
-            v[lhs >> 1] = (v[x >> 1] ^ bool(x & 1)) and (v[y >> 1] ^ bool(y & 1))
-
-    def get(self, name: str) -> int:
-        return sum(int(self._lit(self.outputs[idx])) << bit for bit, idx in self.ports["output"][name].items())
-
-    def clock(self) -> None:
-        nxt = [self._lit(latch[1]) for latch in self.latches]
-        for latch, n in zip(self.latches, nxt):
-            self.v[latch[0] >> 1] = n
+    return f"read_slang {SLANG_OPTIONS} --top {top} {' '.join(files)}\n" + aiger_commands(top)
 
 
 def simulate_thresholding(rtl: FinnRtl, cfg: ThresholdingConfig, vectors: np.ndarray, work_dir: str | Path, *,

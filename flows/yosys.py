@@ -929,7 +929,7 @@ class RtlCheck:
     agreement: float  # fraction of samples whose outputs equal Brevitas' (bit-exact: tolerance 0)
     argmax_agreement: float
     max_abs_diff: float
-    interpreter: str  # "da4ml-cpp" (compiled DAIS interpreter) or "da4ml-python"
+    interpreter: str  # "da4ml-cpp" / "da4ml-python" (da4ml's interpreters), "verilog-gates" (simulate_verilog)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -973,6 +973,65 @@ def check_rtl(model, design: RtlDesign, x: np.ndarray, *, samples: int = 256) ->
     return RtlCheck(len(x), agreement, argmax_agreement, max_diff, interpreter)
 
 
+def simulate_verilog(design: RtlDesign, codes: np.ndarray, work_dir: str | Path, *,
+                     timeout_s: float = 600) -> np.ndarray:
+    """The generated Verilog itself, simulated at gate level: Yosys elaborates da4ml's wrapper (the
+    ports da4ml's own Verilator binder drives) into an and-inverter graph, `AigerSim` clocks every
+    sample through the pipeline as a parallel lane. Returns the outputs (n, outputs) as da4ml's
+    `predict` scales them, for integer input codes (n, features)."""
+    from da4ml.types import minimal_kif
+
+    from flows.rtl_sim import AigerSim, aiger_commands
+    from flows.tools import run_tool
+    cmd = yosys_for("xc7")  # no technology mapping: the family does not matter
+    work = Path(work_dir)
+    _copy_tree(design.verilog_dir, work / "src")
+    top = f"{design.top}_wrapper"
+    reads = "\n".join(f"read_verilog -defer {p.as_posix()}" for p in
+                      (Path("src") / q for q in verilog_sources(design.verilog_dir)))
+    (work / "aig.ys").write_text(f"{reads}\n" + aiger_commands(top))
+    run_tool([*cmd, "-q", "-l", "aig.log", "-s", "aig.ys"], cwd=work, timeout_s=timeout_s,
+             log_file=work / "aig_console.log")
+    comb = design.comb if design.comb is not None else _load_comb(design)
+    k_in, i_in, f_in = (max(v) for v in zip(*map(minimal_kif, comb.inp_qint)))
+    k_out, i_out, f_out = (max(v) for v in zip(*map(minimal_kif, comb.out_qint)))
+    in_bw, out_bw = k_in + i_in + f_in, k_out + i_out + f_out
+    codes = np.asarray(codes, dtype=np.int64).reshape(len(codes), -1)
+    words = [sum((int(v) * 2 ** f_in & ((1 << in_bw) - 1)) << (j * in_bw) for j, v in enumerate(row)) for row in codes]
+    sim = AigerSim(work / "design.aag", work / "aig_map.txt", lanes=len(codes))
+    sim.set("model_inp", words)
+    for _ in range(design.latency_cycles + 1):  # the binder reads after `latency` + 1 rising edges
+        sim.eval()
+        sim.clock()
+    sim.eval()
+    out = np.array([[(w >> (j * out_bw)) & ((1 << out_bw) - 1) for j in range(design.n_outputs)]
+                    for w in sim.get_lanes("model_out")], dtype=np.int64)
+    # two's complement (k = 1) or unsigned fields, LSB at 2^-f_out: as da4ml's predict decodes them
+    a, b = 2 ** out_bw, k_out * 2 ** (i_out + f_out)
+    return ((out + b) % a - b) * 2.0 ** -f_out
+
+
+def _load_comb(design: RtlDesign):
+    from da4ml.types import CombLogic
+    return CombLogic.load(design.out_dir / "model" / "comb.json")
+
+
+def check_verilog(model, design: RtlDesign, x: np.ndarray, work_dir: str | Path, *, samples: int = 32,
+                  timeout_s: float = 600) -> RtlCheck:
+    """The simulated Verilog (`simulate_verilog`) against the Brevitas forward pass on `x[:samples]`."""
+    import torch
+
+    from flows.qonnx import compare_outputs
+    x = np.asarray(x[:samples], dtype=np.float32)
+    with torch.no_grad():
+        model.eval()
+        ref = model(torch.from_numpy(x)).double().numpy()
+    ours = simulate_verilog(design, input_codes(model, x), work_dir, timeout_s=timeout_s)
+    agreement, argmax_agreement, max_diff = compare_outputs(ours, ref,
+                                                            rtol=0.0, atol=0.0)
+    return RtlCheck(len(x), agreement, argmax_agreement, max_diff, "verilog-gates")
+
+
 def synthesize_mlp(model, family: str, work_dir: str | Path, *, latency_cutoff: float = 5,
                    timeout_s: float = 1800, cache_dir: str | Path | None = None) -> tuple[RtlDesign, YosysStat]:
     """mlp_to_verilog + synthesize_verilog: the `yosys` resource source for one model."""
@@ -983,10 +1042,25 @@ def synthesize_mlp(model, family: str, work_dir: str | Path, *, latency_cutoff: 
     return design, stat
 
 
-def synthesize_mlp_stat(model, family: str, work_dir: str | Path, **kwargs) -> tuple[YosysStat, int]:
-    """`synthesize_mlp` returning only picklable results: (stat, pipeline latency in cycles)."""
+class RtlMismatch(RuntimeError):
+    """The simulated Verilog disagrees with the Brevitas model (the trial fails with the numbers)."""
+
+
+def synthesize_mlp_stat(model, family: str, work_dir: str | Path, *, check_x: np.ndarray | None = None,
+                        check_samples: int = 32, **kwargs) -> tuple[YosysStat, int, dict | None]:
+    """`synthesize_mlp` returning only picklable results: (stat, pipeline latency in cycles, the
+    Verilog simulation check on `check_x[:check_samples]` or None). Raises `RtlMismatch` when the
+    simulated RTL is not bit-exact."""
     design, stat = synthesize_mlp(model, family, work_dir, **kwargs)
-    return stat, design.latency_cycles
+    check = None
+    if check_x is not None:
+        result = check_verilog(model, design, check_x, Path(work_dir) / "verilog_sim", samples=check_samples,
+                               timeout_s=kwargs.get("timeout_s", 1800))
+        check = result.as_dict()
+        if result.agreement < 1.0:
+            raise RtlMismatch(f"RTL mismatch: the simulated Verilog matches Brevitas on {result.agreement:.1%} of "
+                              f"{result.samples} samples (max difference {result.max_abs_diff:g})")
+    return stat, design.latency_cycles, check
 
 
 def yosys_estimate(stat: YosysStat, latency_cycles: int, board, *, clock_mhz: float):

