@@ -5,12 +5,16 @@ Sample / golden file format (a CSV users write by hand; keep it stable):
     source   where the numbers come from, e.g. vivado-2024.2, yosys-0.70
     family   device family: xc7, xcup, versal
     lut, ff, bram18, uram, dsp   measured counts; an empty cell = not measured, not compared
+    report   (optional) path, relative to the CSV, of the synthesis report the numbers come from: a
+             Vivado `report_utilization` (.rpt) or a Yosys `stat` log / `stat -json` (.log, .json).
+             It fills the empty resource cells (and an empty source); numbers in the row win.
 """
 from __future__ import annotations
 
 import csv
 import datetime as _dt
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
@@ -74,8 +78,33 @@ def read_samples(csv_path: str | Path) -> list[Sample]:
         board = get_board(board_name or FAMILY_BOARDS[family])
         if board.family != family:
             raise CalibrationError(f"{where}: board {board.name} is {board.family}, the row says {family}")
-        samples.append(Sample(design, board, _measured(row, where), name=str(row["design"]).strip()))
+        measured, source = _measured(row, where), (row.get("source") or "").strip()
+        if (row.get("report") or "").strip():
+            reported, reported_source = _report(csv_path.parent / row["report"].strip(), where)
+            measured = {**reported, **measured}
+            source = source or reported_source
+        samples.append(Sample(design, board, measured, name=str(row["design"]).strip(), source=source))
     return samples
+
+
+def _report(path: Path, where: str) -> tuple[dict, str]:
+    """Measured resources and their source from a Vivado utilization report or a Yosys stat."""
+    from flows.reports import ReportError, parse_vivado_utilization_file
+    from flows.yosys import YosysStatError, yosys_stat_file
+    try:
+        if path.suffix == ".rpt":
+            rep = parse_vivado_utilization_file(path)
+            return rep.resources.as_dict(), f"vivado-{rep.tool_version or '?'}"
+        if path.suffix in (".log", ".json"):
+            if not path.is_file():
+                raise ReportError(f"Yosys stat not found: {path}")
+            stat = yosys_stat_file(path)
+            version = re.search(r"\d+\.\d+(\.\d+)?", stat.yosys_version or "")
+            return stat.resources.as_dict(), f"yosys-{version.group(0) if version else '?'}"
+    except (ReportError, YosysStatError) as exc:
+        raise CalibrationError(f"{where}: report: {exc}") from None
+    raise CalibrationError(f"{where}: report {path.name!r}: expected a Vivado report_utilization (.rpt) or a "
+                           "Yosys stat (.log, .json)")
 
 
 # block -> the parameter columns of its sample CSV (flows/finn_rtl.py writes these)
@@ -122,13 +151,12 @@ def calibrate(csv_paths: list[str | Path], *, family: str | None = None, validat
 
     `blocks` (block name -> CSVs of that block synthesised alone) calibrates those blocks' terms in
     the same file, each with its own train/validation split and metrics."""
-    samples, sources = [], set()
+    samples = []
     for p in csv_paths:
         samples += read_samples(p)
-        with open(p, newline="") as f:
-            sources |= {(r.get("source") or "").strip() for r in csv.DictReader(f)}
     if family is not None:
         samples = [s for s in samples if s.board.family == family]
+    sources = {s.source for s in samples}
     if not samples:
         raise CalibrationError("no samples" + (f" of family {family!r}" if family else ""))
     if len(_families(samples)) > 1:

@@ -28,6 +28,7 @@ class Sample:
     board: Board  # gives the clock for derived folding and the family
     measured: dict  # resource -> measured count; missing = not measured
     name: str = ""
+    source: str = ""  # e.g. yosys-0.70, vivado-2024.2
 
 
 def _swu_block(coeffs, *, channels: int, ifm_dim: int, kernel: int, simd: int, bits: int,

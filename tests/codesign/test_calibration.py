@@ -130,3 +130,30 @@ def test_bad_block_arguments_are_clear_errors(golden, capsys, block_arg, match):
     arg = block_arg.format(csv=golden / "swg.csv", golden=golden)
     assert main(["calibrate", str(golden / "golden.csv"), "--out", str(golden / "c.json"), "--block", arg]) == 2
     assert match in capsys.readouterr().err
+
+
+def test_samples_can_point_at_synthesis_reports(golden, capsys):
+    """A `report` column fills the empty cells from a Vivado report_utilization or a Yosys stat."""
+    import shutil
+    from pathlib import Path
+
+    from codesign.calibration import read_samples
+    fixtures = Path(__file__).resolve().parents[1] / "flows" / "fixtures"
+    for name in ("vivado_utilization_synth_xc7z020.rpt", "yosys_stat_xc7_flat_yowasp070.json"):
+        shutil.copy(fixtures / name, golden / name)
+    (golden / "reports.csv").write_text(
+        "design,source,family,lut,ff,bram18,uram,dsp,report\n"
+        "designs/small.yaml,,xc7,,,,,,vivado_utilization_synth_xc7z020.rpt\n"
+        "designs/wide.yaml,,xc7,,,,,,yosys_stat_xc7_flat_yowasp070.json\n"
+        "designs/binary.yaml,vivado-2024.2,xc7,1234,,,,,vivado_utilization_synth_xc7z020.rpt\n")
+    small, wide, binary = read_samples(golden / "reports.csv")
+    assert small.measured == {"lut": 5755, "ff": 6526, "bram18": 8, "uram": 0, "dsp": 94} and small.source == "vivado-2020.2"
+    assert wide.measured["lut"] == 1958 and wide.measured["ff"] == 812 and wide.source == "yosys-0.70"
+    assert binary.measured["lut"] == 1234 and binary.measured["ff"] == 6526 and binary.source == "vivado-2024.2"
+    (golden / "bad.csv").write_text("design,source,family,lut,report\ndesigns/small.yaml,,xc7,,missing.rpt\n"
+                                    "designs/small.yaml,,xc7,,designs/small.yaml\n")
+    assert main(["regress", "--golden", str(golden / "bad.csv"), "--junit", str(golden / "x.xml")]) == 2
+    assert "bad.csv:2: report: Vivado utilization report not found" in capsys.readouterr().err
+    (golden / "bad.csv").write_text("design,source,family,lut,report\ndesigns/small.yaml,,xc7,,designs/small.yaml\n")
+    assert main(["regress", "--golden", str(golden / "bad.csv"), "--junit", str(golden / "x.xml")]) == 2
+    assert "expected a Vivado report_utilization (.rpt) or a Yosys stat" in capsys.readouterr().err
