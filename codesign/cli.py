@@ -124,6 +124,16 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+def _metric_lines(part: dict) -> list[str]:
+    """One line per resource: MAPE before and after calibration, R^2 and max error after."""
+    lines = []
+    for r, after in part["after"].items():
+        before = part["before"].get(r, {})
+        lines.append(f"{r:<9}{100 * before.get('mape', float('nan')):>12.1f}%{100 * after['mape']:>11.1f}%"
+                     f"{after['r2']:>10.3f}{100 * after['max_error']:>14.1f}%")
+    return lines
+
+
 def _cmd_calibrate(args) -> int:
     from codesign.calibration import CalibrationError, calibrate
     blocks: dict[str, list[str]] = {}
@@ -138,16 +148,10 @@ def _cmd_calibrate(args) -> int:
     lines = [f"calibrated {report['family']} on {report['train']} samples, validated on {report['validation']} "
              f"(sources: {', '.join(report['sources']) or '?'}) -> {args.out}",
              f"{'resource':<9}{'MAPE before':>13}{'MAPE after':>12}{'R2 after':>10}{'max err after':>15}"]
-    for r, after in report["after"].items():
-        before = report["before"].get(r, {})
-        lines.append(f"{r:<9}{100 * before.get('mape', float('nan')):>12.1f}%{100 * after['mape']:>11.1f}%"
-                     f"{after['r2']:>10.3f}{100 * after['max_error']:>14.1f}%")
-    for block, r in report["blocks"].items():
-        lines.append(f"block {block}: fitted on {r['train']}, validated on {r['validation']}")
-        for res, after in r["after"].items():
-            before = r["before"].get(res, {})
-            lines.append(f"{res:<9}{100 * before.get('mape', float('nan')):>12.1f}%{100 * after['mape']:>11.1f}%"
-                         f"{after['r2']:>10.3f}{100 * after['max_error']:>14.1f}%")
+    lines += _metric_lines(report)
+    for block, part in report["blocks"].items():
+        lines.append(f"block {block}: fitted on {part['train']}, validated on {part['validation']}")
+        lines += _metric_lines(part)
     print("\n".join(lines))
     return 0
 

@@ -52,13 +52,9 @@ def evaluate_candidate(cfg: Config, params: dict, *, trial_id: str, run_dir: str
         record["design"] = design_summary_from_estimate(spec, est, cfg.style)
         record["folding"] = [dict(l.folding) for l in est.per_layer]
         record["estimates"] = {est.source: est.as_dict()}
-        metrics = hardware_metrics(est)
-        constraints = constraint_values(est, board, dict(cfg.search.budgets))
-        record.update(metrics=metrics, constraints=constraints, fits=est.fits)
+        metrics = _score(record, est, board, cfg)
         log.info("design %s: %s", record["design"], {k: metrics[k] for k in ("lut", "ff", "bram18", "dsp", "fps")})
-        if _violated(constraints):
-            record.update(status="infeasible",
-                          failure_reason=f"does not fit {board.name}: {', '.join(_violated(constraints))}")
+        if record["status"] == "infeasible":
             log.info("infeasible without training: %s", record["failure_reason"])
         else:
             from codesign.model import build_model
@@ -71,17 +67,13 @@ def evaluate_candidate(cfg: Config, params: dict, *, trial_id: str, run_dir: str
             log.info("trained: test accuracy %.4f, val %.4f, %d epochs, %.1f s", result.test_accuracy,
                      result.val_accuracy, result.epochs_run, result.train_s)
             if cfg.style == "hls4ml":
-                est, metrics, constraints = _estimate_with_trained_weights(cfg, spec, model, board, est, record, log)
+                est = _estimate_with_trained_weights(cfg, spec, model, board, est, record, log)
+                metrics = _score(record, est, board, cfg, " with the trained weights")
             primary = run_toolchain(cfg, spec, model, board, tdir, record, log, analytic=est)
             if primary is not None:  # the configured feedback source replaces the analytic numbers
-                metrics = hardware_metrics(primary, ff_fallback=est)
-                constraints = constraint_values(primary, board, dict(cfg.search.budgets))
-                record.update(metrics=metrics, constraints=constraints, fits=primary.fits, source=primary.source)
-                if _violated(constraints):
-                    record.update(status="infeasible", failure_reason=f"does not fit {board.name} by "
-                                                                      f"{primary.source}: {', '.join(_violated(constraints))}")
-                else:  # the scoring source decides, whatever the model said after training
-                    record.update(status="ok", failure_reason=None)
+                record["source"] = primary.source
+                # the scoring source decides, whatever the model said after training
+                metrics = _score(record, primary, board, cfg, f" by {primary.source}", ff_fallback=est, decisive=True)
             metrics.update(accuracy=result.test_accuracy, val_accuracy=result.val_accuracy)
         record["objective_values"] = objective_values(metrics, cfg.search.objectives)
     except Exception as exc:  # a failing candidate must not stop the search
@@ -94,6 +86,21 @@ def evaluate_candidate(cfg: Config, params: dict, *, trial_id: str, run_dir: str
     return record
 
 
+def _score(record: dict, est, board, cfg: Config, reason: str = "", *, ff_fallback=None,
+           decisive: bool = False) -> dict:
+    """Score the trial by `est`: its metrics, constraint values and board fit; infeasible ("does not
+    fit BOARD{reason}: ...") when a constraint is broken, and with `decisive`, ok when none is."""
+    metrics = hardware_metrics(est, ff_fallback=ff_fallback)
+    constraints = constraint_values(est, board, dict(cfg.search.budgets))
+    record.update(metrics=metrics, constraints=constraints, fits=est.fits)
+    violated = _violated(constraints)
+    if violated:
+        record.update(status="infeasible", failure_reason=f"does not fit {board.name}{reason}: {', '.join(violated)}")
+    elif decisive:
+        record.update(status="ok", failure_reason=None)
+    return metrics
+
+
 def _estimate_with_trained_weights(cfg: Config, spec: ModelSpec, model, board, before, record: dict, log):
     """hls4ml-style layers at reuse factor 1 hold their weights as constants: re-estimate with the
     trained weights' CSD digits (zero weights cost nothing). The pre-training numbers stay recorded."""
@@ -102,14 +109,8 @@ def _estimate_with_trained_weights(cfg: Config, spec: ModelSpec, model, board, b
     est = estimate(design, board, cfg.coefficients, source=cfg.estimate_source)
     record["estimate_before_training"] = before.total.as_dict()
     record["estimates"][est.source] = est.as_dict()
-    metrics = hardware_metrics(est)
-    constraints = constraint_values(est, board, dict(cfg.search.budgets))
-    record.update(metrics=metrics, constraints=constraints, fits=est.fits)
     log.info("with the trained weights: %s (before training: %s)", est.total, before.total)
-    if _violated(constraints):
-        record.update(status="infeasible", failure_reason=f"does not fit {board.name} with the trained weights: "
-                                                          f"{', '.join(_violated(constraints))}")
-    return est, metrics, constraints
+    return est
 
 
 def run_toolchain(cfg: Config, spec: ModelSpec, model, board, tdir: Path, record: dict, log, *, analytic):

@@ -42,7 +42,7 @@ import numpy as np
 
 from boards import Resources
 from boards.resources import RESOURCE_NAMES
-from flows.rtl_sim import AigerSim, aiger_commands
+from flows.rtl_sim import aiger_commands, elaborate
 from flows.yosys import YosysStat, cached_stat, run_synthesis, synth_commands, yosys_for, yosys_tool_version
 
 DEFAULT_PART = "xc7z020clg400-1"  # the Zynq-7020 of the board catalog (pynq-z1/z2): finn-plus' 7-series path
@@ -307,11 +307,26 @@ def finn_node_estimate(model, node, fpgapart: str = DEFAULT_PART) -> tuple[Resou
 SLANG_OPTIONS = "-j 1 --ignore-assertions --allow-use-before-declare"
 
 
+def _copy_flat(rtl: FinnRtl, work: Path) -> Path:
+    """`rtl`'s sources and memory files, flat in a fresh `work` (YoWASP only opens files under its cwd,
+    and finn-plus' `$readmemh` paths are relative to it)."""
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    for name in (*rtl.files, *rtl.data_files):
+        shutil.copyfile(rtl.src_dir / name, work / name)
+    return work
+
+
+def _slang_reads(files: Sequence[str], top: str) -> str:
+    return f"read_slang {SLANG_OPTIONS} --top {top} {' '.join(files)}\n"
+
+
 def slang_script(files: Sequence[str], top: str, family: str) -> str:
     """read_slang (one thread: WASI has none; assertions ignored, as synthesis tools do; parameters
     used in a port list before their declaration accepted, as Vivado does for finn-plus' SWG wrapper)
     then the same synth_xilinx / stat as `flows.yosys.synthesis_script`."""
-    return f"read_slang {SLANG_OPTIONS} --top {top} {' '.join(files)}\n" + synth_commands(top, family)
+    return _slang_reads(files, top) + synth_commands(top, family)
 
 
 def _cache_key(rtl: FinnRtl, family: str, version: str, script: str) -> str:
@@ -339,11 +354,7 @@ def synthesize_sv(rtl: FinnRtl, family: str, work_dir: str | Path, *, timeout_s:
         cache_file = Path(cache_dir) / f"yosys_slang_{_cache_key(rtl, family, version, script)}.json"
     if (hit := cached_stat(cache_file)) is not None:
         return hit
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir()
-    for name in (*rtl.files, *rtl.data_files):
-        shutil.copyfile(rtl.src_dir / name, work / name)
+    _copy_flat(rtl, work)
     return run_synthesis(cmd, work, script, rtl.top, timeout_s=timeout_s, log_file=log_file, cache_file=cache_file)
 
 
@@ -354,7 +365,7 @@ def synthesize_sv(rtl: FinnRtl, family: str, work_dir: str | Path, *, timeout_s:
 def aiger_script(files: Sequence[str], top: str) -> str:
     """read_slang as for synthesis, then a flat and-inverter graph (ASCII AIGER, zero-initialised
     registers, x as 0) with a map of port bits: what `AigerSim` runs (YoWASP has no `sim`)."""
-    return f"read_slang {SLANG_OPTIONS} --top {top} {' '.join(files)}\n" + aiger_commands(top)
+    return _slang_reads(files, top) + aiger_commands(top)
 
 
 def simulate_thresholding(rtl: FinnRtl, cfg: ThresholdingConfig, vectors: np.ndarray, work_dir: str | Path, *,
@@ -362,17 +373,8 @@ def simulate_thresholding(rtl: FinnRtl, cfg: ThresholdingConfig, vectors: np.nda
     """Stream `vectors` (n, C) of input codes through the AXI-stream ports of FINN's Thresholding_rtl
     wrapper (PE lanes of WI bits per beat, C/PE beats per vector, output always ready) in a
     simulation of the slang-elaborated netlist; returns the (n, C) output codes and the cycles taken."""
-    from flows.tools import run_tool
-    cmd = yosys_for("xc7")  # the family does not matter here: no mapping, only the elaborated netlist
-    work = Path(work_dir)
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    for name in (*rtl.files, *rtl.data_files):
-        shutil.copyfile(rtl.src_dir / name, work / name)
-    (work / "aig.ys").write_text(aiger_script(rtl.files, rtl.top))
-    run_tool([*cmd, "-q", "-l", "aig.log", "-s", "aig.ys"], cwd=work, timeout_s=timeout_s, log_file=work / "aig_console.log")
-    sim = AigerSim(work / "design.aag", work / "aig_map.txt")
+    work = _copy_flat(rtl, Path(work_dir))
+    sim = elaborate(work, aiger_script(rtl.files, rtl.top), timeout_s=timeout_s)
     cf, mask, obits = cfg.channels // cfg.pe, (1 << cfg.input_bits) - 1, cfg.act_bits
     beats = [sum((int(x[f * cfg.pe + p]) & mask) << (p * cfg.input_bits) for p in range(cfg.pe))
              for x in np.asarray(vectors, dtype=np.int64) for f in range(cf)]

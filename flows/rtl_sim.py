@@ -19,6 +19,18 @@ def aiger_commands(top: str) -> str:
             "write_aiger -ascii -zinit -map aig_map.txt design.aag\n")
 
 
+def elaborate(work: Path, script: str, *, timeout_s: float, lanes: int = 1) -> "AigerSim":
+    """Run the Yosys `script` (read commands + `aiger_commands`) in `work`, where the sources are;
+    the simulator of the resulting graph. Yosys' log: `work/aig.log`."""
+    from flows.tools import run_tool
+    from flows.yosys import yosys_for
+    cmd = yosys_for("xc7")  # no technology mapping: the family does not matter
+    (work / "aig.ys").write_text(script)
+    run_tool([*cmd, "-q", "-l", "aig.log", "-s", "aig.ys"], cwd=work, timeout_s=timeout_s,
+             log_file=work / "aig_console.log")
+    return AigerSim(work / "design.aag", work / "aig_map.txt", lanes=lanes)
+
+
 class AigerSim:
     """Two-valued cycle simulation of an ASCII AIGER file with Yosys' port map, `lanes` copies at
     once: `set` inputs, `eval()` the and-gates, `get` outputs, `clock()` the latches (one clock)."""

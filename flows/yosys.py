@@ -46,6 +46,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from boards import Resources
+from hw_models.weights import csd_digits
 
 # ----------------------------------------------------------------------------------------------
 # stat parsing
@@ -616,23 +617,12 @@ def _fit_affine(ch: ChannelMap, max_shift: int = MAX_SHIFT) -> tuple[int, int, i
         m_hi = int((num[neg] // den[neg]).min()) if neg.any() else m_lo + 64  # floor(num/den), den < 0
         if m_lo > m_hi:
             continue
-        m = min(range(m_lo, min(m_hi, m_lo + 64) + 1), key=lambda v: (_csd_digits(v), v))
+        m = min(range(m_lo, min(m_hi, m_lo + 64) + 1), key=lambda v: (csd_digits(v), v))
         b_lo = max(int(jj) * (1 << sh) - m * int(tt) for jj, tt in zip(j, t))
         b_hi = min(int(jj) * (1 << sh) - 1 - m * (int(tt) - 1) for jj, tt in zip(j, t))
         if b_lo <= b_hi:
             return m, b_lo, sh
     return None
-
-
-def _csd_digits(v: int) -> int:
-    """Non-zero digits of v in canonical signed-digit form (adders of a constant multiplication)."""
-    v, n = abs(int(v)), 0
-    while v:
-        if v & 1:  # digit +1 (v = 1 mod 4) or -1 (v = 3 mod 4)
-            n += 1
-            v += 1 if v & 2 else -1
-        v >>= 1
-    return n
 
 
 def _affine_u(ch: ChannelMap, mbs: tuple[int, int, int], s: np.ndarray) -> np.ndarray:
@@ -677,7 +667,7 @@ def _bits(lo: int, hi: int) -> int:
 def _affine_cost(fit: tuple[int, int, int], w: int) -> float:
     m, b, sh = fit
     wide = w + int(m).bit_length()
-    return (_csd_digits(m) - 1 + (b != 0)) * wide + 2 * max(1, wide - sh)  # shift-adds, bias, two clamps
+    return (csd_digits(m) - 1 + (b != 0)) * wide + 2 * max(1, wide - sh)  # shift-adds, bias, two clamps
 
 
 def natural_shift(ch: ChannelMap) -> int:
@@ -946,10 +936,7 @@ def _widest_op(comb) -> int:
 def da4ml_outputs(design: RtlDesign | Any, codes: np.ndarray) -> tuple[np.ndarray, str]:
     """Run da4ml's interpreter of the traced design on integer input codes (n, features): the compiled
     one when every value fits its 32 bits, else the (slower, arbitrary-width) Python one."""
-    comb = design.comb if isinstance(design, RtlDesign) else design
-    if comb is None:
-        from da4ml.types import CombLogic
-        comb = CombLogic.load(design.out_dir / "model" / "comb.json")
+    comb = _comb(design)
     data = np.asarray(codes, dtype=np.float64)
     if _widest_op(comb) <= CPP_INTERPRETER_BITS:
         try:
@@ -981,24 +968,19 @@ def simulate_verilog(design: RtlDesign, codes: np.ndarray, work_dir: str | Path,
     `predict` scales them, for integer input codes (n, features)."""
     from da4ml.types import minimal_kif
 
-    from flows.rtl_sim import AigerSim, aiger_commands
-    from flows.tools import run_tool
-    cmd = yosys_for("xc7")  # no technology mapping: the family does not matter
+    from flows.rtl_sim import aiger_commands, elaborate
     work = Path(work_dir)
     _copy_tree(design.verilog_dir, work / "src")
     top = f"{design.top}_wrapper"
-    reads = "\n".join(f"read_verilog -defer {p.as_posix()}" for p in
-                      (Path("src") / q for q in verilog_sources(design.verilog_dir)))
-    (work / "aig.ys").write_text(f"{reads}\n" + aiger_commands(top))
-    run_tool([*cmd, "-q", "-l", "aig.log", "-s", "aig.ys"], cwd=work, timeout_s=timeout_s,
-             log_file=work / "aig_console.log")
-    comb = design.comb if design.comb is not None else _load_comb(design)
+    reads = "".join(f"read_verilog -defer {p.as_posix()}\n" for p in
+                    (Path("src") / q for q in verilog_sources(design.verilog_dir)))
+    comb = _comb(design)
     k_in, i_in, f_in = (max(v) for v in zip(*map(minimal_kif, comb.inp_qint)))
     k_out, i_out, f_out = (max(v) for v in zip(*map(minimal_kif, comb.out_qint)))
     in_bw, out_bw = k_in + i_in + f_in, k_out + i_out + f_out
     codes = np.asarray(codes, dtype=np.int64).reshape(len(codes), -1)
     words = [sum((int(v) * 2 ** f_in & ((1 << in_bw) - 1)) << (j * in_bw) for j, v in enumerate(row)) for row in codes]
-    sim = AigerSim(work / "design.aag", work / "aig_map.txt", lanes=len(codes))
+    sim = elaborate(work, reads + aiger_commands(top), timeout_s=timeout_s, lanes=len(codes))
     sim.set("model_inp", words)
     for _ in range(design.latency_cycles + 1):  # the binder reads after `latency` + 1 rising edges
         sim.eval()
@@ -1011,9 +993,13 @@ def simulate_verilog(design: RtlDesign, codes: np.ndarray, work_dir: str | Path,
     return ((out + b) % a - b) * 2.0 ** -f_out
 
 
-def _load_comb(design: RtlDesign):
-    from da4ml.types import CombLogic
-    return CombLogic.load(design.out_dir / "model" / "comb.json")
+def _comb(design: RtlDesign | Any):
+    """The traced da4ml design: kept on the `RtlDesign`, else read back from its project folder."""
+    comb = design.comb if isinstance(design, RtlDesign) else design
+    if comb is None:
+        from da4ml.types import CombLogic
+        comb = CombLogic.load(design.out_dir / "model" / "comb.json")
+    return comb
 
 
 def check_verilog(model, design: RtlDesign, x: np.ndarray, work_dir: str | Path, *, samples: int = 32,

@@ -8,10 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from boards import RESOURCE_NAMES, Board, Resources
-from hw_models import finn, hls4ml
+from hw_models import finn, folding, hls4ml
 from hw_models.coefficients import Coefficients, load_coefficients
 from hw_models.design import FLOAT_BITS, Design, MaxPoolLayer, check_folding, shape_warnings
-from hw_models.folding import derive_folding
 from hw_models.terms import Terms
 
 # Where a resource estimate comes from; later stages add their own producers of these.
@@ -95,9 +94,7 @@ MEMO_LIMIT = 100_000  # cached layer results per coefficient set; cleared when f
 
 def clear_caches(coefficients: Coefficients | None = None) -> None:
     """Forget memoised layer results and folding decisions (benchmarks time the cold path with it)."""
-    from hw_models import folding
-    for fn in (folding._fold_finn_layer, folding._with_reuse_factor, folding._allowed_reuse_factors):
-        fn.cache_clear()
+    folding.clear_caches()
     if coefficients is not None:
         coefficients.memo.clear()
 
@@ -133,7 +130,7 @@ def folded_design(design: Design, board: Board, coefficients: str | Coefficients
     """`design` with every missing PE/SIMD or reuse factor derived, as `estimate` uses it."""
     coeffs = coefficients if isinstance(coefficients, Coefficients) else load_coefficients(coefficients)
     check_folding(design)
-    return derive_folding(design, design.clock_mhz or board.clock_mhz, coeffs)
+    return folding.derive_folding(design, design.clock_mhz or board.clock_mhz, coeffs)
 
 
 def estimate(design: Design, board: Board, coefficients: str | Coefficients = "analytic",

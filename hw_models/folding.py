@@ -107,6 +107,12 @@ def derive_reuse_factors(design: Design, clock_mhz: float, coeffs) -> Design:
     return design.with_layers(out)
 
 
+def clear_caches() -> None:
+    """Forget the memoised folding decisions (for benchmarks of the cold path)."""
+    for fn in (_fold_finn_layer, _with_reuse_factor, _allowed_reuse_factors):
+        fn.cache_clear()
+
+
 def derive_folding(design: Design, clock_mhz: float, coeffs) -> Design:
     if design.style == "hls4ml":
         return derive_reuse_factors(design, clock_mhz, coeffs)

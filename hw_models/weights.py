@@ -9,11 +9,17 @@ from __future__ import annotations
 import numpy as np
 
 
-def csd_digit_counts(weights) -> np.ndarray:
-    """Non-zero CSD digits of every integer in `weights` (same shape).
+def csd_digits(value: int) -> int:
+    """Non-zero CSD digits of one integer (the adders of a multiplication by that constant).
 
-    Non-adjacent form via the classic bit trick: with h = |w| >> 1 and t = |w| + h, the digits are
+    Non-adjacent form via the classic bit trick: with h = |v| >> 1 and t = |v| + h, the digits are
     the set bits of h XOR t (positive where t has them, negative where h has them)."""
+    v = abs(int(value))
+    return bin((v >> 1) ^ (v + (v >> 1))).count("1")
+
+
+def csd_digit_counts(weights) -> np.ndarray:
+    """`csd_digits` of every integer in `weights` (same shape), vectorised."""
     w = np.abs(np.asarray(weights, dtype=np.int64))
     if np.any(w >= 1 << 60):
         raise ValueError("weights must be integers below 2^60")

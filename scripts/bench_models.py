@@ -46,6 +46,15 @@ def _errors(pred: list[float], meas: list[float]) -> dict:
     return {"n": int(len(m)), "mape": float(rel.mean()), "max_error": float(rel.max())}
 
 
+def _leave_one_out(samples) -> dict:
+    """Per resource, the errors of predicting each sample by a calibration fitted on all the others."""
+    from hw_models.calibrate import Calibrator
+    predicted = [Calibrator("analytic").fit(samples[:i] + samples[i + 1:]).predict_sample(held_out)
+                 for i, held_out in enumerate(samples)]
+    return {r: _errors([getattr(p, r) for p in predicted], [float(s.measured[r]) for s in samples])
+            for r in RESOURCES}
+
+
 def _without_weights(design):
     return design.with_csd_digits([None] * sum(1 for l in design.layers if hasattr(l, "csd_digits")))
 
@@ -99,13 +108,6 @@ def _block_table(family: str, coeffs) -> dict:
         finn_lut = {r["name"]: float(r["finn_lut"]) for r in csv.DictReader(open(path, newline=""))}
         analytic = Calibrator("analytic")
         shipped = Calibrator(coeffs)
-        loo = {r: ([], []) for r in RESOURCES}
-        for i, held_out in enumerate(samples):
-            cal = Calibrator("analytic").fit(samples[:i] + samples[i + 1:])
-            p = cal.predict_sample(held_out)
-            for r in RESOURCES:
-                loo[r][0].append(getattr(p, r))
-                loo[r][1].append(held_out.measured[r])
         rows = {}
         fitted_on = coeffs.provenance.get("blocks", {}).get(block, {}).get("train")
         shipped_label = f"calibrated `{coeffs.name}`" + (f" (fitted on {fitted_on} of these)" if fitted_on else "")
@@ -113,7 +115,7 @@ def _block_table(family: str, coeffs) -> dict:
             preds = [cal.predict_sample(s) for s in samples]
             rows[label] = {r: _errors([getattr(p, r) for p in preds], [s.measured[r] for s in samples])
                            for r in RESOURCES}
-        rows["calibrated, leave-one-out"] = {r: _errors(*loo[r]) for r in RESOURCES}
+        rows["calibrated, leave-one-out"] = _leave_one_out(samples)
         rows["finn-plus estimate"] = {"lut": _errors([finn_lut[s.name] for s in samples],
                                                      [s.measured["lut"] for s in samples])}
         out[block] = {"n": len(samples), "models": rows}
@@ -122,7 +124,7 @@ def _block_table(family: str, coeffs) -> dict:
 
 def main(argv=None) -> int:
     from codesign.calibration import read_samples
-    from hw_models.calibrate import Calibrator, split
+    from hw_models.calibrate import split
     from hw_models.coefficients import load_coefficients
     from hw_models.estimate import estimate
 
@@ -150,14 +152,7 @@ def main(argv=None) -> int:
                         for r in RESOURCES}
 
     # leave-one-out over all samples: every design is predicted by a calibration that never saw it
-    loo = {r: ([], []) for r in RESOURCES}
-    for i, held_out in enumerate(samples):
-        cal = Calibrator("analytic").fit(samples[:i] + samples[i + 1:])
-        p = cal.predict(held_out.design, held_out.board)
-        for r in RESOURCES:
-            loo[r][0].append(getattr(p, r))
-            loo[r][1].append(float(held_out.measured[r]))
-    table["calibrated, trained weights, leave-one-out (all samples)"] = {r: _errors(*loo[r]) for r in RESOURCES}
+    table["calibrated, trained weights, leave-one-out (all samples)"] = _leave_one_out(samples)
 
     finn = {}
     if not args.no_finn:

@@ -50,39 +50,36 @@ def _design_doc(spec, model) -> dict:
     return {"style": "hls4ml", "input_bits": spec.input_bits, "layers": layers}
 
 
-def trained_network(i: int, data, epochs: int = 3):
-    """(name, spec, trained model) of grid point i: training is seeded and deterministic, so the
-    network is the one that was synthesised."""
+def _trained_mlp(hidden: tuple[int, ...], w: int, a: int, seed: int, data, epochs: int = 3):
+    """(spec, trained model) of a 64-input digits MLP with `hidden` layers of W-bit weights and A-bit
+    activations; training is seeded and deterministic."""
     from codesign.config import TrainingConfig
     from codesign.model import build_model
     from codesign.space import DenseSpec, ModelSpec
     from codesign.train import train
-    hidden, w, a = GRID[i]
-    name = f"mlp64-{'-'.join(map(str, hidden))}-10_w{w}a{a}"
     dense = tuple(DenseSpec(h, w, a) for h in hidden) + (DenseSpec(10, w, 32),)
     spec = ModelSpec(kind="mlp", n_features=64, image_shape=None, n_classes=10, input_bits=8,
                      activation="relu", convs=(), dense=dense)
-    model = build_model(spec, seed=i)
-    train(model, data, TrainingConfig(epochs=epochs, patience=epochs), seed=i)
-    return name, spec, model.eval()
+    model = build_model(spec, seed=seed)
+    train(model, data, TrainingConfig(epochs=epochs, patience=epochs), seed=seed)
+    return spec, model.eval()
+
+
+def trained_network(i: int, data, epochs: int = 3):
+    """(name, spec, trained model) of grid point i: the network that was synthesised."""
+    hidden, w, a = GRID[i]
+    return (f"mlp64-{'-'.join(map(str, hidden))}-10_w{w}a{a}", *_trained_mlp(hidden, w, a, i, data, epochs))
 
 
 def _typical_csd(data) -> None:
     """Mean CSD digits per weight after QAT, per weight width (hw_models/data/analytic.yaml)."""
     import numpy as np
 
-    from codesign.config import TrainingConfig
-    from codesign.model import build_model, weight_csd_digits
-    from codesign.space import DenseSpec, ModelSpec
-    from codesign.train import train
+    from codesign.model import weight_csd_digits
     for w in (1, 2, 3, 4, 5, 6, 8, 16):
         values = []
         for seed, (hidden, a) in enumerate(((32, 4), (16, 2), (64, 8))):
-            spec = ModelSpec(kind="mlp", n_features=64, image_shape=None, n_classes=10, input_bits=8,
-                             activation="relu", convs=(), dense=(DenseSpec(hidden, w, a), DenseSpec(10, w, 32)))
-            model = build_model(spec, seed=seed)
-            train(model, data, TrainingConfig(epochs=3, patience=3), seed=seed)
-            values += weight_csd_digits(model.eval())
+            values += weight_csd_digits(_trained_mlp((hidden,), w, a, seed, data)[1])
         print(f"{w}: {np.mean(values):.2f}  (layers: {', '.join(f'{v:.2f}' for v in values)})", flush=True)
 
 

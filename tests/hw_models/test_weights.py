@@ -7,7 +7,7 @@ from hw_models import DenseLayer, Design, DesignError, estimate
 from hw_models.coefficients import load_coefficients
 from hw_models.design import design_from_mapping
 from hw_models.hls4ml import weight_density
-from hw_models.weights import csd_digit_counts, mean_csd_digits
+from hw_models.weights import csd_digit_counts, csd_digits, mean_csd_digits
 
 
 def _naf_digits(v: int) -> int:
@@ -28,6 +28,8 @@ def _naf_digits(v: int) -> int:
 def test_csd_digits_match_the_non_adjacent_form():
     values = np.arange(-5000, 5001)
     assert csd_digit_counts(values).tolist() == [_naf_digits(int(v)) for v in values]
+    assert [csd_digits(int(v)) for v in values] == [_naf_digits(int(v)) for v in values]
+    assert csd_digits(2 ** 70 - 1) == 2  # Python integers of any width: 2^70 - 1
     assert csd_digit_counts([[0, 1], [7, -8]]).tolist() == [[0, 1], [2, 1]]  # 7 = 8 - 1
     assert mean_csd_digits([0, 0, 3, -1]) == 0.75
 
