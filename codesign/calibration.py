@@ -90,7 +90,7 @@ def read_samples(csv_path: str | Path) -> list[Sample]:
 def _report(path: Path, where: str) -> tuple[dict, str]:
     """Measured resources and their source from a Vivado utilization report or a Yosys stat."""
     from flows.reports import ReportError, parse_vivado_utilization_file
-    from flows.yosys import YosysStatError, yosys_stat_file
+    from flows.yosys_stat import YosysStatError, yosys_stat_file
     try:
         if path.suffix == ".rpt":
             rep = parse_vivado_utilization_file(path)

@@ -10,6 +10,9 @@ hls4ml's C simulation bit-exact) or free floats (`scaling: float`).
 """
 from __future__ import annotations
 
+from typing import Callable
+
+import numpy as np
 import torch
 from brevitas import nn as qnn
 from brevitas.quant import (Int8ActPerTensorFixedPoint, Int8ActPerTensorFloat, Int8WeightPerTensorFixedPoint,
@@ -18,6 +21,7 @@ from brevitas.quant.binary import SignedBinaryActPerTensorConst, SignedBinaryWei
 from torch import nn
 
 from codesign.space import ModelSpec
+from flows.quantized_mlp import QuantizedDense, QuantizedMLP, Quantizer, RtlUnsupported
 from hw_models.design import FLOAT_BITS
 
 
@@ -105,6 +109,11 @@ class QuantNet(nn.Module):
             n_in = d.width
         self.body = nn.Sequential(*blocks)
 
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """One input sample as the exported graph reads it (`flows.qonnx.ExportableModel`)."""
+        return tuple(self.image_shape) if self.image_shape is not None else (self.spec.n_features,)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.image_shape is not None and x.dim() == 2:  # flat samples; exports pass images directly
             x = x.reshape(x.shape[0], *self.image_shape)
@@ -114,8 +123,6 @@ class QuantNet(nn.Module):
 def weight_csd_digits(model: QuantNet) -> list[float | None]:
     """Per conv/dense layer, in order: mean non-zero CSD digits of its trained integer weights
     (None for a float layer). Constant-weight hardware (hls4ml at reuse factor 1) costs with it."""
-    import numpy as np
-
     from hw_models.weights import mean_csd_digits
     out: list[float | None] = []
     for module in model.body:
@@ -132,3 +139,55 @@ def build_model(spec: ModelSpec, seed: int | None = None) -> QuantNet:
     if seed is not None:
         torch.manual_seed(seed)
     return QuantNet(spec)
+
+
+def _numpy_fn(module: nn.Module) -> Callable[[np.ndarray], np.ndarray]:
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return module(torch.from_numpy(np.asarray(x, dtype=np.float32))).double().numpy()
+    return run
+
+
+def _quantizer(module: nn.Module) -> Quantizer:
+    proxy = module.act_quant
+    return Quantizer(int(proxy.bit_width()), float(proxy.scale().detach()), bool(proxy.is_signed))
+
+
+def _check_rtl_supported(spec: ModelSpec) -> None:
+    if spec.kind != "mlp":
+        raise RtlUnsupported(f"only MLPs are converted to RTL so far (model kind {spec.kind!r})")
+    if spec.scaling != "po2":
+        raise RtlUnsupported(f"scaling {spec.scaling!r}: only power-of-two scales are exact in fixed point")
+    if spec.input_bits >= FLOAT_BITS:
+        raise RtlUnsupported("float input (input_bits 32) has no fixed-point input port")
+    for i, d in enumerate(spec.dense):
+        if d.weight_bits >= FLOAT_BITS:
+            raise RtlUnsupported(f"dense layer {i}: float weights (32 bits)")
+        if d.act_bits >= FLOAT_BITS and i < len(spec.dense) - 1:
+            raise RtlUnsupported(f"dense layer {i}: float activations (32 bits)")
+
+
+def _dense_layer(linear: nn.Module, post: list[nn.Module], n: int) -> QuantizedDense:
+    """One QuantLinear and what follows it (BatchNorm + activation, an activation, or nothing)."""
+    if any(not isinstance(m, (nn.BatchNorm1d, nn.Identity)) and not hasattr(m, "act_quant") for m in post):
+        raise RtlUnsupported(f"dense layer {n}: unsupported module after it: {[type(m).__name__ for m in post]}")
+    acts = [m for m in post if hasattr(m, "act_quant")]
+    qw = linear.quant_weight()
+    bias = None if linear.bias is None else linear.bias.detach().double().numpy()
+    return QuantizedDense(qw.value.detach().double().numpy().T, float(qw.scale.detach()),
+                          _numpy_fn(nn.Sequential(*post)) if post else None,
+                          _quantizer(acts[-1]) if acts else None, bias)
+
+
+def quantized_mlp(model: QuantNet) -> QuantizedMLP:
+    """`model` (put in eval mode) as the plain data the RTL flows take; `RtlUnsupported` when it is
+    not an MLP of quantized layers (CNNs, float layers, float scaling)."""
+    _check_rtl_supported(model.spec)
+    model.eval()
+    body = list(model.body)
+    starts = [i for i, m in enumerate(body) if isinstance(m, qnn.QuantLinear)]
+    if not starts or len(starts) != sum(isinstance(m, (nn.Linear, qnn.QuantLinear)) for m in body):
+        raise RtlUnsupported("the body is not a chain of QuantLinear layers")
+    ends = starts[1:] + [len(body)]
+    layers = tuple(_dense_layer(body[s], body[s + 1:e], n) for n, (s, e) in enumerate(zip(starts, ends)))
+    return QuantizedMLP(_quantizer(model.input_quant), _numpy_fn(model.input_quant), layers, _numpy_fn(model))

@@ -24,7 +24,7 @@ import json
 import math
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -299,14 +299,6 @@ def bench_sampler(cfg: Config, image_shape) -> tuple[optuna.samplers.BaseSampler
 
 
 # --------------------------------------------------------------------------------------------- building
-
-@dataclass
-class BuildReport:
-    trained: int = 0
-    failed: int = 0
-    seconds: float = 0.0
-    train_s: list = field(default_factory=list)
-
 
 def train_network(cfg: Config, key: str) -> dict:
     """Really train the network of `key` with cfg.training (seed cfg.seed, one torch thread)."""

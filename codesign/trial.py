@@ -177,12 +177,15 @@ def run_toolchain(cfg: Config, spec: ModelSpec, model, board, tdir: Path, record
 def _yosys(cfg: Config, model, board, tdir: Path, record: dict, log):
     """da4ml RTL + Yosys for MLPs; designs the RTL path does not cover (CNNs, float layers...) or a
     missing Yosys are recorded as skipped and the trial keeps its other sources."""
+    from codesign.model import quantized_mlp
+    from flows.quantized_mlp import RtlUnsupported
     from flows.tools import call_with_timeout
-    from flows.yosys import RtlUnsupported, YosysMissing, synthesize_mlp_stat, yosys_estimate
+    from flows.yosys_flow import synthesize_mlp_stat, yosys_estimate
+    from flows.yosys_run import YosysMissing
     check_x = dataset_for(cfg).x_test if cfg.flows.yosys_simulate else None
     try:
-        stat, latency, check = call_with_timeout(synthesize_mlp_stat, model, board.family, tdir / "yosys",
-                                                 check_x=check_x, check_samples=cfg.flows.verify_samples,
+        stat, latency, check = call_with_timeout(synthesize_mlp_stat, quantized_mlp(model), board.family,
+                                                 tdir / "yosys", check_x=check_x, check_samples=cfg.flows.verify_samples,
                                                  timeout_s=cfg.flows.synthesis_timeout_s)
     except (RtlUnsupported, YosysMissing, ValueError) as exc:
         record["flows"]["yosys"] = {"skipped": f"{type(exc).__name__}: {exc}"}

@@ -12,7 +12,7 @@ without Vivado. This module
   contents are FINN's own `.dat` files,
 * synthesises it with Yosys' SystemVerilog frontend (`read_slang -j 1`; `read_verilog` cannot parse
   finn-rtllib) and `synth_xilinx -family F -top T -flatten; stat` (`synthesize_sv`; counts parsed by
-  `flows.yosys.yosys_stat`, cached by a hash of every source and memory file),
+  `flows.yosys_stat.yosys_stat`, cached by a hash of every source and memory file),
 * checks the RTL bit for bit (`check_thresholding`): the same slang elaboration written as an
   and-inverter graph (YoWASP's Yosys has no `sim`), simulated cycle by cycle through the AXI-stream
   ports (`AigerSim`) and compared with qonnx' `multithreshold` of the same thresholds,
@@ -43,7 +43,8 @@ import numpy as np
 from boards import Resources
 from boards.resources import RESOURCE_NAMES
 from flows.rtl_sim import aiger_commands, elaborate
-from flows.yosys import YosysStat, cached_stat, run_synthesis, synth_commands, yosys_for, yosys_tool_version
+from flows.yosys_run import cached_stat, run_synthesis, synth_commands, yosys_for, yosys_tool_version
+from flows.yosys_stat import YosysStat
 
 DEFAULT_PART = "xc7z020clg400-1"  # the Zynq-7020 of the board catalog (pynq-z1/z2): finn-plus' 7-series path
 DEFAULT_CLK_NS = 10.0
@@ -325,7 +326,7 @@ def _slang_reads(files: Sequence[str], top: str) -> str:
 def slang_script(files: Sequence[str], top: str, family: str) -> str:
     """read_slang (one thread: WASI has none; assertions ignored, as synthesis tools do; parameters
     used in a port list before their declaration accepted, as Vivado does for finn-plus' SWG wrapper)
-    then the same synth_xilinx / stat as `flows.yosys.synthesis_script`."""
+    then the same synth_xilinx / stat as `flows.yosys_run.synthesis_script`."""
     return _slang_reads(files, top) + synth_commands(top, family)
 
 
@@ -575,8 +576,6 @@ class RtlSample:
         out["yosys_version"] = s.yosys_version or ""
         return out
 
-
-ThresholdingSample = RtlSample
 
 
 def _num(x: float):

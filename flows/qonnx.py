@@ -10,8 +10,20 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
+
+
+class ExportableModel(Protocol):
+    """What the export takes: a Brevitas (torch) module and the shape of one input sample, (features,)
+    or (channels, height, width), in which the exported graph reads its input."""
+
+    sample_shape: tuple[int, ...]
+
+    def eval(self) -> Any: ...
+
+    def __call__(self, x: Any) -> Any: ...
 
 
 class ExportError(RuntimeError):
@@ -39,13 +51,12 @@ class ExportResult:
                 "export_s": self.export_s, "verify_s": self.verify_s, "exporter": self.exporter}
 
 
-def input_shape(model) -> tuple[int, ...]:
-    """Batch-1 input shape of one of our `QuantNet`s: (1, C, H, W) for CNNs, (1, features) otherwise."""
-    spec = model.spec
-    return (1, *spec.image_shape) if spec.image_shape is not None else (1, spec.n_features)
+def input_shape(model: ExportableModel) -> tuple[int, ...]:
+    """Batch-1 input shape: (1, C, H, W) for CNNs, (1, features) otherwise."""
+    return (1, *model.sample_shape)
 
 
-def export_qonnx_file(model, path: Path) -> tuple[Path, str]:
+def export_qonnx_file(model: ExportableModel, path: Path) -> tuple[Path, str]:
     """Export with Brevitas' QONNX exporter, TorchScript path first (fast), dynamo if that fails."""
     import torch
     from brevitas.export import export_qonnx
@@ -110,7 +121,7 @@ def compare_outputs(ours: np.ndarray, ref: np.ndarray, *, rtol: float = 1e-4, at
     return float(agree.mean()), float(tie_ok.mean()), float(diff.max()) if diff.size else 0.0
 
 
-def export_and_verify(model, x_verify: np.ndarray, out_dir: Path, *, min_agreement: float = 1.0,
+def export_and_verify(model: ExportableModel, x_verify: np.ndarray, out_dir: Path, *, min_agreement: float = 1.0,
                       samples: int = 64) -> ExportResult:
     """Export `model` to `out_dir/model.onnx`, verify on `x_verify[:samples]`; raise on mismatch."""
     import torch

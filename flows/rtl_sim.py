@@ -10,6 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from flows.tools import run_tool
+from flows.yosys_run import yosys_for
+
 
 def aiger_commands(top: str) -> str:
     """After the read commands: a flat and-inverter graph (zero-initialised registers, x as 0) and
@@ -22,8 +25,6 @@ def aiger_commands(top: str) -> str:
 def elaborate(work: Path, script: str, *, timeout_s: float, lanes: int = 1) -> "AigerSim":
     """Run the Yosys `script` (read commands + `aiger_commands`) in `work`, where the sources are;
     the simulator of the resulting graph. Yosys' log: `work/aig.log`."""
-    from flows.tools import run_tool
-    from flows.yosys import yosys_for
     cmd = yosys_for("xc7")  # no technology mapping: the family does not matter
     (work / "aig.ys").write_text(script)
     run_tool([*cmd, "-q", "-l", "aig.log", "-s", "aig.ys"], cwd=work, timeout_s=timeout_s,

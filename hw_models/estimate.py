@@ -13,9 +13,6 @@ from hw_models.coefficients import Coefficients, load_coefficients
 from hw_models.design import FLOAT_BITS, Design, MaxPoolLayer, check_folding, shape_warnings
 from hw_models.terms import Terms
 
-# Where a resource estimate comes from; later stages add their own producers of these.
-SOURCES: tuple[str, ...] = ("analytic", "calibrated", "finn-estimate", "hls4ml", "hls-estimate", "yosys", "vivado")
-
 
 @dataclass(frozen=True)
 class LayerEstimate:

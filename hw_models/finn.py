@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from boards import Resources
-from hw_models.design import FLOAT_BITS, ConvLayer, DenseLayer, MaxPoolLayer
+from hw_models.design import FLOAT_BITS, ConvLayer, DenseLayer
 from hw_models.memory import MemoryShape, memory_terms
 from hw_models.terms import Terms, exact, terms
 

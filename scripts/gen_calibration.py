@@ -94,7 +94,9 @@ def main() -> int:
     import torch
 
     from codesign.data import load_dataset
-    from flows.yosys import check_rtl, synthesize_mlp
+    from codesign.model import quantized_mlp
+    from flows.rtl_check import check_rtl
+    from flows.yosys_flow import synthesize_mlp
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--families", default="xc7,xcup")
@@ -128,8 +130,9 @@ def main() -> int:
                 _write_rows(out / f"samples_{family}.csv", rows)
                 continue
             started = time.perf_counter()
-            rtl, stat = synthesize_mlp(model, family, work / family / name, cache_dir=work / "cache")
-            check = check_rtl(model, rtl, data.x_test, samples=128)
+            net = quantized_mlp(model)
+            rtl, stat = synthesize_mlp(net, family, work / family / name, cache_dir=work / "cache")
+            check = check_rtl(net, rtl, data.x_test, samples=128)
             if check.agreement < 1.0:
                 print(f"{name}: RTL disagrees with Brevitas ({check.agreement:.3f}); skipped", flush=True)
                 continue

