@@ -42,9 +42,14 @@ import numpy as np
 
 from boards import Resources
 from boards.resources import RESOURCE_NAMES
+from flows.finn import finn_environment
 from flows.rtl_sim import aiger_commands, elaborate
+from flows.tools import call_with_timeout
 from flows.yosys_run import cached_stat, run_synthesis, synth_commands, yosys_for, yosys_tool_version
 from flows.yosys_stat import YosysStat
+from hw_models.coefficients import load_coefficients
+from hw_models.design import FLOAT_BITS, DenseLayer
+from hw_models.finn import accumulator_bits, mvau_terms, swu_terms
 
 DEFAULT_PART = "xc7z020clg400-1"  # the Zynq-7020 of the board catalog (pynq-z1/z2): finn-plus' 7-series path
 DEFAULT_CLK_NS = 10.0
@@ -438,9 +443,6 @@ def analytic_thresholding(cfg: ThresholdingConfig, coeffs: Any = "analytic", ram
     thresholds (act_bits 32). The model compares thresholds against the accumulator, so the MVAU is
     chosen with an accumulator of exactly `cfg.wt` bits (XNOR layer of 2^(wt-1) inputs); everything
     but the thresholds cancels. Detail: comparator LUTs, threshold-memory LUTs, memory shape/style."""
-    from hw_models.coefficients import load_coefficients
-    from hw_models.design import FLOAT_BITS, DenseLayer
-    from hw_models.finn import accumulator_bits, mvau_terms
     c = load_coefficients(coeffs) if isinstance(coeffs, str) else coeffs
     mw = 2 ** (cfg.wt - 1)
     if accumulator_bits(mw, 1, 1, False) != cfg.wt:
@@ -533,8 +535,6 @@ def analytic_swg(cfg: SwgConfig, coeffs: Any = "analytic", ram_style: str | None
     """Our analytic FINN model of the same window generator (`hw_models.finn.swu_terms`), with the
     node's ram style unless `ram_style` is given."""
     ram_style = ram_style or cfg.ram_style
-    from hw_models.coefficients import load_coefficients
-    from hw_models.finn import swu_terms
     c = load_coefficients(coeffs) if isinstance(coeffs, str) else coeffs
     t, detail = swu_terms(cfg.channels, cfg.ifm_dim, cfg.kernel, cfg.bits, cfg.simd, ram_style, c)
     return t.resources(c), {**detail, "coefficients": c.name}
@@ -583,7 +583,6 @@ def _num(x: float):
 
 
 def _finn_thresholding(cfg: ThresholdingConfig, out_dir: Path, fpgapart: str):
-    from flows.finn import finn_environment
     with finn_environment():
         model = thresholding_model(cfg, fpgapart)
         node = model.graph.node[0]
@@ -598,7 +597,6 @@ def thresholding_sample(cfg: ThresholdingConfig, work_dir: str | Path, *, family
     """`cfg` through finn-plus (graph, SpecializeLayers, generate_hdl, its estimate; in a forked child,
     as the project runs FINN, so its process-wide settings stay there) and Yosys; with `check`, the
     RTL is also simulated against qonnx' multithreshold (`check_thresholding`)."""
-    from flows.tools import call_with_timeout
     work = Path(work_dir)
     rtl, finn, raw, thresholds = call_with_timeout(_finn_thresholding, cfg, work / "finn_rtl", fpgapart,
                                                    timeout_s=timeout_s)
@@ -611,8 +609,6 @@ def thresholding_sample(cfg: ThresholdingConfig, work_dir: str | Path, *, family
 
 def _finn_swg(cfg: SwgConfig, out_dir: Path, fpgapart: str):
     from qonnx.custom_op.registry import getCustomOp
-
-    from flows.finn import finn_environment
     with finn_environment():
         model = swg_model(cfg, fpgapart)
         node = model.graph.node[0]
@@ -627,7 +623,6 @@ def swg_sample(cfg: SwgConfig, work_dir: str | Path, *, family: str = "xc7", fpg
                timeout_s: float = 600, cache_dir: str | Path | None = None, coeffs: Any = "analytic") -> RtlSample:
     """`cfg` through finn-plus (ConvolutionInputGenerator_rtl, generate_hdl, its estimate and cycles;
     in a forked child) and Yosys. The window order of the RTL is not checked (no SWG simulation)."""
-    from flows.tools import call_with_timeout
     work = Path(work_dir)
     rtl, finn, raw, cycles = call_with_timeout(_finn_swg, cfg, work / "finn_rtl", fpgapart, timeout_s=timeout_s)
     stat = synthesize_sv(rtl, family, work / "yosys", timeout_s=timeout_s, log_file=work / "yosys.log",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flows.qonnx import compare_outputs
 from hw_models.design import Design, MaxPoolLayer
 
 
@@ -80,7 +81,6 @@ def csim_agreement(onnx_path: str | Path, design: Design, fpga_part: str, x: np.
                    *, image_shape=None, strategy: str = "Latency", keep_dir: Path | None = None,
                    clock_mhz: float = 100.0) -> Hls4mlResult:
     """Convert, compile the C simulation and compare its outputs on `x` with `reference` (Brevitas)."""
-    from flows.qonnx import compare_outputs
     if shutil.which("g++") is None:
         raise ToolMissing("g++ not found: hls4ml's C simulation needs a C++ compiler (apt-get install g++)")
     tmp = None

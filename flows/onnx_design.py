@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flows.qonnx import ExportError, load_clean
 from hw_models.design import (ALLOWED_BITS, FLOAT_BITS, STYLES, ConvLayer, DenseLayer, Design, DesignError,
                               MaxPoolLayer)
 from hw_models.weights import mean_csd_digits
@@ -219,8 +220,6 @@ LAYER_HANDLERS = {"MatMul": _dense, "Gemm": _dense, "Conv": _conv, "MaxPool": _m
 
 def _load(path: Path):
     from qonnx.transformation.general import SortGraph
-
-    from flows.qonnx import ExportError, load_clean
     if not path.exists():
         raise DesignError(f"{path}: no such file")
     if not path.is_file():

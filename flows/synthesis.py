@@ -14,6 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from boards import Board, Resources
+from flows.finn import apply_folding, finn_environment, input_quant_to_host, to_hw_dataflow
+from flows.hls4ml import convert
+from flows.qonnx import load_clean
 from flows.reports import HlsSynthesis, VivadoUtilization, parse_hls_csynth_xml_file, parse_vivado_utilization_file
 from flows.tools import vivado_available
 from hw_models.design import Design
@@ -113,7 +116,6 @@ def hls4ml_synthesis(onnx_path: str | Path, design: Design, board: Board, projec
     require_vitis_hls()
     if vsynth:
         require_vivado()
-    from flows.hls4ml import convert
     hls_model, _ = convert(onnx_path, design, board.part, project_dir, strategy=strategy, clock_mhz=clock_mhz)
     hls_model.build(csim=False, synth=True, vsynth=vsynth)
     return collect_hls4ml(project_dir, board, clock_mhz=clock_mhz, cycles_per_frame=cycles_per_frame,
@@ -126,9 +128,6 @@ def finn_ooc_synthesis(onnx_path: str | Path, design: Design, board: Board, outp
     require_vivado()
     from finn.builder import build_dataflow_config as bc
     from finn.builder.build_dataflow import build_dataflow_cfg
-
-    from flows.finn import apply_folding, finn_environment, input_quant_to_host, to_hw_dataflow
-    from flows.qonnx import load_clean
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     with finn_environment() as build_dir:

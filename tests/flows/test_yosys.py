@@ -17,7 +17,7 @@ import flows.yosys_run
 from codesign.model import build_model, quantized_mlp
 from codesign.space import DenseSpec, ModelSpec
 from flows.da4ml_rtl import input_codes, mlp_to_verilog, plan_mlp, plan_outputs
-from flows.quantized_mlp import RtlUnsupported
+from flows.quantized_mlp import QuantizedDense, QuantizedMLP, Quantizer, RtlUnsupported
 from flows.requant import ChannelMap, choose_impl, implemented_u
 from flows.rtl_check import check_rtl
 from flows.yosys_flow import synthesize_mlp
@@ -240,6 +240,32 @@ def test_combinational_design(trained, digits, specs, tmp_path):
     design = mlp_to_verilog(net, tmp_path, latency_cutoff=0)
     assert design.latency_cycles == 0
     _exact(net, design, digits.x_test)
+
+
+def _numpy_mlp(bias=None, weight_scale=0.5):
+    """A 16-6-3 MLP as plain data with numpy functions: no torch, no codesign (4-bit unsigned input at
+    2**-4, 2-bit weights, a 3-bit ReLU at 2**-2, float scores)."""
+    rng = np.random.default_rng(1)
+    w1 = rng.choice([-1, 0, 1], (16, 6), p=[0.2, 0.3, 0.5]) * weight_scale  # mostly positive: ReLU active
+    w2 = rng.integers(-2, 2, (6, 3)) * weight_scale
+    quantize_input = lambda x: np.clip(np.rint(x / 2 ** -4), 0, 15) * 2.0 ** -4  # noqa: E731
+    relu = lambda acc: np.clip(np.rint(acc.astype(np.float64) / 0.25), 0, 7) * 0.25  # noqa: E731
+    layers = (QuantizedDense(w1, weight_scale, relu, Quantizer(3, 0.25, False), bias),
+              QuantizedDense(w2, weight_scale, None, None))
+    return QuantizedMLP(Quantizer(4, 2 ** -4, False), quantize_input, layers,
+                        lambda x: relu(quantize_input(x) @ w1) @ w2)
+
+
+def test_any_network_given_as_plain_data(tmp_path):
+    net = _numpy_mlp()
+    design = mlp_to_verilog(net, tmp_path, latency_cutoff=2)
+    assert (design.n_inputs, design.n_outputs, design.input_bits) == (16, 3, 4)
+    x = np.random.default_rng(2).random((64, 16), dtype=np.float32)
+    assert check_rtl(net, design, x).agreement == 1.0
+    with pytest.raises(RtlUnsupported, match="with bias"):
+        mlp_to_verilog(_numpy_mlp(bias=np.zeros(6)), tmp_path)
+    with pytest.raises(RtlUnsupported, match="not a power of two"):
+        mlp_to_verilog(_numpy_mlp(weight_scale=0.3), tmp_path)
 
 
 @pytest.mark.parametrize("spec_of, match", [
