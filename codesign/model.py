@@ -7,6 +7,9 @@ but exports as bipolar, so neither is ever used for 1 bit. 2..16 bits use per-te
 integer quantizers; 32 means an unquantized float layer. Scales are powers of two by default
 (`scaling: po2`, Brevitas' *FixedPoint quantizers: what fixed-point hardware computes, and what makes
 hls4ml's C simulation bit-exact) or free floats (`scaling: float`).
+
+`quantized_mlp(model)` hands an MLP to the RTL flows as plain data (`flows.quantized_mlp`): its
+quantized weights and quantizers as numbers, its own modules as numpy functions.
 """
 from __future__ import annotations
 
