@@ -49,7 +49,8 @@ DESCRIPTIONS: dict[str, str] = {
     "Config.search": "Sampler, budget and objectives (section `search`).",
     "Config.feedback": "The estimate source that scores every trial: `analytic` (the models in "
                        "`hw_models/`), `finn-estimate` (finn-plus' own estimate; style finn), `hls4ml` "
-                       "(style hls4ml), `vivado` (Vivado synthesis; stops before any work when Vivado, "
+                       "(style hls4ml: runs hls4ml's C simulation check on every trial, scored by the "
+                       "analytic hls4ml-style model, as the C simulation gives no resource numbers), `vivado` (Vivado synthesis; stops before any work when Vivado, "
                        "or for style hls4ml Vitis HLS, is missing), `yosys` (da4ml RTL + Yosys, MLPs; style hls4ml and folding "
                        "`{mode: derive, target_fps: null}`). See docs/flows.md.",
     "Config.coefficients": "Coefficients of the analytic models: `analytic` (published constants), a "
@@ -91,8 +92,11 @@ DESCRIPTIONS: dict[str, str] = {
     "ConvSpace.kernel": "Square kernel sizes to search (each >= 1).",
     "ConvSpace.pool": "Whether a block ends with a 2x2 max-pool (searched per block).",
 
-    "FoldingConfig.mode": "`derive`: PE/SIMD (FINN, SetFolding-like) or reuse factors (hls4ml) derived "
-                          "from `target_fps`; `search`: folding searched per layer.",
+    "FoldingConfig.mode": "`derive`: folding derived from `target_fps`: PE/SIMD like FINN's SetFolding "
+                          "(SIMD first while the weight stream per PE stays <= 36 bits, then PE; a second "
+                          "pass balances every layer to the slowest when the target is out of reach), or "
+                          "the largest hls4ml reuse factor that meets it; `search`: folding searched per "
+                          "layer (the target is then ignored).",
     "FoldingConfig.target_fps": "Throughput target for `derive` (> 0); a list is searched as a "
                                 "parameter; null: no target, i.e. FINN's default PE = SIMD = 1, and for "
                                 "hls4ml the smallest valid reuse factor (1, fully parallel, when the layer "
@@ -109,8 +113,8 @@ DESCRIPTIONS: dict[str, str] = {
     "FlowsConfig.verify_samples": "Test samples the export, hls4ml C simulation and Verilog simulation "
                                   "checks run on.",
     "FlowsConfig.min_agreement": "Fraction of samples on which the QONNX execution must equal Brevitas "
-                                 "(within 1e-4 relative); below it the trial fails with \"export "
-                                 "mismatch\".",
+                                 "(every output within 1e-5 + 1e-4 x the sample's largest |output|); "
+                                 "below it the trial fails with \"export mismatch\".",
     "FlowsConfig.finn": "Also record finn-plus' estimate (`estimates.finn-estimate`) when the feedback "
                         "is another source.",
     "FlowsConfig.hls4ml_csim": "Also run hls4ml's conversion and C simulation when the feedback is "
