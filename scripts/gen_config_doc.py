@@ -36,7 +36,8 @@ DESCRIPTIONS: dict[str, str] = {
     "Config.board": "A board of the catalog by name (`codesign boards`), or an inline mapping in the "
                     "catalog format plus `name`: `{name, part, family: xc7|xcup|versal, clock_mhz, "
                     "resources: {lut, ff, bram18, uram, dsp}, fill_limits: {...}, description}`. Fill "
-                    "limits default to LUT 0.7, FF 0.5, BRAM18/URAM/DSP 0.8.",
+                    "limits default to LUT 0.7, FF 0.5, BRAM18/URAM/DSP 0.8 (FINN's recommendation "
+                    "for timing closure).",
     "Config.board_file": "A YAML file of extra boards in the catalog format (`boards: {name: {...}}`, "
                          "see `boards/data/boards.yaml`); `board` may then name one of them.",
     "Config.style": "Hardware style: `finn` (streaming dataflow, PE/SIMD folding) or `hls4ml` "
