@@ -119,7 +119,7 @@ def _cmd_report(args) -> int:
 
 def _cmd_compare(args) -> int:
     from codesign.compare import compare_run, comparison_table
-    rows = compare_run(args.run, all_trials=args.all)
+    rows = compare_run(args.run, all_trials=args.all, rerun=args.rerun)
     print(json.dumps(rows, indent=1) if args.json else comparison_table(rows))
     return 0
 
@@ -219,9 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--json", action="store_true")
     f.set_defaults(func=_cmd_fit)
 
-    c = sub.add_parser("compare", help="analytic estimate vs finn-plus' estimate for a run's Pareto designs")
+    c = sub.add_parser("compare", help="the run's estimate vs finn-plus' estimate for its Pareto designs")
     c.add_argument("run", help="run folder (style finn)")
     c.add_argument("--all", action="store_true", help="every trained design, not only the Pareto front")
+    c.add_argument("--rerun", action="store_true",
+                   help="export the saved models and run finn-plus again instead of reading the records")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=_cmd_compare)
 

@@ -1,4 +1,7 @@
-"""Side by side: our analytic estimate vs finn-plus' estimate for the trained designs of a run."""
+"""Side by side: the run's own estimate vs finn-plus' estimate for the trained designs of a run.
+
+By default both come from the trial records (finn-plus' numbers are recorded by trials that ran the
+`finn-estimate` flow); `rerun` exports each trained model again and runs finn-plus on it."""
 from __future__ import annotations
 
 import tempfile
@@ -7,10 +10,14 @@ from pathlib import Path
 from codesign import runfolder
 from codesign.config import ConfigError, load_config
 from codesign.results import pareto_front
+from codesign.scoring import estimate_spec
 from codesign.trial import candidate_spec
-from hw_models.estimate import estimate, folded_design
+from hw_models.estimate import folded_design
 
 COLUMNS = ("lut", "bram18", "dsp")
+FINN_SOURCE = "finn-estimate"
+NOT_RECORDED = (f"no {FINN_SOURCE} recorded (the run had neither `feedback: {FINN_SOURCE}` nor `flows.finn`); "
+                "`codesign compare --rerun` computes it")
 
 
 def _load_trained(cfg, record):
@@ -24,10 +31,41 @@ def _load_trained(cfg, record):
     return spec, model.eval()
 
 
-def compare_run(run_dir: str | Path, *, all_trials: bool = False) -> list[dict]:
-    """For each Pareto (or every trained) design: analytic and FINN totals and cycles per frame."""
+def _totals(est: dict) -> dict:
+    return {**{k: est["total"][k] for k in COLUMNS}, "cycles": est["cycles_per_frame"]}
+
+
+def _rerun_row(cfg, board, rec: dict, data) -> dict:
     from flows.finn import FinnError, finn_estimate
     from flows.qonnx import export_and_verify
+    spec, model = _load_trained(cfg, rec)
+    ours = estimate_spec(cfg, spec, board)
+    row = {"ours": _totals(ours.as_dict()), "ours_source": ours.source}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            exported = export_and_verify(model, data.x_test, Path(tmp), samples=16)
+            fe = finn_estimate(exported.onnx_path, folded_design(spec.to_design(cfg.style, cfg.clock_mhz), board,
+                                                                 cfg.coefficients), board)
+        row["finn"] = _totals(fe.as_dict())
+    except FinnError as exc:
+        row["finn_error"] = str(exc)
+    return row
+
+
+def _stored_row(cfg, rec: dict) -> dict:
+    estimates = rec.get("estimates") or {}
+    ours = estimates[cfg.estimate_source]
+    row = {"ours": _totals(ours), "ours_source": cfg.estimate_source}
+    if FINN_SOURCE in estimates:
+        row["finn"] = _totals(estimates[FINN_SOURCE])
+    else:
+        row["finn_error"] = NOT_RECORDED
+    return row
+
+
+def compare_run(run_dir: str | Path, *, all_trials: bool = False, rerun: bool = False) -> list[dict]:
+    """For each Pareto (or every trained) design: our totals and finn-plus' totals and cycles per frame,
+    read from the records, or with `rerun` recomputed from the saved models."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"{str(run_dir)!r} is not a run folder (no config.yaml)")
@@ -37,36 +75,29 @@ def compare_run(run_dir: str | Path, *, all_trials: bool = False) -> list[dict]:
     board = cfg.resolve_board()
     records = runfolder.read_records(run_dir)
     chosen = [r for r in records if r.get("status") == "ok"] if all_trials else pareto_front(records, cfg)
-    from codesign.data import dataset_for
-    data = dataset_for(cfg)
+    data = None
+    if rerun:
+        from codesign.data import dataset_for
+        data = dataset_for(cfg)
     rows = []
     for rec in chosen:
-        spec, model = _load_trained(cfg, rec)
-        design = spec.to_design(cfg.style, cfg.clock_mhz)
-        analytic = estimate(design, board)
-        row = {"trial_id": rec["trial_id"], "design": rec.get("design"), "accuracy": rec["metrics"]["accuracy"],
-               "analytic": {**analytic.total.as_dict(), "cycles": analytic.cycles_per_frame}}
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                exported = export_and_verify(model, data.x_test, Path(tmp), samples=16)
-                fe = finn_estimate(exported.onnx_path, folded_design(design, board), board)
-            row["finn"] = {**fe.total.as_dict(), "cycles": fe.cycles_per_frame}
-        except FinnError as exc:
-            row["finn_error"] = str(exc)
+        row = {"trial_id": rec["trial_id"], "design": rec.get("design"), "accuracy": rec["metrics"]["accuracy"]}
+        row.update(_rerun_row(cfg, board, rec, data) if rerun else _stored_row(cfg, rec))
         rows.append(row)
     return rows
 
 
 def comparison_table(rows: list[dict]) -> str:
     from codesign.report import _table
+    source = rows[0]["ours_source"] if rows else "analytic"
     headers = ["trial", "design", "acc %"]
     for c in (*COLUMNS, "cycles"):
-        headers += [f"{c} analytic", f"{c} FINN", "diff"]
+        headers += [f"{c} {source}", f"{c} FINN", "diff"]
     out = []
     for r in rows:
         cells = [r["trial_id"], r["design"] or "-", f"{100 * r['accuracy']:.1f}"]
         for c in (*COLUMNS, "cycles"):
-            a = r["analytic"][c]
+            a = r["ours"][c]
             f = r.get("finn", {}).get(c)
             diff = "-" if f is None else (f"{100 * (a - f) / f:+.0f}%" if f else ("0" if a == 0 else "n/a"))
             cells += [f"{a:,.0f}", "-" if f is None else f"{f:,.0f}", diff]

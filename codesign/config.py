@@ -276,6 +276,10 @@ class Config(_Strict):
                              "{mode: derive, target_fps: null} so the analytic estimate describes the same design")
         return self
 
+    def clock(self, board: Board) -> float:
+        """The clock the design runs at: `clock_mhz` when set, else the board's."""
+        return self.clock_mhz or board.clock_mhz
+
     def resolve_board(self) -> Board:
         try:
             if isinstance(self.board, dict):

@@ -77,14 +77,10 @@ def budget_curve(records: list[dict], metric: str) -> list[tuple[float, float]]:
     return [(level, best) for level, best, _ in _budget_steps(records, metric)]
 
 
-def clock_of(cfg: Config, board: Board) -> float:
-    return cfg.clock_mhz or board.clock_mhz
-
-
 def hypervolume_series(records: list[dict], cfg: Config) -> list[tuple[int, float]]:
     """(trial number from 1, hypervolume of the front so far), records in completion order."""
     board = cfg.resolve_board()
-    return list(enumerate(hypervolume_history(records, cfg, clock_of(cfg, board)), start=1))
+    return list(enumerate(hypervolume_history(records, cfg, cfg.clock(board)), start=1))
 
 
 def layer_bits(record: dict) -> tuple[list[int], list[int]]:
@@ -422,7 +418,7 @@ def header_html(run_dir: Path, cfg: Config, board: Board, records: list[dict], f
     e = html.escape
     return (f"<h1>Co-design run {e(cfg.name)}</h1><div class=\"meta\">"
             f"<b>run folder</b> {e(str(run_dir))}<br>"
-            f"<b>board</b> {e(board.name)} ({e(board.part)}, {clock_of(cfg, board):g} MHz; {e(cap)})<br>"
+            f"<b>board</b> {e(board.name)} ({e(board.part)}, {cfg.clock(board):g} MHz; {e(cap)})<br>"
             f"<b>style</b> {e(cfg.style)} &nbsp; <b>feedback</b> {e(cfg.feedback)} &nbsp; "
             f"<b>search</b> {e(cfg.search.algorithm)} &nbsp; <b>objectives</b> {e(objectives)}<br>"
             f"<b>trials</b> {len(records)} ({by_status}) &nbsp; <b>Pareto designs</b> {len(front)} &nbsp; "
@@ -475,7 +471,7 @@ def write_html_report(run_dir: str | Path) -> Path:
     front_ids = {r["trial_id"] for r in front}
     grouped = groups(records, front_ids)
     series = hypervolume_series(records, cfg)
-    hv = front_hypervolume(front, cfg, clock_of(cfg, board))
+    hv = front_hypervolume(front, cfg, cfg.clock(board))
     out = run_dir / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
     write_pngs(out, records, grouped, series)

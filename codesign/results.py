@@ -40,7 +40,7 @@ def summarize(run_dir: str | Path, cfg: Config, extra: dict | None = None) -> di
     """Write trials.csv/.parquet, pareto.csv and summary.json for the records found in `run_dir`."""
     records = runfolder.read_records(run_dir)
     board = cfg.resolve_board()
-    clock = cfg.clock_mhz or board.clock_mhz
+    clock = cfg.clock(board)
     front = pareto_front(records, cfg)
     counts = Counter(r.get("status") for r in records)
     ok = feasible_records(records)

@@ -54,6 +54,22 @@ def make_sampler(cfg: Config, image_shape=None) -> optuna.samplers.BaseSampler:
     return _grid(cfg, image_shape) if name == "grid" else SAMPLERS[name](cfg)
 
 
+def tell(study: optuna.Study, trial: optuna.Trial, *, final: bool, failed: bool, values: list[float] | None,
+         constraints: dict[str, float]) -> None:
+    """Tell Optuna how a trial ended: FAIL when it failed or ended without objective values, PRUNED when
+    it was stopped before its final result (a scheduler's early stop), else COMPLETE with its values
+    and constraints (<= 0 satisfied), so neither failures nor stops pollute the front it learns from."""
+    State = optuna.trial.TrialState
+    if failed or (final and values is None):
+        study.tell(trial, state=State.FAIL)
+    elif not final:
+        study.tell(trial, state=State.PRUNED)
+    else:
+        for key, value in constraints.items():
+            trial.set_constraint(key, float(value))
+        study.tell(trial, [float(v) for v in values], state=State.COMPLETE)
+
+
 class LazyGridSampler(optuna.samplers.BaseSampler):
     """Optuna's GridSampler visiting order without materialising the grid: every trial takes a
     uniformly random not-yet-visited point of the grid (a mixed-radix index into the product of

@@ -14,19 +14,15 @@ from typing import Callable
 from codesign import runfolder
 from codesign.config import Config
 from codesign.data import dataset_for
-from codesign.objectives import constraint_values, hardware_metrics, objective_values
+from codesign.objectives import objective_values
+from codesign.scoring import estimate_spec, score
 from codesign.space import ModelSpec, design_summary, spec_from_params
-from hw_models import estimate
 
 
 def candidate_spec(cfg: Config, params: dict) -> ModelSpec:
     data = dataset_for(cfg)
     return spec_from_params(params, cfg, n_features=data.n_features, image_shape=data.image_shape,
                             n_classes=data.n_classes)
-
-
-def _violated(constraints: dict) -> list[str]:
-    return sorted(k for k, v in constraints.items() if v > 0)
 
 
 def evaluate_candidate(cfg: Config, params: dict, *, trial_id: str, run_dir: str | Path,
@@ -47,7 +43,7 @@ def evaluate_candidate(cfg: Config, params: dict, *, trial_id: str, run_dir: str
         spec = candidate_spec(cfg, params)
         record["spec"] = spec.as_dict()
         t0 = time.perf_counter()
-        est = estimate(spec.to_design(cfg.style, cfg.clock_mhz), board, cfg.coefficients, source=cfg.estimate_source)
+        est = estimate_spec(cfg, spec, board)
         record["estimate_s"] = time.perf_counter() - t0
         record["design"] = design_summary_from_estimate(spec, est, cfg.style)
         record["folding"] = [dict(l.folding) for l in est.per_layer]
@@ -90,23 +86,21 @@ def _score(record: dict, est, board, cfg: Config, reason: str = "", *, ff_fallba
            decisive: bool = False) -> dict:
     """Score the trial by `est`: its metrics, constraint values and board fit; infeasible ("does not
     fit BOARD{reason}: ...") when a constraint is broken, and with `decisive`, ok when none is."""
-    metrics = hardware_metrics(est, ff_fallback=ff_fallback)
-    constraints = constraint_values(est, board, dict(cfg.search.budgets))
-    record.update(metrics=metrics, constraints=constraints, fits=est.fits)
-    violated = _violated(constraints)
-    if violated:
-        record.update(status="infeasible", failure_reason=f"does not fit {board.name}{reason}: {', '.join(violated)}")
+    scored = score(est, board, cfg, ff_fallback=ff_fallback)
+    record.update(metrics=scored.metrics, constraints=scored.constraints, fits=scored.fits)
+    if scored.violated:
+        record.update(status="infeasible",
+                      failure_reason=f"does not fit {board.name}{reason}: {', '.join(scored.violated)}")
     elif decisive:
         record.update(status="ok", failure_reason=None)
-    return metrics
+    return scored.metrics
 
 
 def _estimate_with_trained_weights(cfg: Config, spec: ModelSpec, model, board, before, record: dict, log):
     """hls4ml-style layers at reuse factor 1 hold their weights as constants: re-estimate with the
     trained weights' CSD digits (zero weights cost nothing). The pre-training numbers stay recorded."""
     from codesign.model import weight_csd_digits
-    design = spec.to_design(cfg.style, cfg.clock_mhz).with_csd_digits(weight_csd_digits(model))
-    est = estimate(design, board, cfg.coefficients, source=cfg.estimate_source)
+    est = estimate_spec(cfg, spec, board, csd_digits=weight_csd_digits(model))
     record["estimate_before_training"] = before.total.as_dict()
     record["estimates"][est.source] = est.as_dict()
     log.info("with the trained weights: %s (before training: %s)", est.total, before.total)
@@ -153,7 +147,7 @@ def run_toolchain(cfg: Config, spec: ModelSpec, model, board, tdir: Path, record
         try:
             hr = call_with_timeout(csim_agreement, exported.onnx_path, design, board.part, x, reference,
                                    image_shape=spec.image_shape, strategy=fl.hls4ml_strategy,
-                                   clock_mhz=cfg.clock_mhz or board.clock_mhz, timeout_s=fl.timeout_s)
+                                   clock_mhz=cfg.clock(board), timeout_s=fl.timeout_s)
         except ToolMissing as exc:
             record["flows"]["hls4ml"] = {"skipped": str(exc)}
             log.warning("hls4ml C simulation skipped: %s", exc)
@@ -191,7 +185,7 @@ def _yosys(cfg: Config, model, board, tdir: Path, record: dict, log):
         record["flows"]["yosys"] = {"skipped": f"{type(exc).__name__}: {exc}"}
         log.warning("yosys skipped: %s", exc)
         return None
-    est = yosys_estimate(stat, latency, board, clock_mhz=cfg.clock_mhz or board.clock_mhz)
+    est = yosys_estimate(stat, latency, board, clock_mhz=cfg.clock(board))
     record["estimates"]["yosys"] = est.as_dict()
     record["flows"]["yosys"] = {"yosys_version": stat.yosys_version, "carry": stat.carry, "seconds": stat.seconds,
                                 "latency_cycles": latency, **({"verilog_simulation": check} if check else {})}
@@ -204,7 +198,7 @@ def _synthesize(cfg: Config, onnx_path, design, board, tdir: Path, record: dict,
     otherwise. Returns the `vivado` estimate or None."""
     from flows.synthesis import SynthesisToolMissing, finn_ooc_synthesis, hls4ml_synthesis
     from flows.tools import call_with_timeout
-    clock = cfg.clock_mhz or board.clock_mhz
+    clock = cfg.clock(board)
     timing = {"clock_mhz": clock, "cycles_per_frame": analytic.cycles_per_frame,
               "latency_cycles": analytic.latency_cycles}
     try:

@@ -21,7 +21,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 from codesign import runfolder
 from codesign.config import Config, ConfigError, dump_config
 from codesign.results import summarize
-from codesign.samplers import make_sampler
+from codesign.samplers import make_sampler, tell
 from codesign.space import sample_spec
 
 # intermediate (per-epoch) results carry no objective values; Ray's strict check would reject them
@@ -47,17 +47,10 @@ class ConstrainedOptunaSearch(OptunaSearch):
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
-        ot_trial = self._ot_trials[trial_id]
-        State = optuna.trial.TrialState
         result = result or {}
-        if error or result.get("status") == "failed" or (result.get("final") and "objective_values" not in result):
-            self._ot_study.tell(ot_trial, state=State.FAIL)
-        elif not result.get("final"):
-            self._ot_study.tell(ot_trial, state=State.PRUNED)  # stopped by the scheduler mid-training
-        else:
-            for key, value in result.get("constraints", {}).items():
-                ot_trial.set_constraint(key, float(value))
-            self._ot_study.tell(ot_trial, list(result["objective_values"]), state=State.COMPLETE)
+        tell(self._ot_study, self._ot_trials[trial_id], final=bool(result.get("final")),
+             failed=error or result.get("status") == "failed", values=result.get("objective_values"),
+             constraints=result.get("constraints", {}))
         self._completed_trials.add(trial_id)
 
 
@@ -115,7 +108,7 @@ def progress_line(run_dir: Path, cfg: Config, elapsed_s: float, running: int) ->
     counts = Counter(r.get("status") for r in records)
     front = pareto_front(records, cfg)
     board = cfg.resolve_board()
-    hv = front_hypervolume(front, cfg, cfg.clock_mhz or board.clock_mhz)
+    hv = front_hypervolume(front, cfg, cfg.clock(board))
     best = max((r["metrics"]["accuracy"] for r in records if r.get("status") == "ok"), default=None)
     done, total = len(records), cfg.search.num_samples
     eta = elapsed_s / done * (total - done) if done else float("nan")

@@ -320,6 +320,29 @@ def design_from_mapping(data, *, board: str | None = None) -> tuple[Design, str 
     return design, board_name
 
 
+def _layer_to_mapping(layer: Layer) -> dict:
+    if isinstance(layer, DenseLayer):
+        out = {"kind": "dense", "in": layer.in_features, "out": layer.out_features}
+    elif isinstance(layer, ConvLayer):
+        out = {"kind": "conv", "in_ch": layer.in_ch, "out_ch": layer.out_ch, "kernel": layer.kernel,
+               "in_dim": layer.in_dim, "stride": layer.stride, "padding": layer.padding}
+    else:
+        return {"kind": "maxpool", "channels": layer.channels, "in_dim": layer.in_dim, "pool": layer.pool,
+                **({"pe": layer.pe} if layer.pe is not None else {})}
+    out.update(weight_bits=layer.weight_bits, act_bits=layer.act_bits)
+    out.update({k: getattr(layer, k) for k in ("pe", "simd", "reuse_factor", "csd_digits")
+                if getattr(layer, k) is not None})
+    return out
+
+
+def design_to_mapping(design: Design) -> dict:
+    """The design in the estimator contract (the inverse of `design_from_mapping`)."""
+    out = {"style": design.style, "input_bits": design.input_bits, "ram_style": design.ram_style,
+           "layers": [_layer_to_mapping(layer) for layer in design.layers]}
+    out.update({k: getattr(design, k) for k in ("clock_mhz", "target_fps") if getattr(design, k) is not None})
+    return out
+
+
 def shape_warnings(design: Design) -> list[str]:
     """Where consecutive layers disagree on tensor sizes. Not an error: the contract also serves
     single-layer and partial designs (e.g. golden files that regress one layer at a time)."""

@@ -28,6 +28,11 @@ class LayerEstimate:
         return {"index": self.index, "kind": self.kind, **self.resources.as_dict(), "cycles": self.cycles,
                 "latency_cycles": self.latency_cycles, "folding": dict(self.folding), "detail": dict(self.detail)}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "LayerEstimate":
+        return cls(data["index"], data["kind"], Resources(**{n: data[n] for n in RESOURCE_NAMES}), data["cycles"],
+                   data["latency_cycles"], dict(data.get("folding") or {}), dict(data.get("detail") or {}))
+
 
 @dataclass(frozen=True)
 class ResourceEstimate:
@@ -60,6 +65,14 @@ class ResourceEstimate:
             "latency_us": self.latency_us, "fits": self.fits, "utilization": dict(self.utilization),
             "violations": dict(self.violations), "notes": list(self.notes),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ResourceEstimate":
+        """The inverse of `as_dict` (its derived `fps` and `latency_us` are recomputed)."""
+        return cls(data["source"], data["style"], data["board"], data["clock_mhz"], Resources(**data["total"]),
+                   tuple(LayerEstimate.from_dict(l) for l in data["per_layer"]), data["cycles_per_frame"],
+                   data["latency_cycles"], data["fits"], dict(data["utilization"]), dict(data["violations"]),
+                   tuple(data.get("notes") or ()))
 
 
 def _signed(bits: int) -> bool:

@@ -117,7 +117,7 @@ def search(cfg) -> dict:
 def infeasible_share(cfg, n: int) -> float:
     import optuna
 
-    from codesign.surrogate import SurrogateProblem
+    from surrogate import SurrogateProblem
     problem = SurrogateProblem(cfg, None)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     bad = 0

@@ -59,7 +59,7 @@ def load_cfg(path: Path, **over):
 # ------------------------------------------------------------------------------------------ table
 
 def build_table(cfg_path: Path, *, n_random: int, n_refine: int, jobs: int, refine_trials: int) -> None:
-    from codesign.surrogate import (AccuracyTable, SurrogateProblem, bench_sampler, feasible_random_keys,
+    from surrogate import (AccuracyTable, SurrogateProblem, bench_sampler, feasible_random_keys,
                                     run_surrogate_search, train_keys)
     cfg = load_cfg(cfg_path)
     problem = SurrogateProblem(cfg, None)
@@ -126,7 +126,7 @@ def _surrogate_run(args) -> dict:
     import torch
     torch.set_num_threads(1)
     from codesign.results import hypervolume_history
-    from codesign.surrogate import AccuracyTable, SurrogateProblem, bench_sampler, run_surrogate_search
+    from surrogate import AccuracyTable, SurrogateProblem, bench_sampler, run_surrogate_search
     cfg = load_cfg(Path(cfg_path), seed=seed, search={"algorithm": alg, "num_samples": trials})
     problem = SurrogateProblem(cfg, AccuracyTable.load(TABLE))
     sampler, note = bench_sampler(cfg, problem.image_shape)
@@ -148,7 +148,7 @@ def run_surrogate(args) -> dict:
     if args.build_table or not TABLE.is_file():
         build_table(args.config, n_random=args.table_random, n_refine=args.table_refine, jobs=args.jobs,
                     refine_trials=args.trials)
-    from codesign.surrogate import AccuracyTable
+    from surrogate import AccuracyTable
     table = AccuracyTable.load(TABLE)
     print(f"surrogate: {len(table.entries)} trained networks in {TABLE.relative_to(ROOT)}; fallback 5-fold MAE "
           f"{table.meta['cross_validation']['random_forest']['mae']:.4f} "
@@ -195,7 +195,7 @@ def run_real(args) -> dict:
                 wall = time.perf_counter() - t0
                 records = read_records(run_dir)
                 board = cfg.resolve_board()
-                hv = hypervolume_history(records, cfg, cfg.clock_mhz or board.clock_mhz)
+                hv = hypervolume_history(records, cfg, cfg.clock(board))
                 statuses = [r.get("status") for r in records]
                 r = {"sampler": alg, "seed": seed, "hv": hv, "wall_s": wall, "note": "",
                      "n_ok": statuses.count("ok"), "n_infeasible": statuses.count("infeasible"),

@@ -1,12 +1,16 @@
 """The surrogate search problem (training replaced by an accuracy table): keys, fallback, ask/tell loop."""
+import sys
 from pathlib import Path
 
 import optuna
 import pytest
 
 from codesign.config import config_from_mapping
-from codesign.surrogate import (FEATURES, AccuracyTable, LazyGridSampler, SurrogateProblem, bench_sampler,
-                                network_key, parse_key, run_surrogate_search, spec_features)
+from codesign.samplers import LazyGridSampler
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from surrogate import (FEATURES, AccuracyTable, SurrogateProblem, bench_sampler, network_key,  # noqa: E402
+                       parse_key, run_surrogate_search, spec_features)
 
 TABLE = Path(__file__).resolve().parents[2] / "scripts" / "data" / "surrogate_digits.json"
 

@@ -1,12 +1,13 @@
-"""A cheap stand-in for training, to benchmark the samplers on the real search space and hardware model.
+"""A cheap stand-in for training, to benchmark the samplers on the real search space and hardware model
+(used by scripts/bench_search.py and scripts/bench_overhead.py).
 
 The surrogate problem keeps everything of a real search except the training step:
 
 * the define-by-run space (`codesign.space.sample_spec` on Optuna trials, samplers from
-  `codesign.tune.make_sampler`),
-* the analytic hardware model (`hw_models.estimate.estimate`), the metrics, the objectives and the
-  board-fit/budget constraints (`codesign.objectives`), reported to Optuna with
-  `trial.set_constraint` exactly as `codesign.tune.ConstrainedOptunaSearch` does; infeasible designs
+  `codesign.samplers.make_sampler`),
+* the shape-only hardware estimate and its scoring under the config's coefficients
+  (`codesign.scoring`), told to Optuna by the same `codesign.samplers.tell` as
+  `codesign.tune.ConstrainedOptunaSearch`; infeasible designs
   are not "trained" and count as 0% accurate, as in `codesign.trial.evaluate_candidate`,
 * the records, Pareto front and hypervolume (`codesign.results`),
 
@@ -32,7 +33,8 @@ import optuna
 
 from codesign.config import Config
 from codesign.data import dataset_for
-from codesign.samplers import LazyGridSampler, make_sampler
+from codesign.samplers import LazyGridSampler, make_sampler, tell
+from codesign.scoring import estimate_spec, score
 from codesign.space import ConvSpec, DenseSpec, ModelSpec, sample_spec
 
 # --------------------------------------------------------------------------------------------- keys
@@ -220,7 +222,7 @@ class SurrogateProblem:
         data = dataset_for(cfg)
         self.cfg, self.table = cfg, table
         self.board = cfg.resolve_board()
-        self.clock = cfg.clock_mhz or self.board.clock_mhz
+        self.clock = cfg.clock(self.board)
         self.n_features, self.image_shape, self.n_classes = data.n_features, data.image_shape, data.n_classes
         self.directions = ["minimize" if o.direction == "min" else "maximize" for o in cfg.search.objectives]
 
@@ -229,11 +231,9 @@ class SurrogateProblem:
                            image_shape=self.image_shape, n_classes=self.n_classes)
 
     def hardware(self, spec: ModelSpec) -> tuple[dict, dict]:
-        """(metrics, constraints) of the analytic estimate, as `evaluate_candidate` computes them."""
-        from codesign.objectives import constraint_values, hardware_metrics
-        from hw_models.estimate import estimate
-        est = estimate(spec.to_design(self.cfg.style, self.cfg.clock_mhz), self.board)
-        return hardware_metrics(est), constraint_values(est, self.board, dict(self.cfg.search.budgets))
+        """(metrics, constraints) of the shape-only estimate, scored as a real trial scores it."""
+        scored = score(estimate_spec(self.cfg, spec, self.board), self.board, self.cfg)
+        return scored.metrics, scored.constraints
 
     def evaluate(self, trial, trial_id: str) -> dict:
         """Sample and score one trial; returns a record shaped like a real one (status, metrics, ...)."""
@@ -255,17 +255,6 @@ class SurrogateProblem:
         return record
 
 
-def tell(study: optuna.Study, trial, record: dict) -> None:
-    """What `ConstrainedOptunaSearch.on_trial_complete` does with a final result."""
-    State = optuna.trial.TrialState
-    if record["status"] == "failed" or "objective_values" not in record:
-        study.tell(trial, state=State.FAIL)
-        return
-    for key, value in record.get("constraints", {}).items():
-        trial.set_constraint(key, float(value))
-    study.tell(trial, list(record["objective_values"]), state=State.COMPLETE)
-
-
 def run_surrogate_search(problem: SurrogateProblem, sampler: optuna.samplers.BaseSampler, n_trials: int, *,
                          concurrency: int = 1) -> list[dict]:
     """Ask/tell loop in completion order; with `concurrency` > 1 the oldest running trial finishes
@@ -283,7 +272,8 @@ def run_surrogate_search(problem: SurrogateProblem, sampler: optuna.samplers.Bas
             running.append((trial, record))
             asked += 1
         trial, record = running.pop(0)
-        tell(study, trial, record)
+        tell(study, trial, final=True, failed=record["status"] == "failed", values=record.get("objective_values"),
+             constraints=record.get("constraints", {}))
         records.append(record)
     return records
 
