@@ -166,16 +166,24 @@ def _cmd_regress(args) -> int:
 
 
 def _cmd_doctor(args) -> int:
+    from flows.registry import FLOWS
     from flows.tools import doctor
     rows = doctor()
+    flows = [{"flow": f.name, "style": style, "available": check.available, "detail": check.detail,
+              "description": f.description} for f in FLOWS.values() for style in f.styles
+             for check in [f.check(style)]]
     if args.json:
-        print(json.dumps([r.__dict__ for r in rows], indent=1))
+        print(json.dumps({"tools": [r.__dict__ for r in rows], "flows": flows}, indent=1))
         return 0
     width = max(len(r.name) for r in rows)
     for r in rows:
         state = "ok     " if r.available else "missing"
         line = f"{r.name.ljust(width)}  {state}  {(r.version or '-')[:60]:<60}  enables: {r.enables}"
         print(line + (f" ({r.detail})" if r.detail else ""))
+    print("\nflows (config `flows:`, `feedback:`), per style:")
+    for f in flows:
+        state = "ok     " if f["available"] else "missing"
+        print(f"{f['flow']:<14}{f['style']:<8}{state}  {f['description']}" + ("" if f["available"] else f" ({f['detail']})"))
     return 0
 
 

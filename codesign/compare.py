@@ -16,7 +16,7 @@ from hw_models.estimate import folded_design
 
 COLUMNS = ("lut", "bram18", "dsp")
 FINN_SOURCE = "finn-estimate"
-NOT_RECORDED = (f"no {FINN_SOURCE} recorded (the run had neither `feedback: {FINN_SOURCE}` nor `flows.finn`); "
+NOT_RECORDED = (f"no {FINN_SOURCE} recorded (the run had neither `feedback: {FINN_SOURCE}` nor the `finn-estimate` flow); "
                 "`codesign compare --rerun` computes it")
 
 

@@ -12,6 +12,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from boards import RESOURCE_NAMES, Board, BoardError, board_from_mapping, get_board, load_board_file
+from flows.base import Flow, FlowOptions
+from flows.registry import FLOWS, get_flow, resolve
 from hw_models.design import ALLOWED_BITS, STYLES
 
 # metric -> natural direction; every trial records all of them, the config picks the objectives
@@ -24,9 +26,9 @@ METRICS: dict[str, str] = {
 }
 ALGORITHMS: tuple[str, ...] = ("nsga2", "tpe", "gp", "random", "grid")
 DATASETS: tuple[str, ...] = ("digits", "mnist1d", "npz")
-# feedback -> the style it needs (None: any)
-FEEDBACK_SOURCES: dict[str, str | None] = {"analytic": None, "finn-estimate": "finn", "hls4ml": "hls4ml",
-                                           "vivado": None, "yosys": "hls4ml"}
+# config keys of the flows section before flows became a list of named steps (run folders keep it)
+_LEGACY_FLOW_KEYS = {"export", "verify_samples", "min_agreement", "finn", "hls4ml_csim", "hls4ml_strategy",
+                     "hls4ml_min_agreement", "timeout_s", "synthesis", "yosys", "yosys_simulate", "synthesis_timeout_s"}
 
 
 class ConfigError(ValueError):
@@ -167,21 +169,58 @@ class TrainingConfig(_Strict):
     patience: int = Field(default=5, ge=1)  # early stopping on validation accuracy
 
 
-class FlowsConfig(_Strict):
-    """What every trained candidate goes through besides training (toolchain feedback)."""
+class FlowStep(_Strict):
+    """One toolchain flow every trained candidate goes through, with its options. Written as the
+    flow's name, `{name: {option: value}}`, or `{name: NAME, options: {...}}`."""
 
-    export: bool = True  # QONNX export of every trained candidate, verified against Brevitas
-    verify_samples: int = Field(default=64, ge=1)  # test samples the export (and hls4ml) checks run on
-    min_agreement: float = Field(default=1.0, ge=0, le=1)  # below: the trial fails with "export mismatch"
-    finn: bool = False  # also record FINN's estimate when the feedback is another source
-    hls4ml_csim: bool = False  # also run hls4ml's C simulation when the feedback is another source
-    hls4ml_strategy: Literal["Latency", "Resource"] = "Latency"
-    hls4ml_min_agreement: float = Field(default=0.0, ge=0, le=1)  # 0: report the agreement only
-    timeout_s: float = Field(default=600, gt=0)  # per tool step (FINN flow, hls4ml compile)
-    synthesis: bool = False  # also run Vivado synthesis where installed (FINN OOC / hls4ml build)
-    yosys: bool = False  # also synthesise MLPs with da4ml + Yosys (fully parallel RTL, source yosys)
-    yosys_simulate: bool = False  # with the yosys step: simulate the Verilog on verify_samples; a mismatch fails
-    synthesis_timeout_s: float = Field(default=7200, gt=0)
+    name: str
+    options: dict = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _forms(cls, v):
+        if isinstance(v, str):
+            v = {"name": v}
+        elif isinstance(v, dict) and len(v) == 1 and "name" not in v:
+            (name, opts), = v.items()
+            v = {"name": name, "options": opts if opts is not None else {}}
+        if not isinstance(v, dict) or not isinstance(v.get("name"), str):
+            return v
+        try:
+            flow = get_flow(v["name"])
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+        try:
+            options = flow.Options.model_validate(v.get("options") or {})
+        except ValidationError as exc:
+            raise ValueError(f"flow {flow.name!r}: " + "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {'unknown option' if e['type'] == 'extra_forbidden' else e['msg']}"
+                for e in exc.errors())) from None
+        return {**v, "options": options.model_dump()}
+
+    def flow_options(self) -> FlowOptions:
+        return get_flow(self.name).Options.model_validate(self.options)
+
+
+def _legacy_flows(old: dict, feedback: str) -> list[dict]:
+    """The flows section as it was written before named steps (booleans), as the list of steps it meant:
+    the flows switched on, the feedback's flow and the export they need, with the options they had."""
+    unknown = set(old) - _LEGACY_FLOW_KEYS
+    if unknown:
+        raise ValueError(f"unknown key(s) {sorted(unknown)}; flows is a list of flow names "
+                         f"(e.g. [qonnx, finn-estimate])")
+    verify = old.get("verify_samples", 64)
+    tool_s, synth_s = old.get("timeout_s", 600), old.get("synthesis_timeout_s", 7200)
+    options = {"qonnx": {"verify_samples": verify, "min_agreement": old.get("min_agreement", 1.0)},
+               "finn-estimate": {"timeout_s": tool_s},
+               "hls4ml": {"strategy": old.get("hls4ml_strategy", "Latency"), "verify_samples": verify,
+                          "min_agreement": old.get("hls4ml_min_agreement", 0.0), "timeout_s": tool_s},
+               "vivado": {"strategy": old.get("hls4ml_strategy", "Latency"), "timeout_s": synth_s},
+               "yosys": {"simulate": old.get("yosys_simulate", False), "verify_samples": verify, "timeout_s": synth_s}}
+    listed = [name for key, name in (("export", "qonnx"), ("finn", "finn-estimate"), ("hls4ml_csim", "hls4ml"),
+                                     ("synthesis", "vivado"), ("yosys", "yosys")) if old.get(key, key == "export")]
+    names = resolve(listed + ([feedback] if feedback in FLOWS else []))
+    return [{name: options[name]} for name in names]
 
 
 class Objective(_Strict):
@@ -245,11 +284,13 @@ class Config(_Strict):
     folding: FoldingConfig = FoldingConfig()
     training: TrainingConfig = TrainingConfig()
     search: SearchConfig = SearchConfig()
-    feedback: Literal["analytic", "finn-estimate", "hls4ml", "vivado", "yosys"] = "analytic"
+    # the source that scores every trial: `analytic` (the models, or `coefficients`) or a flow's name
+    feedback: str = "analytic"
     # coefficients of the analytic models: "analytic" (published constants), a shipped calibration by
     # name, or a file written by `codesign calibrate`; anything but "analytic" makes the source "calibrated"
     coefficients: str = "analytic"
-    flows: FlowsConfig = FlowsConfig()
+    # toolchain flows every trained candidate goes through, in order (flows they require are added)
+    flows: list[FlowStep] = [FlowStep(name="qonnx")]
     output_dir: str = "runs"
 
     @field_validator("coefficients")
@@ -268,13 +309,39 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _feedback_style(self):
-        needed = FEEDBACK_SOURCES[self.feedback]
-        if needed is not None and self.style != needed:
-            raise ValueError(f"feedback {self.feedback!r} needs style {needed!r} (the config has style {self.style!r})")
+        valid = ["analytic", *sorted(n for n, f in FLOWS.items() if f.feedback)]
+        if self.feedback not in valid:
+            raise ValueError(f"feedback: {self.feedback!r} unknown; valid: {valid}")
+        names = [s.name for s in self.flows]
+        if len(set(names)) != len(names):
+            raise ValueError(f"flows: a flow is listed twice in {names}")
+        for flow, _ in self.flow_steps():
+            if self.style not in flow.styles:
+                what = "feedback" if flow.name == self.feedback else "flow"
+                raise ValueError(f"{what} {flow.name!r} needs style {' or '.join(map(repr, flow.styles))} "
+                                 f"(the config has style {self.style!r})")
         if self.feedback == "yosys" and (self.folding.mode != "derive" or self.folding.target_fps is not None):
             raise ValueError("feedback 'yosys' synthesises fully parallel RTL (reuse factor 1): set folding "
                              "{mode: derive, target_fps: null} so the analytic estimate describes the same design")
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_flows_section(cls, data):
+        if isinstance(data, dict) and isinstance(data.get("flows"), dict):
+            try:
+                flows = _legacy_flows(data["flows"], data.get("feedback", "analytic"))
+            except ValueError as exc:
+                raise ValueError(f"flows: {exc}") from None
+            return {**data, "flows": flows}
+        return data
+
+    def flow_steps(self) -> list[tuple[Flow, FlowOptions]]:
+        """The flows a trained candidate goes through, in order: the listed ones and the feedback's, each
+        after the flows it requires."""
+        listed = {s.name: s for s in self.flows}
+        names = resolve([*listed, *([self.feedback] if self.feedback in FLOWS else [])])
+        return [(get_flow(n), listed[n].flow_options() if n in listed else get_flow(n).Options()) for n in names]
 
     def clock(self, board: Board) -> float:
         """The clock the design runs at: `clock_mhz` when set, else the board's."""

@@ -33,7 +33,7 @@ def evaluate_candidate(cfg: Config, params: dict, *, trial_id: str, run_dir: str
     record: dict = {"trial_id": trial_id, "params": dict(params), "style": cfg.style, "feedback": cfg.feedback,
                     "source": cfg.estimate_source,
                     "status": "failed", "failure_reason": None, "trial_dir": str(tdir), "metrics": {},
-                    "artifacts": []}
+                    "artifacts": [], "flows": {}}
     log = logging.getLogger(f"codesign.trial.{trial_id}")
     handler = logging.FileHandler(tdir / "trial.log")
     log.addHandler(handler)
@@ -108,118 +108,45 @@ def _estimate_with_trained_weights(cfg: Config, spec: ModelSpec, model, board, b
 
 
 def run_toolchain(cfg: Config, spec: ModelSpec, model, board, tdir: Path, record: dict, log, *, analytic):
-    """Export, verify and run the configured tool flows on a trained model. Records what each step
-    computed under record["flows"] / record["estimates"]; returns the estimate that should score the
-    trial when the feedback source is not `analytic`, else None. Tool failures raise (trial fails)."""
+    """Take the trained model through the configured flows in order (`Config.flow_steps`). Records what
+    each computed under record["flows"] / record["estimates"]; returns the estimate of the feedback's
+    flow when it ran, else None (the trial keeps its model estimate). A failing flow raises (trial fails)."""
+    steps = cfg.flow_steps()
+    if not steps:
+        return None
+    import numpy as np
     import torch
 
-    from flows.tools import call_with_timeout
-    from hw_models.estimate import folded_design
-    fl = cfg.flows
-    need_finn = cfg.feedback == "finn-estimate" or fl.finn
-    need_hls4ml = cfg.feedback == "hls4ml" or fl.hls4ml_csim
-    need_synthesis = cfg.feedback == "vivado" or fl.synthesis
-    need_yosys = cfg.feedback == "yosys" or fl.yosys
-    record.setdefault("flows", {})
-    if not (fl.export or need_finn or need_hls4ml or need_synthesis or need_yosys):
-        return None
-    from flows.qonnx import export_and_verify
-    data = dataset_for(cfg)
-    exported = export_and_verify(model, data.x_test, tdir, min_agreement=fl.min_agreement, samples=fl.verify_samples)
-    record["flows"]["qonnx"] = exported.as_dict()
-    record["artifacts"].append(str(exported.onnx_path))
-    log.info("QONNX export verified: agreement %.3f on %d samples", exported.agreement, exported.samples)
-    design = folded_design(spec.to_design(cfg.style, cfg.clock_mhz), board, cfg.coefficients)
-    primary = None
-    if need_finn:
-        from flows.finn import finn_estimate
-        fe = call_with_timeout(finn_estimate, exported.onnx_path, design, board, timeout_s=fl.timeout_s)
-        record["estimates"]["finn-estimate"] = fe.as_dict()
-        log.info("FINN estimate: %s, %d cycles/frame", fe.total, fe.cycles_per_frame)
-        if cfg.feedback == "finn-estimate":
-            primary = fe
-    if need_hls4ml:
-        from flows.hls4ml import ToolMissing, csim_agreement
-        x = data.x_test[:fl.verify_samples]
-        with torch.no_grad():
-            model.eval()
-            reference = model(torch.from_numpy(x)).numpy()
-        try:
-            hr = call_with_timeout(csim_agreement, exported.onnx_path, design, board.part, x, reference,
-                                   image_shape=spec.image_shape, strategy=fl.hls4ml_strategy,
-                                   clock_mhz=cfg.clock(board), timeout_s=fl.timeout_s)
-        except ToolMissing as exc:
-            record["flows"]["hls4ml"] = {"skipped": str(exc)}
-            log.warning("hls4ml C simulation skipped: %s", exc)
-        else:
-            record["flows"]["hls4ml"] = hr.as_dict()
-            log.info("hls4ml C simulation: agreement %.3f (argmax %.3f)", hr.agreement, hr.argmax_agreement)
-            if hr.agreement < fl.hls4ml_min_agreement:
-                raise RuntimeError(f"hls4ml mismatch: C simulation agrees with Brevitas on {hr.agreement:.1%} "
-                                   f"of {hr.samples} samples (needed {fl.hls4ml_min_agreement:.1%})")
-    if need_synthesis:
-        synthesized = _synthesize(cfg, exported.onnx_path, design, board, tdir, record, log, analytic)
-        if cfg.feedback == "vivado":
-            primary = synthesized
-    if need_yosys:
-        synthesized = _yosys(cfg, model, board, tdir, record, log)
-        if cfg.feedback == "yosys":
-            primary = synthesized
-    return primary
-
-
-def _yosys(cfg: Config, model, board, tdir: Path, record: dict, log):
-    """da4ml RTL + Yosys for MLPs; designs the RTL path does not cover (CNNs, float layers...) or a
-    missing Yosys are recorded as skipped and the trial keeps its other sources."""
     from codesign.model import quantized_mlp
-    from flows.quantized_mlp import RtlUnsupported
-    from flows.tools import call_with_timeout
-    from flows.yosys_flow import synthesize_mlp_stat, yosys_estimate
-    from flows.yosys_run import YosysMissing
-    check_x = dataset_for(cfg).x_test if cfg.flows.yosys_simulate else None
-    try:
-        stat, latency, check = call_with_timeout(synthesize_mlp_stat, quantized_mlp(model), board.family,
-                                                 tdir / "yosys", check_x=check_x, check_samples=cfg.flows.verify_samples,
-                                                 timeout_s=cfg.flows.synthesis_timeout_s)
-    except (RtlUnsupported, YosysMissing, ValueError) as exc:
-        record["flows"]["yosys"] = {"skipped": f"{type(exc).__name__}: {exc}"}
-        log.warning("yosys skipped: %s", exc)
-        return None
-    est = yosys_estimate(stat, latency, board, clock_mhz=cfg.clock(board))
-    record["estimates"]["yosys"] = est.as_dict()
-    record["flows"]["yosys"] = {"yosys_version": stat.yosys_version, "carry": stat.carry, "seconds": stat.seconds,
-                                "latency_cycles": latency, **({"verilog_simulation": check} if check else {})}
-    log.info("yosys: %s", est.total)
-    return est
+    from flows.base import FlowContext
+    from flows.registry import run_flows
+    from hw_models.estimate import folded_design
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model.eval()(torch.from_numpy(np.asarray(x, dtype=np.float32))).numpy()
+
+    ctx = FlowContext(model=model, forward=forward, network=lambda: quantized_mlp(model),
+                      design=folded_design(spec.to_design(cfg.style, cfg.clock_mhz), board, cfg.coefficients),
+                      board=board, clock_mhz=cfg.clock(board), work_dir=tdir, x_check=dataset_for(cfg).x_test,
+                      image_shape=spec.image_shape, cycles_per_frame=analytic.cycles_per_frame,
+                      latency_cycles=analytic.latency_cycles)
+    results = run_flows(steps, ctx, on_result=lambda r: _record_flow(record, r, tdir, log))
+    scoring = next((r for r in results if r.name == cfg.feedback and r.ran), None)
+    return None if scoring is None else scoring.estimates.get(cfg.feedback, next(iter(scoring.estimates.values()), None))
 
 
-def _synthesize(cfg: Config, onnx_path, design, board, tdir: Path, record: dict, log, analytic):
-    """Vendor synthesis where installed (FINN out-of-context / hls4ml build); skipped with a message
-    otherwise. Returns the `vivado` estimate or None."""
-    from flows.synthesis import SynthesisToolMissing, finn_ooc_synthesis, hls4ml_synthesis
-    from flows.tools import call_with_timeout
-    clock = cfg.clock(board)
-    timing = {"clock_mhz": clock, "cycles_per_frame": analytic.cycles_per_frame,
-              "latency_cycles": analytic.latency_cycles}
-    try:
-        if cfg.style == "finn":
-            found = {"vivado": call_with_timeout(finn_ooc_synthesis, onnx_path, design, board, tdir / "finn_build",
-                                                 timeout_s=cfg.flows.synthesis_timeout_s, **timing)}
-        else:
-            found = call_with_timeout(hls4ml_synthesis, onnx_path, design, board, tdir / "hls4ml_build",
-                                      strategy=cfg.flows.hls4ml_strategy, timeout_s=cfg.flows.synthesis_timeout_s,
-                                      **timing)
-    except SynthesisToolMissing as exc:
-        if cfg.feedback == "vivado":
-            raise
-        record["flows"]["synthesis"] = {"skipped": str(exc)}
-        log.warning("synthesis skipped: %s", exc)
-        return None
-    for source, est in found.items():
+def _record_flow(record: dict, result, tdir: Path, log) -> None:
+    if not result.ran:
+        record["flows"][result.name] = {"skipped": result.skipped}
+        log.warning("%s skipped: %s", result.name, result.skipped)
+        return
+    record["flows"][result.name] = dict(result.detail)
+    for source, est in result.estimates.items():
         record["estimates"][source] = est.as_dict()
-        log.info("%s: %s", source, est.total)
-    record["flows"]["synthesis"] = {"sources": sorted(found)}
-    return found.get("vivado")
+        log.info("%s: %s, %d cycles/frame", source, est.total, est.cycles_per_frame)
+    record["artifacts"] += [str(a) for a in result.artifacts]
+    log.info("%s done", result.name)
 
 
 def design_summary_from_estimate(spec: ModelSpec, est, style: str) -> str:

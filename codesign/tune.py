@@ -151,20 +151,22 @@ def _space(trial, *, cfg: Config, n_features: int, image_shape, n_classes: int):
     return None  # Ray keeps every value the trial was asked for
 
 
+def check_feedback_tools(cfg: Config) -> None:
+    """The flow that scores every trial must be able to run here: checked before any work."""
+    from flows.registry import FLOWS
+    if cfg.feedback in FLOWS:
+        found = FLOWS[cfg.feedback].check(cfg.style)
+        if not found.available:
+            raise ConfigError(f"feedback {cfg.feedback!r}: {found.detail}")
+
+
 def run_search(cfg: Config, *, address: str | None = None, output_dir: str | None = None,
                quiet: bool = False) -> tuple[Path, dict]:
     """Run the configured search on Ray Tune; returns the run folder and its summary."""
     from codesign.data import dataset_for
 
     cfg.resolve_board()  # a config built without config_from_mapping: unknown board fails before any work
-    if cfg.feedback == "vivado":
-        from flows.synthesis import SynthesisToolMissing, require_vitis_hls, require_vivado
-        try:
-            require_vivado()
-            if cfg.style == "hls4ml":
-                require_vitis_hls()
-        except SynthesisToolMissing as exc:
-            raise ConfigError(f"feedback 'vivado': {exc}") from None
+    check_feedback_tools(cfg)
     data = dataset_for(cfg)
     run_dir = runfolder.create_run_dir(output_dir or cfg.output_dir, cfg.name)
     runfolder.write_text(run_dir, "config.yaml", dump_config(cfg))

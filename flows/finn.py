@@ -12,7 +12,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from pydantic import Field
+
 from boards import Board, Resources
+from flows.base import Flow, FlowContext, FlowOptions, FlowResult
+from flows.tools import call_with_timeout
 from hw_models.design import ConvLayer, Design, DenseLayer, MaxPoolLayer, divisors
 from hw_models.estimate import LayerEstimate, ResourceEstimate
 
@@ -219,3 +223,20 @@ def finn_estimate(onnx_path: str | Path, design: Design, board: Board, clock_mhz
         per_layer=tuple(per_layer), cycles_per_frame=cycles_per_frame,
         latency_cycles=sum(l.cycles for l in per_layer), fits=board.fits(total),
         utilization=board.utilization(total), violations=board.violations(total), notes=tuple(notes))
+
+
+class FinnEstimateOptions(FlowOptions):
+    timeout_s: float = Field(default=600, gt=0, description="time limit of finn-plus' flow")
+
+
+class FinnEstimateFlow(Flow):
+    name = "finn-estimate"
+    description = "finn-plus' own per-layer estimate of the QONNX file with our folding (source finn-estimate; no Vivado)"
+    styles = ("finn",)
+    requires = ("qonnx",)
+    Options = FinnEstimateOptions
+
+    def run(self, ctx: FlowContext, options: FinnEstimateOptions) -> FlowResult:
+        est = call_with_timeout(finn_estimate, self.needs_onnx(ctx), ctx.design, ctx.board, ctx.clock_mhz,
+                                timeout_s=options.timeout_s)
+        return FlowResult(self.name, {"cycles_per_frame": est.cycles_per_frame}, estimates={est.source: est})

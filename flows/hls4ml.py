@@ -10,11 +10,15 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
+from typing import Literal
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field
 
+from flows.base import Flow, FlowContext, FlowOptions, FlowResult, FlowSkipped, ToolCheck
 from flows.qonnx import compare_outputs
+from flows.tools import call_with_timeout
 from hw_models.design import Design, MaxPoolLayer
 
 
@@ -22,7 +26,7 @@ class Hls4mlError(RuntimeError):
     """hls4ml could not convert or compile the model; the message is hls4ml's."""
 
 
-class ToolMissing(RuntimeError):
+class ToolMissing(FlowSkipped):
     """A tool the step needs is not installed (the message names it)."""
 
 
@@ -116,3 +120,33 @@ def csim_agreement(onnx_path: str | Path, design: Design, fpga_part: str, x: np.
     finally:
         if tmp is not None:
             tmp.cleanup()
+
+
+class Hls4mlOptions(FlowOptions):
+    strategy: Literal["Latency", "Resource"] = Field(default="Latency", description="hls4ml's Strategy")
+    verify_samples: int = Field(default=64, ge=1, description="test samples the C simulation runs on")
+    min_agreement: float = Field(default=0.0, ge=0, le=1, description=(
+        "share of samples that must match the network; below, the trial fails (0: report only)"))
+    timeout_s: float = Field(default=600, gt=0, description="time limit of conversion + compile + prediction")
+
+
+class Hls4mlFlow(Flow):
+    name = "hls4ml"
+    description = "hls4ml conversion of the QONNX file and its C simulation (g++), compared with the network"
+    styles = ("hls4ml",)
+    requires = ("qonnx",)
+    Options = Hls4mlOptions
+
+    def check(self, style: str) -> ToolCheck:
+        found = shutil.which("g++")
+        return ToolCheck(found is not None, found or "g++ not found (hls4ml's C simulation compiles with it)")
+
+    def run(self, ctx: FlowContext, options: Hls4mlOptions) -> FlowResult:
+        x = ctx.x_check[:options.verify_samples]
+        result = call_with_timeout(csim_agreement, self.needs_onnx(ctx), ctx.design, ctx.board.part, x, ctx.forward(x),
+                                   image_shape=ctx.image_shape, strategy=options.strategy, clock_mhz=ctx.clock_mhz,
+                                   timeout_s=options.timeout_s)
+        if result.agreement < options.min_agreement:
+            raise RuntimeError(f"hls4ml mismatch: C simulation agrees with the network on {result.agreement:.1%} "
+                               f"of {result.samples} samples (needed {options.min_agreement:.1%})")
+        return FlowResult(self.name, result.as_dict())

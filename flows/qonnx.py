@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from pydantic import Field
+
+from flows.base import Flow, FlowContext, FlowOptions, FlowResult
 
 
 class ExportableModel(Protocol):
@@ -145,3 +148,24 @@ def export_and_verify(model: ExportableModel, x_verify: np.ndarray, out_dir: Pat
         raise ExportMismatch(f"export mismatch: QONNX agrees with Brevitas on {agreement:.1%} of {len(x)} samples "
                              f"(needed {min_agreement:.1%}; max |diff| {max_diff:.3g}); files kept in {out_dir}")
     return result
+
+
+class QonnxOptions(FlowOptions):
+    verify_samples: int = Field(default=64, ge=1, description="test samples the exported graph is checked on")
+    min_agreement: float = Field(default=1.0, ge=0, le=1,
+                                 description="share of samples that must match Brevitas; below, the trial fails")
+
+
+class QonnxFlow(Flow):
+    name = "qonnx"
+    description = "QONNX export of the trained network, verified against it (model.onnx; the other flows read it)"
+    Options = QonnxOptions
+    feedback = False  # every other flow builds on it; it scores nothing
+
+    def run(self, ctx: FlowContext, options: QonnxOptions) -> FlowResult:
+        exported = export_and_verify(ctx.model, ctx.x_check, ctx.work_dir, min_agreement=options.min_agreement,
+                                     samples=options.verify_samples)
+        return FlowResult(self.name, exported.as_dict(), artifacts=(str(exported.onnx_path),))
+
+    def next_context(self, ctx: FlowContext, result: FlowResult) -> FlowContext:
+        return ctx.with_onnx(Path(result.artifacts[0]))

@@ -13,10 +13,12 @@ from typing import Callable
 
 import numpy as np
 
+from flows.base import FlowSkipped
+
 NumpyFn = Callable[[np.ndarray], np.ndarray]
 
 
-class RtlUnsupported(RuntimeError):
+class RtlUnsupported(FlowSkipped):
     """The network cannot be turned into an exact da4ml design (the message says why): use the
     analytic resource source instead."""
 

@@ -13,17 +13,22 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+from typing import Literal
+
+from pydantic import Field
+
 from boards import Board, Resources
+from flows.base import Flow, FlowContext, FlowOptions, FlowResult, FlowSkipped, ToolCheck
 from flows.finn import apply_folding, finn_environment, input_quant_to_host, to_hw_dataflow
 from flows.hls4ml import convert
 from flows.qonnx import load_clean
 from flows.reports import HlsSynthesis, VivadoUtilization, parse_hls_csynth_xml_file, parse_vivado_utilization_file
-from flows.tools import vivado_available
+from flows.tools import call_with_timeout, vivado_available
 from hw_models.design import Design
 from hw_models.estimate import LayerEstimate, ResourceEstimate
 
 
-class SynthesisToolMissing(RuntimeError):
+class SynthesisToolMissing(FlowSkipped):
     """Vivado / Vitis HLS is not installed: the synthesis source is skipped (the message says why)."""
 
 
@@ -149,3 +154,37 @@ def finn_ooc_synthesis(onnx_path: str | Path, design: Design, board: Board, outp
         raise RuntimeError(f"FINN's build failed (status {status}); see {output_dir}/build_dataflow.log")
     return collect_finn_ooc(output_dir, board, clock_mhz=clock_mhz, cycles_per_frame=cycles_per_frame,
                             latency_cycles=latency_cycles)
+
+
+class VivadoOptions(FlowOptions):
+    strategy: Literal["Latency", "Resource"] = Field(default="Latency", description="hls4ml's Strategy (style hls4ml)")
+    timeout_s: float = Field(default=7200, gt=0, description="time limit of one synthesis")
+
+
+class VivadoFlow(Flow):
+    name = "vivado"
+    description = ("Vivado synthesis where installed: FINN out-of-context synthesis (style finn) or hls4ml "
+                   "build() (style hls4ml); sources vivado and hls-estimate")
+    requires = ("qonnx",)
+    Options = VivadoOptions
+
+    def check(self, style: str) -> ToolCheck:
+        try:
+            require_vivado()
+            if style == "hls4ml":
+                require_vitis_hls()
+        except SynthesisToolMissing as exc:
+            return ToolCheck(False, str(exc))
+        return ToolCheck(True, "Vivado" + (" and Vitis HLS" if style == "hls4ml" else ""))
+
+    def run(self, ctx: FlowContext, options: VivadoOptions) -> FlowResult:
+        timing = {"clock_mhz": ctx.clock_mhz, "cycles_per_frame": ctx.cycles_per_frame,
+                  "latency_cycles": ctx.latency_cycles}
+        onnx = self.needs_onnx(ctx)
+        if ctx.design.style == "finn":
+            found = {"vivado": call_with_timeout(finn_ooc_synthesis, onnx, ctx.design, ctx.board,
+                                                 ctx.work_dir / "finn_build", timeout_s=options.timeout_s, **timing)}
+        else:
+            found = call_with_timeout(hls4ml_synthesis, onnx, ctx.design, ctx.board, ctx.work_dir / "hls4ml_build",
+                                      strategy=options.strategy, timeout_s=options.timeout_s, **timing)
+        return FlowResult(self.name, {"sources": sorted(found)}, estimates=found)

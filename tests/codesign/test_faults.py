@@ -34,7 +34,7 @@ def _oom(*args, **kwargs):
         __import__("flows.qonnx", fromlist=["ExportMismatch"]).ExportMismatch("export mismatch: injected")), {},
      "ExportMismatch: export mismatch: injected"),
     ("flows.finn.finn_estimate", _boom, {"feedback": "finn-estimate"}, "RuntimeError: injected tool failure"),
-    ("flows.finn.finn_estimate", _hang, {"feedback": "finn-estimate", "flows": {"timeout_s": 1}},
+    ("flows.finn.finn_estimate", _hang, {"feedback": "finn-estimate", "flows": [{"finn-estimate": {"timeout_s": 1}}]},
      "ToolTimeout: _hang did not finish within 1 s"),
     ("flows.hls4ml.csim_agreement", _boom, {"style": "hls4ml", "feedback": "hls4ml"},
      "RuntimeError: injected tool failure"),

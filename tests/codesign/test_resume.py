@@ -20,7 +20,7 @@ seed: 3
 training: {epochs: 3, patience: 3}
 space: {hidden_layers: [1], width: [16, 32], weight_bits: [2, 4], act_bits: [2, 4]}
 search: {num_samples: 6, max_concurrent: 1, algorithm: tpe}
-flows: {export: false}
+flows: []
 """
 
 

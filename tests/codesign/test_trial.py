@@ -12,7 +12,7 @@ PARAMS = {"kind": "mlp", "activation": "relu", "hidden_layers": 1, "fc0_width": 
 
 def _cfg(style):
     return config_from_mapping({"style": style, "coefficients": "yosys-xc7", "folding": {"target_fps": None},
-                                "training": {"epochs": 2, "patience": 2}, "flows": {"export": False},
+                                "training": {"epochs": 2, "patience": 2}, "flows": [],
                                 "space": {"hidden_layers": [1], "width": [16]}})
 
 

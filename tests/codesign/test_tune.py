@@ -128,7 +128,7 @@ def test_same_seed_repeats_the_search(ray_local, tmp_path):
 
 def test_finn_estimate_feedback_search_records_every_source(ray_local, tmp_path):
     from codesign.tune import run_search
-    cfg = _cfg(tmp_path, feedback="finn-estimate", flows={"synthesis": True},
+    cfg = _cfg(tmp_path, feedback="finn-estimate", flows=["qonnx", "vivado"],
                space={"weight_bits": [2, 4], "act_bits": [2, 4]}, search={"num_samples": 3})
     run_dir, summary = run_search(cfg, quiet=True)
     records = read_records(run_dir)
@@ -143,7 +143,7 @@ def test_finn_estimate_feedback_search_records_every_source(ray_local, tmp_path)
         assert (run_dir / "trials" / r["trial_id"] / "model.onnx").is_file()
         from flows.tools import vivado_available
         if not vivado_available():  # asked for, not installed: skipped with the reason, trial still ok
-            assert "Vivado not found" in r["flows"]["synthesis"]["skipped"]
+            assert "Vivado not found" in r["flows"]["vivado"]["skipped"]
 
 
 def test_float_layers_under_finn_feedback_fail_with_finns_message(ray_local, tmp_path):
@@ -191,7 +191,7 @@ def test_yosys_feedback_scores_trials_by_synthesis(ray_local, tmp_path):
     from codesign.tune import run_search
     cfg = _cfg(tmp_path, style="hls4ml", feedback="yosys", folding={"target_fps": None},
                space={"width": [8], "weight_bits": [2], "act_bits": [2]},
-               search={"num_samples": 1, "max_concurrent": 1}, flows={"yosys_simulate": True, "verify_samples": 16})
+               search={"num_samples": 1, "max_concurrent": 1}, flows=[{"yosys": {"simulate": True, "verify_samples": 16}}])
     run_dir, _ = run_search(cfg, quiet=True)
     (r,) = read_records(run_dir)
     assert r["status"] == "ok" and r["source"] == "yosys"
@@ -204,7 +204,7 @@ def test_yosys_feedback_scores_trials_by_synthesis(ray_local, tmp_path):
 def test_yosys_skips_what_the_rtl_path_does_not_cover(tmp_path):
     from codesign.config import config_from_mapping
     from codesign.trial import evaluate_candidate
-    cfg = config_from_mapping({"style": "hls4ml", "flows": {"yosys": True}, "training": {"epochs": 1},
+    cfg = config_from_mapping({"style": "hls4ml", "flows": ["yosys"], "training": {"epochs": 1},
                                "space": {"kind": ["cnn"], "conv": {"blocks": [1], "channels": [4], "pool": [False]},
                                          "hidden_layers": [1], "width": [8]}})
     params = {"kind": "cnn", "activation": "relu", "conv_blocks": 1, "conv0_kernel": 3, "conv0_channels": 4, "conv0_pool": False,
