@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any, Mapping
 
 from boards import Resources
+from flows.base import FlowResult
 from hw_models import Design, ResourceEstimate, design_from_mapping, design_to_mapping
 
 SCHEMA_VERSION = 2
@@ -30,28 +31,6 @@ class Status(str, Enum):
 
     def __str__(self) -> str:
         return self.value
-
-
-@dataclass(frozen=True)
-class FlowResult:
-    """What one toolchain flow did for a trial: its measurements, or why it was skipped."""
-
-    name: str
-    detail: Mapping[str, Any] = field(default_factory=dict)  # JSON-able measurements of the flow
-    skipped: str | None = None  # the reason it did not run (tool missing, design not supported)
-
-    @property
-    def ran(self) -> bool:
-        return self.skipped is None
-
-    def to_json(self) -> dict:
-        return {**self.detail, "skipped": self.skipped} if self.skipped else dict(self.detail)
-
-    @classmethod
-    def from_json(cls, name: str, data: Mapping) -> "FlowResult":
-        data = dict(data)
-        skipped = data.pop("skipped", None)
-        return cls(name, data, skipped)
 
 
 @dataclass(frozen=True)
@@ -78,7 +57,7 @@ class TrialRecord:
     fits: bool | None = None
     estimates: Mapping[str, ResourceEstimate] = field(default_factory=dict)  # by source
     estimate_before_training: Resources | None = None  # shape-only totals, when trained weights re-scored it
-    flows: Mapping[str, FlowResult] = field(default_factory=dict)
+    flows: Mapping[str, FlowResult] = field(default_factory=dict)  # measurements or skip reason, by flow
     epochs_run: int | None = None
     history: tuple[tuple[float, ...], ...] = ()  # (epoch, loss, val_accuracy) per epoch
     timings: Timings = Timings()
@@ -112,7 +91,7 @@ class TrialRecord:
                "fits": self.fits, "estimates": {k: v.as_dict() for k, v in self.estimates.items()},
                "estimate_before_training": (self.estimate_before_training.as_dict()
                                             if self.estimate_before_training is not None else None),
-               "flows": {k: v.to_json() for k, v in self.flows.items()}, "epochs_run": self.epochs_run,
+               "flows": {k: _flow_json(v) for k, v in self.flows.items()}, "epochs_run": self.epochs_run,
                "history": [list(h) for h in self.history], "timings": vars(self.timings).copy(),
                "trial_dir": self.trial_dir, "artifacts": list(self.artifacts), "node_id": self.node_id,
                "process_error": self.process_error, "completed_from": self.completed_from,
@@ -129,6 +108,18 @@ class TrialRecord:
             return _from_json(data, version)
         except (KeyError, TypeError, ValueError) as exc:
             raise RecordError(f"trial record {data.get('trial_id', '?')!r}: {type(exc).__name__}: {exc}") from None
+
+
+def _flow_json(result: FlowResult) -> dict:
+    """A flow's part of the record: its measurements, or why it was skipped (its estimates and files
+    are the record's `estimates` and `artifacts`)."""
+    return {**result.detail, "skipped": result.skipped} if result.skipped else dict(result.detail)
+
+
+def _flow_from_json(name: str, data: Mapping) -> FlowResult:
+    data = dict(data)
+    skipped = data.pop("skipped", None)
+    return FlowResult(name, data, skipped)
 
 
 def _from_json(data: Mapping, version: int) -> TrialRecord:
@@ -148,7 +139,7 @@ def _from_json(data: Mapping, version: int) -> TrialRecord:
         objective_values=tuple(values) if values is not None else None, fits=data.get("fits"),
         estimates={k: ResourceEstimate.from_dict(v) for k, v in (data.get("estimates") or {}).items()},
         estimate_before_training=Resources(**before) if before else None,
-        flows={k: FlowResult.from_json(k, v) for k, v in (data.get("flows") or {}).items()},
+        flows={k: _flow_from_json(k, v) for k, v in (data.get("flows") or {}).items()},
         epochs_run=data.get("epochs_run"), history=tuple(tuple(h) for h in data.get("history") or ()),
         timings=timings, trial_dir=data.get("trial_dir"), artifacts=tuple(data.get("artifacts") or ()),
         node_id=data.get("node_id"), process_error=bool(data.get("process_error")),
