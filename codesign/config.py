@@ -22,8 +22,6 @@ METRICS: dict[str, str] = {
     "util_max": "min",  # largest fraction of the board used by any resource
     "fps": "max", "latency_us": "min", "latency_cycles": "min", "cycles_per_frame": "min",
 }
-ALGORITHMS: tuple[str, ...] = ("nsga2", "tpe", "gp", "random", "grid")
-DATASETS: tuple[str, ...] = ("digits", "mnist1d", "npz")
 # feedback -> the style it needs (None: any)
 FEEDBACK_SOURCES: dict[str, str | None] = {"analytic": None, "finn-estimate": "finn", "hls4ml": "hls4ml",
                                            "vivado": None, "yosys": "hls4ml"}

@@ -417,9 +417,9 @@ def resume_search(run_dir: str | Path, *, address: str | None = None, quiet: boo
     _init_ray(address, quiet)
     if not tune.Tuner.can_restore(str(experiment)):
         raise ConfigError(f"cannot resume {str(run_dir)!r}: no Ray Tune experiment state in {experiment}")
-    check_experiment_state(experiment)
     check_loggers(cfg.search.loggers)
     with active_run(run_dir):  # the study storage in Ray's checkpoints reconnects to this run folder
+        check_experiment_state(experiment)
         tuner = tune.Tuner.restore(str(experiment), trainable=_make_trainable(cfg, run_dir),
                                    storage_filesystem=run_storage(), resume_unfinished=True, resume_errored=True)
         return _fit(tuner, cfg, run_dir, resumed=True)

@@ -69,6 +69,7 @@ def test_tiny_search_writes_a_complete_run_folder(ray_local, tmp_path):
     assert 0 < summary["hypervolume"] <= 1
     text = run_report(run_dir)
     assert "Pareto front" in text and front["trial_id"].iloc[0] in text
+    assert f"Optuna study: {run_dir.name} in study.db" in text
     # the Optuna study, in RUN/study.db under the name in study.json / summary.json
     study = _stored_study(run_dir, summary)
     by_ray_id = {t.user_attrs["ray_trial_id"]: t for t in study.trials}
