@@ -75,6 +75,9 @@ def test_ff_under_finn_estimate_is_marked_as_the_analytic_models():
     assert metrics["ff"] == analytic.total.ff and metrics["lut"] == 1234
     assert record["resource_sources"] == {"lut": "finn-estimate", "ff": "analytic", "bram18": "finn-estimate",
                                           "uram": "finn-estimate", "dsp": "finn-estimate"}
+    from codesign.records import TrialRecord
+    typed = TrialRecord.from_json({**record, "params": {}, "design": None})
+    assert typed.resource_sources["ff"] == "analytic" and TrialRecord.from_json(typed.to_json()) == typed
     metrics["accuracy"] = 0.9
     lines = pareto_table([record]).splitlines()
     assert lines[2].count("*") == 1 and _res(metrics, "ff") + "*" in lines[2]
