@@ -165,7 +165,7 @@ def pareto_x_range(grouped: dict[str, list[dict]], metric: str, log: bool) -> Ax
     if log:
         pad = 10 ** (AXIS_PAD * max(math.log10(hi / lo), 1.0))
         return AxisRange(lo / pad, hi * pad, True)
-    pad = AXIS_PAD * ((hi - lo) or abs(hi) or 1.0)
+    pad = AXIS_PAD * (hi - lo) if hi > lo else max(AXIS_PAD * abs(hi), 1.0)  # one value: a unit either side
     return AxisRange(lo - pad, hi + pad, False)
 
 

@@ -246,3 +246,9 @@ def test_pareto_figure_uses_the_feasible_range(report: Path):
     assert list(fig.layout.xaxis.range) == pareto_x_range(grouped, "lut", log=False).plotly()
     infeasible = next(t for t in fig.data if t.legendgroup == "infeasible" and t.xaxis == "x")
     assert max(infeasible.x) <= fig.layout.xaxis.range[1] and "triangle-right" in infeasible.marker.symbol
+
+
+def test_pareto_axis_of_a_single_feasible_value_is_not_degenerate():
+    from codesign.html_report import groups, pareto_x_range
+    dsp = pareto_x_range(groups([RECORDS[0], RECORDS[3]], {"t1-small"}), "dsp", log=False)  # every feasible: 0
+    assert (dsp.lo, dsp.hi) == (-1.0, 1.0)
