@@ -98,6 +98,14 @@ class RunFolderStorage(RDBStorage):
         self.__init__(state["spec"], current_run_dir())
 
 
+def check_resumable(run_dir: str | Path) -> None:
+    """A run folder's own study database is still there (SQLite would silently start an empty one)."""
+    info = StudyInfo.read(run_dir)
+    if info is not None and info.storage is None and not (Path(run_dir) / DEFAULT_DATABASE).is_file():
+        raise ConfigError(f"cannot resume {str(run_dir)!r}: its Optuna study {DEFAULT_DATABASE} is missing "
+                          f"(the finished trials are still in {Path(run_dir) / 'trials.jsonl'})")
+
+
 def open_new_study_storage(info: StudyInfo, run_dir: str | Path) -> RunFolderStorage:
     """The storage a new search's study is created in; refuses a name already taken in a shared database."""
     import optuna

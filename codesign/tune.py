@@ -23,7 +23,7 @@ from codesign.config import Config, ConfigError, dump_config
 from codesign.results import summarize
 from codesign.samplers import make_sampler, tell
 from codesign.space import sample_spec
-from codesign.study import StudyInfo, active_run, open_new_study_storage
+from codesign.study import StudyInfo, active_run, check_resumable, open_new_study_storage
 
 # intermediate (per-epoch) results carry no objective values; Ray's strict check would reject them
 os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
@@ -418,6 +418,7 @@ def resume_search(run_dir: str | Path, *, address: str | None = None, quiet: boo
     if not tune.Tuner.can_restore(str(experiment)):
         raise ConfigError(f"cannot resume {str(run_dir)!r}: no Ray Tune experiment state in {experiment}")
     check_loggers(cfg.search.loggers)
+    check_resumable(run_dir)
     with active_run(run_dir):  # the study storage in Ray's checkpoints reconnects to this run folder
         check_experiment_state(experiment)
         tuner = tune.Tuner.restore(str(experiment), trainable=_make_trainable(cfg, run_dir),

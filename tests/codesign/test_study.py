@@ -7,7 +7,9 @@ import ray.cloudpickle as cloudpickle
 
 from codesign.config import ConfigError, config_from_mapping
 from codesign.runfolder import read_records
-from codesign.study import RunFolderStorage, StudyInfo, active_run, open_new_study_storage, storage_url
+from codesign.study import (
+    RunFolderStorage, StudyInfo, active_run, check_resumable, open_new_study_storage, storage_url,
+)
 
 State = optuna.trial.TrialState
 
@@ -81,6 +83,15 @@ def test_restored_searcher_neither_duplicates_nor_leaves_trials_running_and_foll
     assert [(t.state, t.user_attrs["ray_trial_id"]) for t in trials] == [
         (State.COMPLETE, "a"), (State.COMPLETE, "b"), (State.FAIL, "c"), (State.COMPLETE, "d")]
     assert trials[0].values == [0.9, 100.0] and trials[0].constraints == {"fit_lut": -0.5}
+
+
+def test_resume_without_the_study_database_is_a_clear_error(tmp_path):
+    StudyInfo("run", None).write(tmp_path)
+    with pytest.raises(ConfigError, match="cannot resume .*study.db is missing"):
+        check_resumable(tmp_path)
+    (tmp_path / "study.db").touch()
+    check_resumable(tmp_path)
+    check_resumable(tmp_path / "an-old-run-folder")  # no study.json: its study was in Ray's checkpoint
 
 
 def test_unpickling_a_storage_outside_a_search_is_a_clear_error(tmp_path):
