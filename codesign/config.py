@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from boards import RESOURCE_NAMES, Board, BoardError, board_from_mapping, get_board, load_board_file
-from hw_models.design import ALLOWED_BITS, STYLES
+from hw_models.design import ALLOWED_BITS
 
 # metric -> natural direction; every trial records all of them, the config picks the objectives
 METRICS: dict[str, str] = {
