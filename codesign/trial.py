@@ -87,7 +87,8 @@ def _score(record: dict, est, board, cfg: Config, reason: str = "", *, ff_fallba
     """Score the trial by `est`: its metrics, constraint values and board fit; infeasible ("does not
     fit BOARD{reason}: ...") when a constraint is broken, and with `decisive`, ok when none is."""
     scored = score(est, board, cfg, ff_fallback=ff_fallback)
-    record.update(metrics=scored.metrics, constraints=scored.constraints, fits=scored.fits)
+    record.update(metrics=scored.metrics, constraints=scored.constraints, fits=scored.fits,
+                  resource_sources=scored.resource_sources)
     if scored.violated:
         record.update(status="infeasible",
                       failure_reason=f"does not fit {board.name}{reason}: {', '.join(scored.violated)}")
