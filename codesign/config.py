@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from boards import RESOURCE_NAMES, Board, BoardError, board_from_mapping, get_board, load_board_file
 from flows.base import Flow, FlowOptions
 from flows.registry import FLOWS, get_flow, resolve
-from hw_models.design import ALLOWED_BITS, STYLES
+from hw_models.design import ALLOWED_BITS
 
 # metric -> natural direction; every trial records all of them, the config picks the objectives
 METRICS: dict[str, str] = {
@@ -24,8 +24,6 @@ METRICS: dict[str, str] = {
     "util_max": "min",  # largest fraction of the board used by any resource
     "fps": "max", "latency_us": "min", "latency_cycles": "min", "cycles_per_frame": "min",
 }
-ALGORITHMS: tuple[str, ...] = ("nsga2", "tpe", "gp", "random", "grid")
-DATASETS: tuple[str, ...] = ("digits", "mnist1d", "npz")
 # config keys of the flows section before flows became a list of named steps (run folders keep it)
 _LEGACY_FLOW_KEYS = {"export", "verify_samples", "min_agreement", "finn", "hls4ml_csim", "hls4ml_strategy",
                      "hls4ml_min_agreement", "timeout_s", "synthesis", "yosys", "yosys_simulate", "synthesis_timeout_s"}
@@ -248,6 +246,35 @@ class SearchConfig(_Strict):
     budgets: dict[str, float] = {}  # hard caps on resources, e.g. {lut: 20000, dsp: 0}
     population_size: int = Field(default=8, ge=2)  # NSGA-II
     startup_trials: int = Field(default=6, ge=1)  # TPE / GP random start
+    storage: str | None = Field(default=None, description=(
+        "Optuna RDB storage of the study (a SQLAlchemy URL). null: SQLite RUN/study.db. A relative SQLite "
+        "path (sqlite:///name.db) is resolved against the run folder; e.g. postgresql://user@host/db for a "
+        "shared database. Open it with `optuna-dashboard RUN/study.db` or optuna.load_study."))
+    loggers: list[Literal["tensorboard", "mlflow"]] = Field(default=[], description=(
+        "Ray Tune loggers besides its result.json/progress.csv: tensorboard (event files under RUN/ray, "
+        "needs tensorboardX), mlflow (file tracking store RUN/mlruns, needs mlflow)."))
+
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, v):
+        if v is None:
+            return v
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+        try:
+            url = make_url(v)
+        except ArgumentError:
+            raise ValueError(f"{v!r} is not a SQLAlchemy URL (e.g. sqlite:///study.db, postgresql://user@host/db)") from None
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            raise ValueError("an in-memory SQLite database is lost with the driver: give a file (sqlite:///study.db)")
+        return v
+
+    @field_validator("loggers")
+    @classmethod
+    def _loggers(cls, v):
+        if len(set(v)) != len(v):
+            raise ValueError(f"a logger appears twice in {v}")
+        return v
 
     @field_validator("budgets")
     @classmethod

@@ -11,12 +11,14 @@ import html
 import math
 import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from boards import RESOURCE_NAMES, Board
 from codesign import runfolder
 from codesign.config import Config, ConfigError, load_config
-from codesign.objectives import STATUSES
+from codesign.objectives import STATUSES, borrowed_resources
+from codesign.report import BORROWED_MARK, borrowed_footnotes
 from codesign.results import front_hypervolume, hypervolume_history, pareto_front
 
 REPORT_DIR = "report"
@@ -129,6 +131,44 @@ def groups(records: list[dict], front_ids: set[str]) -> dict[str, list[dict]]:
     return out
 
 
+@dataclass(frozen=True)
+class AxisRange:
+    """The x range of a Pareto panel: the trained (feasible) designs' values, padded. Infeasible
+    designs are often far outside it (they did not fit the board) and on a common axis would squeeze
+    the front into a sliver of the panel, so they are drawn at the edge they lie beyond, as a triangle."""
+
+    lo: float
+    hi: float
+    log: bool
+
+    def clip(self, value: float) -> tuple[float, str | None]:
+        """Where to draw `value`, and "<" / ">" when it lies beyond the range (drawn at that edge)."""
+        if value < self.lo:
+            return self.lo, "<"
+        if value > self.hi:
+            return self.hi, ">"
+        return value, None
+
+    def plotly(self) -> list[float]:
+        return [math.log10(self.lo), math.log10(self.hi)] if self.log else [self.lo, self.hi]
+
+
+AXIS_PAD = 0.06  # of the span (of its decades on a log axis) on each side
+
+
+def pareto_x_range(grouped: dict[str, list[dict]], metric: str, log: bool) -> AxisRange | None:
+    """The range of `metric` over the trained designs, padded; None (autoscale) without any."""
+    values = [v for r in _trained(grouped) if (v := _metric(r, metric)) is not None and (v > 0 or not log)]
+    if not values:
+        return None
+    lo, hi = min(values), max(values)
+    if log:
+        pad = 10 ** (AXIS_PAD * max(math.log10(hi / lo), 1.0))
+        return AxisRange(lo / pad, hi * pad, True)
+    pad = AXIS_PAD * (hi - lo) if hi > lo else max(AXIS_PAD * abs(hi), 1.0)  # one value: a unit either side
+    return AxisRange(lo - pad, hi + pad, False)
+
+
 # ---------------------------------------------------------------- text helpers
 
 def fmt_fps(fps: float | None) -> str:
@@ -168,21 +208,26 @@ def split_layer(part: str) -> tuple[str, str, str]:
 
 # ---------------------------------------------------------------- plotly figures
 
-def _scatter(go, rows: list[dict], cat: str, x_of, show_legend: bool):
+EDGE_MARKERS = {"<": ("triangle-left", "<"), ">": ("triangle-right", ">")}  # plotly, matplotlib
+
+
+def _scatter(go, rows: list[dict], cat: str, x_of, show_legend: bool, rng: AxisRange | None = None):
     label, symbol, _, color, opacity = CATEGORIES[cat]
     pts = [(x_of(r), plotted_accuracy(r), hover_text(r)) for r in rows]
-    pts = [p for p in pts if p[0] is not None]
+    pts = [(*(rng.clip(p[0]) if rng else (p[0], None)), *p[1:]) for p in pts if p[0] is not None]
     size = 11 if cat == "pareto" else 8
-    return go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], text=[p[2] for p in pts], mode="markers",
+    return go.Scatter(x=[p[0] for p in pts], y=[p[2] for p in pts], text=[p[3] for p in pts], mode="markers",
                       name=label, legendgroup=cat, showlegend=show_legend, hoverinfo="text",
-                      marker=dict(symbol=symbol, color=color, opacity=opacity, size=size,
+                      marker=dict(symbol=[EDGE_MARKERS[p[1]][0] if p[1] else symbol for p in pts], color=color,
+                                  opacity=opacity, size=size,
                                   line=dict(width=1, color="black") if cat == "pareto" else None))
 
 
-def _capacity_line(fig, board: Board, metric: str, values: list[float], row: int, col: int) -> None:
+def _capacity_line(fig, board: Board, metric: str, values: list[float], row: int, col: int,
+                   rng: AxisRange | None = None) -> None:
     """Dashed line at the board's capacity, dotted at its fill limit (when the data comes near them)."""
     cap = getattr(board.capacity, metric, None) if metric in RESOURCE_NAMES else None
-    if not (cap and values and max(values) >= 0.2 * cap):
+    if not (cap and values and max(values) >= 0.2 * cap) or (rng and cap > rng.hi):
         return
     fig.add_vline(x=cap, line_dash="dash", line_color="#999", row=row, col=col,
                   annotation_text=f"{board.name}: {cap:,.0f}", annotation_position="top left")
@@ -199,11 +244,13 @@ def pareto_figure(grouped: dict[str, list[dict]], board: Board):
                         horizontal_spacing=0.08, vertical_spacing=0.14)
     for i, (metric, title, log) in enumerate(PARETO_AXES):
         row, col = 1 + i // 2, 1 + i % 2
+        rng = pareto_x_range(grouped, metric, log)
         for cat, rows in grouped.items():
-            fig.add_trace(_scatter(go, rows, cat, lambda r, m=metric: _metric(r, m), i == 0), row=row, col=col)
+            fig.add_trace(_scatter(go, rows, cat, lambda r, m=metric: _metric(r, m), i == 0, rng), row=row, col=col)
         values = [v for rows in grouped.values() for r in rows if (v := _metric(r, metric)) is not None]
-        _capacity_line(fig, board, metric, values, row, col)
-        fig.update_xaxes(title_text=title, type="log" if log else "linear", row=row, col=col)
+        _capacity_line(fig, board, metric, values, row, col, rng)
+        fig.update_xaxes(title_text=title, type="log" if log else "linear", row=row, col=col,
+                         range=rng.plotly() if rng else None)
         fig.update_yaxes(title_text="accuracy (%)", row=row, col=col)
     fig.update_layout(height=820, legend=dict(orientation="h", y=-0.08), margin=dict(t=40, b=40))
     return fig
@@ -277,17 +324,27 @@ def _new_figure(rows: int, cols: int, size: tuple[float, float]):
 
 
 def _png_pareto(grouped: dict[str, list[dict]], path: Path) -> None:
+    from matplotlib.ticker import NullFormatter
     fig, axes = _new_figure(2, 2, (11, 8))
     for ax, (metric, title, log) in zip(axes.flat, PARETO_AXES):
+        rng = pareto_x_range(grouped, metric, log)
         for cat, rows in grouped.items():
             label, _, marker, color, alpha = CATEGORIES[cat]
-            pts = [(v, plotted_accuracy(r)) for r in rows
+            pts = [(*(rng.clip(v) if rng else (v, None)), plotted_accuracy(r)) for r in rows
                    if (v := _metric(r, metric)) is not None and (v > 0 or not log)]
-            ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=marker, c=color, alpha=alpha, label=label,
-                       s=50 if cat == "pareto" else 25, edgecolors="black" if cat == "pareto" else None)
+            for edge in (None, "<", ">"):  # points beyond the range: an arrow at the edge they lie beyond
+                xs = [(p[0], p[2]) for p in pts if p[1] == edge]
+                if xs or edge is None:
+                    ax.scatter([p[0] for p in xs], [p[1] for p in xs], marker=EDGE_MARKERS[edge][1] if edge else marker,
+                               c=color, alpha=alpha, label=label if edge is None else None,
+                               s=50 if cat == "pareto" else 25, edgecolors="black" if cat == "pareto" else None,
+                               clip_on=edge is None)
         ax.set(xlabel=title, ylabel="accuracy (%)", title=f"accuracy vs {title}")
         if log and ax.collections and any(len(c.get_offsets()) for c in ax.collections):
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # a range under a decade labels every minor tick
+        if rng:
+            ax.set_xlim(rng.lo, rng.hi)
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=8)
     fig.savefig(path, dpi=100)
@@ -363,12 +420,13 @@ def utilisation_cell(record: dict, name: str) -> str:
     value, pct = _metric(record, name), (record.get("metrics") or {}).get(f"{name}_pct")
     if value is None:
         return "<td>-</td>"
+    mark = BORROWED_MARK if name in borrowed_resources(record) else ""
     if not isinstance(pct, (int, float)) or isinstance(pct, bool):
-        return f"<td>{_fmt_count(value)}</td>"
+        return f"<td>{_fmt_count(value)}{mark}</td>"
     shown = "&gt;100" if not math.isfinite(pct) else f"{pct:.1f}"
     width = 100.0 if not math.isfinite(pct) else min(100.0, max(0.0, pct))
     color = _bar_color(pct if math.isfinite(pct) else 100.0)
-    return (f'<td title="{html.escape(LABELS[name])} {shown} % of the board">{_fmt_count(value)} '
+    return (f'<td title="{html.escape(LABELS[name])} {shown} % of the board">{_fmt_count(value)}{mark} '
             f'<span class="pct">{shown}%</span><span class="bar"><span style="width:{width:.1f}%;'
             f'background:{color}"></span></span></td>')
 
@@ -395,7 +453,8 @@ def pareto_table_html(front: list[dict]) -> str:
                     + f"<td>{fmt_fps(_metric(r, 'fps'))}</td><td>{'-' if lat is None else f'{lat:,.2f}'}</td>"
                     + f'<td class="l">{html.escape(str(r.get("source", "-")))}</td></tr>')
     header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    return f'<table class="pareto"><thead><tr>{header}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in borrowed_footnotes(front))
+    return f'<table class="pareto"><thead><tr>{header}</tr></thead><tbody>{"".join(rows)}</tbody></table>{notes}'
 
 
 def all_trials_html(records: list[dict]) -> str:
@@ -482,6 +541,7 @@ def write_html_report(run_dir: str | Path) -> Path:
         header_html(run_dir, cfg, board, records, front, hv),
         _section("Pareto fronts", f"Red: non-dominated feasible designs under the run's objectives ({objectives}); "
                  "blue: dominated feasible trials; grey x: infeasible designs (did not fit; untrained ones at 0 %). "
+                 "The axes span the feasible designs; a triangle at an edge is a design beyond it. "
                  "Hover a point for its design.", divs[0], "pareto.png"),
         _section("Best accuracy vs resource budget", "For each budget, the best accuracy among feasible trained "
                  "trials that use at most that much (LUT; largest fraction of the board over all resources).",

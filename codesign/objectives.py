@@ -9,15 +9,17 @@ from codesign.config import Objective
 from hw_models import ResourceEstimate
 
 STATUSES: tuple[str, ...] = ("ok", "infeasible", "failed", "stopped")
+# source -> resources it does not estimate (finn-plus has no FF model): they come from the fallback estimate
+NOT_ESTIMATED: dict[str, tuple[str, ...]] = {"finn-estimate": ("ff",)}
 
 
 def hardware_metrics(est: ResourceEstimate, ff_fallback: ResourceEstimate | None = None) -> dict[str, float]:
     """Every hardware metric of an estimate, resources also as % of the board. `ff_fallback` supplies
-    FF for sources that do not estimate it (finn-plus)."""
+    the resources a source does not estimate (FF under finn-estimate); `resource_sources` says which."""
     out: dict[str, float] = {n: float(getattr(est.total, n)) for n in RESOURCE_NAMES}
     util = dict(est.utilization)
-    if ff_fallback is not None and est.source == "finn-estimate":
-        out["ff"], util["ff"] = float(ff_fallback.total.ff), ff_fallback.utilization["ff"]
+    for n in NOT_ESTIMATED.get(est.source, ()) if ff_fallback is not None else ():
+        out[n], util[n] = float(getattr(ff_fallback.total, n)), ff_fallback.utilization[n]
     for n in RESOURCE_NAMES:
         u = util[n]
         out[f"{n}_pct"] = 100.0 * u if math.isfinite(u) else float("inf")
@@ -25,6 +27,18 @@ def hardware_metrics(est: ResourceEstimate, ff_fallback: ResourceEstimate | None
     out.update(fps=est.fps, latency_us=est.latency_us, latency_cycles=float(est.latency_cycles),
                cycles_per_frame=float(est.cycles_per_frame))
     return out
+
+
+def resource_sources(est: ResourceEstimate, ff_fallback: ResourceEstimate | None = None) -> dict[str, str]:
+    """Which source produced each resource of `hardware_metrics(est, ff_fallback)`."""
+    borrowed = NOT_ESTIMATED.get(est.source, ()) if ff_fallback is not None else ()
+    return {n: ff_fallback.source if n in borrowed else est.source for n in RESOURCE_NAMES}
+
+
+def borrowed_resources(record: dict) -> dict[str, str]:
+    """Resources of a record's metrics produced by another source than the record's (FF under
+    finn-estimate comes from the analytic model): resource -> that source."""
+    return {n: s for n, s in (record.get("resource_sources") or {}).items() if s != record.get("source")}
 
 
 def constraint_values(est: ResourceEstimate, board: Board, budgets: dict[str, float]) -> dict[str, float]:

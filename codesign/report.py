@@ -7,6 +7,7 @@ from pathlib import Path
 from boards import RESOURCE_NAMES, Board
 from codesign import runfolder
 from codesign.config import ConfigError, load_config
+from codesign.objectives import borrowed_resources
 from codesign.results import pareto_front
 
 
@@ -31,16 +32,25 @@ def _fps(fps: float | None) -> str:
     return f"{fps / 1e6:.2f}M" if fps >= 1e6 else (f"{fps / 1e3:.1f}k" if fps >= 1e3 else f"{fps:.0f}")
 
 
+BORROWED_MARK = "*"
+
+
+def borrowed_footnotes(records: list[dict]) -> list[str]:
+    """One line per resource some record took from another model, e.g. "* FF from the analytic model"."""
+    pairs = sorted({(n, s) for r in records for n, s in borrowed_resources(r).items()})
+    return [f"{BORROWED_MARK} {n.upper()} from the {s} model (not estimated by the source)" for n, s in pairs]
+
+
 def pareto_table(records: list[dict]) -> str:
     headers = ["trial", "design (per layer: width, W/A bits, folding)", "acc %", "LUT", "FF", "BRAM18", "URAM",
                "DSP", "fps", "lat us", "source"]
     rows = []
     for r in sorted(records, key=lambda r: -(r["metrics"].get("accuracy") or 0)):
-        m = r["metrics"]
+        m, borrowed = r["metrics"], borrowed_resources(r)
         rows.append([r["trial_id"], r.get("design", "?"), f"{100 * m['accuracy']:.1f}",
-                     *(_res(m, n) for n in RESOURCE_NAMES), _fps(m.get("fps")),
-                     f"{m.get('latency_us', 0):.2f}", r.get("source", "?")])
-    return _table(headers, rows, align_left={0, 1, 10})
+                     *(_res(m, n) + (BORROWED_MARK if n in borrowed else "") for n in RESOURCE_NAMES),
+                     _fps(m.get("fps")), f"{m.get('latency_us', 0):.2f}", r.get("source", "?")])
+    return "\n".join([_table(headers, rows, align_left={0, 1, 10})] + borrowed_footnotes(records))
 
 
 def run_report(run_dir: str | Path, *, show_all: bool = False) -> str:
@@ -64,6 +74,7 @@ def run_report(run_dir: str | Path, *, show_all: bool = False) -> str:
         f"objectives: {objectives}",
         f"trials: {len(records)} " + " ".join(f"{k}={v}" for k, v in sorted(by_status.items())),
         f"Pareto front: {len(front)} designs   hypervolume: {summary.get('hypervolume', float('nan')):.4f}",
+        *_study_line(run_dir, summary.get("study")),
         "",
         pareto_table(front) if front else "(no feasible trained design yet)",
     ]
@@ -73,6 +84,14 @@ def run_report(run_dir: str | Path, *, show_all: bool = False) -> str:
                  (r.get("failure_reason") or "")[:80]] for r in records]
         lines += ["", "all trials:", _table(["trial", "status", "design", "acc %", "reason"], rows, {0, 1, 2, 4})]
     return "\n".join(lines)
+
+
+def _study_line(run_dir: Path, study: dict | None) -> list[str]:
+    if not study:
+        return []
+    where = study["storage_shown"]
+    hint = f" (optuna-dashboard {run_dir / where})" if study["storage"] is None else ""
+    return [f"Optuna study: {study['name']} in {where}{hint}"]
 
 
 def boards_table(boards: dict[str, Board]) -> str:
@@ -108,13 +127,25 @@ def estimate_text(est) -> str:
     return "\n".join(lines)
 
 
+def _limiting(r) -> str:
+    if len(r.limiting) > 2 and len(r.limiting) == len(r.folding):
+        return f"all {len(r.limiting)} layers"
+    return ", ".join(f"L{l.index} {l.name}" for l in r.limiting) or "-"
+
+
 def fit_table(results) -> str:
-    """Boards a design fits, with the maximum throughput and the utilisation there."""
-    headers = ["board", "fits", "max fps", "LUT %", "FF %", "BRAM18 %", "URAM %", "DSP %", "folding"]
+    """Boards a design fits, with the maximum throughput, the utilisation and folding there, and the
+    layer(s) whose cycles per frame set that throughput."""
+    from hw_models.fit import FOLDING_NAMES
+    styles = sorted({r.style for r in results})
+    folding = "/".join(FOLDING_NAMES.get(s, s) for s in styles) or "folding"
+    headers = ["board", "fits", "max fps", "LUT %", "FF %", "BRAM18 %", "URAM %", "DSP %",
+               f"{folding} per layer", "throughput limited by"]
     rows = []
     for r in sorted(results, key=lambda r: (r.max_fps is None, -(r.max_fps or 0))):
         u = r.estimate.utilization
         fold = " ".join("/".join(str(v) for v in f.values()) or "-" for f in r.folding)
         rows.append([r.board, "yes" if r.fits else "no", _fps(r.max_fps) if r.max_fps else "-",
-                     *(f"{100 * u[n]:.1f}" if u[n] != float("inf") else "inf" for n in RESOURCE_NAMES), fold])
-    return _table(headers, rows, align_left={0, 1, 8})
+                     *(f"{100 * u[n]:.1f}" if u[n] != float("inf") else "inf" for n in RESOURCE_NAMES), fold,
+                     _limiting(r)])
+    return _table(headers, rows, align_left={0, 1, 8, 9})

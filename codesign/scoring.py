@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from boards import Board
 from codesign.config import Config
-from codesign.objectives import constraint_values, hardware_metrics
+from codesign.objectives import constraint_values, hardware_metrics, resource_sources
 from codesign.space import ModelSpec
 from hw_models import ResourceEstimate, estimate
 
@@ -16,6 +16,7 @@ class Score:
     metrics: dict[str, float]
     constraints: dict[str, float]  # Optuna convention: <= 0 is satisfied
     fits: bool  # within the board's fill limits
+    resource_sources: dict[str, str]  # resource -> the source that produced it (FF under finn-estimate: analytic)
 
     @property
     def violated(self) -> list[str]:
@@ -34,4 +35,5 @@ def estimate_spec(cfg: Config, spec: ModelSpec, board: Board, *, csd_digits=None
 def score(est: ResourceEstimate, board: Board, cfg: Config, *, ff_fallback: ResourceEstimate | None = None) -> Score:
     """Metrics, constraint values (board fill limits and the config's budgets) and fit of `est`."""
     return Score(hardware_metrics(est, ff_fallback=ff_fallback),
-                 constraint_values(est, board, dict(cfg.search.budgets)), est.fits)
+                 constraint_values(est, board, dict(cfg.search.budgets)), est.fits,
+                 resource_sources(est, ff_fallback))

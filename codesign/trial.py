@@ -111,7 +111,8 @@ def _scored(ctx: TrialContext, record: TrialRecord, est: ResourceEstimate, reaso
     """The record scored by `est`: its metrics, constraint values and board fit; infeasible ("does not
     fit BOARD{reason}: ...") when a constraint is broken, and with `decisive`, ok when none is."""
     scored = score(est, ctx.board, ctx.cfg, ff_fallback=ff_fallback)
-    record = record.replace(metrics=scored.metrics, constraints=scored.constraints, fits=scored.fits)
+    record = record.replace(metrics=scored.metrics, constraints=scored.constraints, fits=scored.fits,
+                            resource_sources=scored.resource_sources)
     if scored.violated:
         return record.replace(status=Status.INFEASIBLE,
                               failure_reason=f"does not fit {ctx.board.name}{reason}: {', '.join(scored.violated)}")

@@ -23,15 +23,19 @@ from codesign.config import Config, ConfigError, dump_config
 from codesign.results import summarize
 from codesign.samplers import make_sampler, tell
 from codesign.space import sample_spec
+from codesign.study import StudyInfo, active_run, check_resumable, open_new_study_storage
 
 # intermediate (per-epoch) results carry no objective values; Ray's strict check would reject them
 os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 # save Ray's experiment state at every step: a killed driver then loses no trial it had started
 os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "0")
+# Ray's loggers are chosen by search.loggers (tune_loggers), not added whenever tensorboardX is importable
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 
 import ray  # noqa: E402
 from ray import tune  # noqa: E402
+from ray.air.integrations.mlflow import MLflowLoggerCallback  # noqa: E402 - imports mlflow only when created
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler  # noqa: E402
 from ray.tune.search import ConcurrencyLimiter  # noqa: E402
 from ray.tune.search.optuna import OptunaSearch  # noqa: E402
@@ -44,14 +48,42 @@ class ConstrainedOptunaSearch(OptunaSearch):
         # Optuna's pruners are not used; ASHA (a Ray scheduler) decides early stopping.
         return
 
+    def suggest(self, trial_id: str) -> dict | None:
+        params = super().suggest(trial_id)
+        self._ot_trials[trial_id].set_user_attr("ray_trial_id", trial_id)  # RUN/trials/<id> of the Optuna trial
+        return params
+
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
         result = result or {}
-        tell(self._ot_study, self._ot_trials[trial_id], final=bool(result.get("final")),
+        ot_trial = self._ot_trials[trial_id]
+        if self._finished(ot_trial.number):  # told before the checkpoint this search was restored from
+            self._completed_trials.add(trial_id)
+            return
+        if result.get("status"):
+            ot_trial.set_user_attr("status", result["status"])
+        tell(self._ot_study, ot_trial, final=bool(result.get("final")),
              failed=error or result.get("status") == "failed", values=result.get("objective_values"),
-             constraints=result.get("constraints", {}))
+             constraints=_constraints(result))
         self._completed_trials.add(trial_id)
+
+    def _finished(self, number: int) -> bool:
+        return any(t.number == number and t.state.is_finished() for t in self._ot_study.get_trials(deepcopy=False))
+
+    def restore(self, checkpoint_path: str) -> None:
+        super().restore(checkpoint_path)
+        # asked after the checkpoint was written, then the driver died: no Ray trial will ever finish them
+        held = {t.number for t in self._ot_trials.values()}
+        for t in self._ot_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            if t.number not in held:
+                self._ot_study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+
+
+def _constraints(result: dict) -> dict[str, float]:
+    """The trial's constraint values; Ray flattens a result ("constraints/fit_lut") before its searcher sees it."""
+    flat = {key.split("/", 1)[1]: v for key, v in result.items() if key.startswith("constraints/")}
+    return {**result.get("constraints", {}), **flat}
 
 
 class RecordWriter(tune.Callback):
@@ -167,15 +199,19 @@ def run_search(cfg: Config, *, address: str | None = None, output_dir: str | Non
 
     cfg.resolve_board()  # a config built without config_from_mapping: unknown board fails before any work
     check_feedback_tools(cfg)
+    check_loggers(cfg.search.loggers)
     data = dataset_for(cfg)
     run_dir = runfolder.create_run_dir(output_dir or cfg.output_dir, cfg.name)
     runfolder.write_text(run_dir, "config.yaml", dump_config(cfg))
     objectives = cfg.search.objectives
+    study = StudyInfo(name=run_dir.name, storage=cfg.search.storage)
     searcher = ConstrainedOptunaSearch(
         space=partial(_space, cfg=cfg, n_features=data.n_features, image_shape=data.image_shape,
                       n_classes=data.n_classes),
         metric=[o.metric for o in objectives], mode=[o.direction for o in objectives],
-        sampler=make_sampler(cfg, data.image_shape), seed=cfg.seed)
+        sampler=make_sampler(cfg, data.image_shape), seed=cfg.seed,
+        study_name=study.name, storage=open_new_study_storage(study, run_dir))
+    study.write(run_dir)
     scheduler = FIFOScheduler()
     if cfg.search.scheduler == "asha":
         # one result per epoch plus the final one: max_t must let a full-length trial report it
@@ -188,13 +224,46 @@ def run_search(cfg: Config, *, address: str | None = None, output_dir: str | Non
         tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=cfg.search.max_concurrent),
                                     scheduler=scheduler, num_samples=cfg.search.num_samples, reuse_actors=True),
         run_config=tune.RunConfig(name=RAY_EXPERIMENT, storage_path=str(run_dir), storage_filesystem=run_storage(),
-                                  callbacks=[RecordWriter(run_dir)] + ([] if quiet else [ProgressPrinter(run_dir, cfg)]),
+                                  callbacks=[RecordWriter(run_dir)] + ([] if quiet else [ProgressPrinter(run_dir, cfg)])
+                                  + tune_loggers(cfg.search.loggers, cfg.name),
                                   verbose=0, failure_config=tune.FailureConfig(max_failures=0)),
     )
-    return _fit(tuner, cfg, run_dir)
+    with active_run(run_dir):
+        return _fit(tuner, cfg, run_dir)
 
 
 RAY_EXPERIMENT = "ray"  # Ray Tune's experiment state lives in RUN/ray
+LOGGER_PACKAGES = {"tensorboard": "tensorboardX", "mlflow": "mlflow"}
+
+
+def check_loggers(names) -> None:
+    """Every configured Ray Tune logger can be created (before any work starts)."""
+    import importlib.util
+    for name in names:
+        if importlib.util.find_spec(LOGGER_PACKAGES[name]) is None:
+            raise ConfigError(f"search.loggers: {name!r} needs the {LOGGER_PACKAGES[name]} package "
+                              f"(pip install {LOGGER_PACKAGES[name]}), which is not installed")
+
+
+class RunFolderMLflowLogger(MLflowLoggerCallback):
+    """MLflow runs in the file store RUN/mlruns of the run folder the search runs in (also when moved)."""
+
+    def setup(self, *args, **kwargs):
+        from codesign.study import current_run_dir
+        self.tracking_uri = (current_run_dir() / "mlruns").as_uri()
+        super().setup(*args, **kwargs)
+
+
+def tune_loggers(names, experiment: str) -> list[tune.Callback]:
+    """Ray Tune's own per-trial logging: result.json and progress.csv always (its bookkeeping), then
+    TensorBoard event files (RUN/ray/<trial>/events.out.tfevents.*) and MLflow runs when configured."""
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
+    out = [JsonLoggerCallback(), CSVLoggerCallback()]
+    if "tensorboard" in names:
+        out.append(TBXLoggerCallback())
+    if "mlflow" in names:
+        out.append(RunFolderMLflowLogger(experiment_name=experiment))
+    return out
 
 
 class _AtomicFile:
@@ -332,8 +401,10 @@ def _init_ray(address: str | None, quiet: bool) -> None:
 def _fit(tuner, cfg: Config, run_dir: Path, *, resumed: bool = False):
     started = time.time()
     tuner.fit()
+    study = StudyInfo.read(run_dir)
     return run_dir, summarize(run_dir, cfg, extra={"elapsed_s": time.time() - started, "resumed": resumed,
-                                                   "algorithm": cfg.search.algorithm})
+                                                   "algorithm": cfg.search.algorithm,
+                                                   "study": study.as_dict() if study else None})
 
 
 def resume_search(run_dir: str | Path, *, address: str | None = None, quiet: bool = False) -> tuple[Path, dict]:
@@ -348,7 +419,10 @@ def resume_search(run_dir: str | Path, *, address: str | None = None, quiet: boo
     _init_ray(address, quiet)
     if not tune.Tuner.can_restore(str(experiment)):
         raise ConfigError(f"cannot resume {str(run_dir)!r}: no Ray Tune experiment state in {experiment}")
-    check_experiment_state(experiment)
-    tuner = tune.Tuner.restore(str(experiment), trainable=_make_trainable(cfg, run_dir), storage_filesystem=run_storage(),
-                               resume_unfinished=True, resume_errored=True)
-    return _fit(tuner, cfg, run_dir, resumed=True)
+    check_loggers(cfg.search.loggers)
+    check_resumable(run_dir)
+    with active_run(run_dir):  # the study storage in Ray's checkpoints reconnects to this run folder
+        check_experiment_state(experiment)
+        tuner = tune.Tuner.restore(str(experiment), trainable=_make_trainable(cfg, run_dir),
+                                   storage_filesystem=run_storage(), resume_unfinished=True, resume_errored=True)
+        return _fit(tuner, cfg, run_dir, resumed=True)

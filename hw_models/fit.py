@@ -28,6 +28,34 @@ from hw_models.estimate import ResourceEstimate, estimate
 from hw_models.folding import allowed_reuse_factors, derive_finn_folding
 
 _REF_CLOCK_MHZ = 100.0  # folding depends on the target in cycles only; any clock converts it
+# style -> what its per-layer folding is
+FOLDING_NAMES: dict[str, str] = {"finn": "PE/SIMD", "hls4ml": "reuse factor"}
+
+
+@dataclass(frozen=True)
+class LimitingLayer:
+    """A layer that sets the design's throughput: its cycles per frame are the design's."""
+
+    index: int
+    name: str  # e.g. "dense 64->16", "conv3x3 1->16 @28", "maxpool2 16ch @26"
+    cycles: int
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "name": self.name, "cycles": self.cycles}
+
+
+def layer_name(layer) -> str:
+    if isinstance(layer, MaxPoolLayer):
+        return f"maxpool{layer.pool} {layer.channels}ch @{layer.in_dim}"
+    if layer.kind == "conv":
+        return f"conv{layer.kernel}x{layer.kernel} {layer.in_ch}->{layer.out_ch} @{layer.in_dim}"
+    return f"dense {layer.in_features}->{layer.out_features}"
+
+
+def limiting_layers(design: Design, est: ResourceEstimate) -> tuple[LimitingLayer, ...]:
+    """Every layer whose cycles per frame equal the design's (the dataflow runs at its slowest layer)."""
+    return tuple(LimitingLayer(l.index, layer_name(design.layers[l.index]), l.cycles)
+                 for l in est.per_layer if l.cycles == est.cycles_per_frame)
 
 
 @dataclass(frozen=True)
@@ -39,10 +67,12 @@ class FitResult:
     estimate: ResourceEstimate  # at max_fps (or at the slowest folding when nothing fits)
     folding: tuple[dict, ...]  # per layer: {"pe", "simd"} / {"reuse_factor"} / {} as in the estimate
     design: Design  # the folded design that was estimated
+    limiting: tuple[LimitingLayer, ...] = ()  # the layers that set the throughput at this folding
 
     def as_dict(self) -> dict:
         return {"board": self.board, "style": self.style, "fits": self.fits, "max_fps": self.max_fps,
-                "folding": [dict(f) for f in self.folding], "estimate": self.estimate.as_dict()}
+                "folding": [dict(f) for f in self.folding], "limiting_layers": [l.as_dict() for l in self.limiting],
+                "estimate": self.estimate.as_dict()}
 
 
 # ----------------------------------------------------------------------------- folding options
@@ -141,7 +171,8 @@ def _candidates(design: Design, coeffs: Coefficients) -> _Candidates:
 
 def _result(board: Board, design: Design, est: ResourceEstimate, fits: bool) -> FitResult:
     return FitResult(board=board.name, style=design.style, fits=fits, max_fps=est.fps if fits else None,
-                     estimate=est, folding=tuple(dict(l.folding) for l in est.per_layer), design=design)
+                     estimate=est, folding=tuple(dict(l.folding) for l in est.per_layer), design=design,
+                     limiting=limiting_layers(design, est))
 
 
 def _fit_one(cands: _Candidates, board: Board, coeffs: Coefficients) -> FitResult:
@@ -174,4 +205,4 @@ def fit_boards(design: Design, boards: Iterable[Board], *,
     return [_fit_one(cands, board, coeffs) for board in boards]
 
 
-__all__ = ["FitResult", "fit_boards", "max_throughput"]
+__all__ = ["FOLDING_NAMES", "FitResult", "LimitingLayer", "fit_boards", "max_throughput"]

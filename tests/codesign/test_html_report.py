@@ -223,3 +223,32 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path):
     res = _chromium(["--window-size=1400,3000", f"--screenshot={shot}", url], tmp_path / "profile-shot")
     assert res.returncode == 0, res.stderr[-2000:]
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+# ---------------------------------------------------------------- Pareto axis range
+
+def test_pareto_axis_spans_the_feasible_designs_not_the_infeasible_outlier():
+    from codesign.html_report import groups, pareto_x_range
+    grouped = groups(RECORDS, set(PARETO_IDS))
+    lut = pareto_x_range(grouped, "lut", log=False)
+    assert lut.lo <= 1000 and 8000 <= lut.hi < 9000  # feasible LUT 1000..8000; t4-big's 100000 is not in it
+    assert lut.clip(100000) == (lut.hi, ">") and lut.clip(3000) == (3000, None)
+    fps = pareto_x_range(grouped, "fps", log=True)  # fps = 1e5 + LUT in the fixture
+    assert fps.log and fps.lo < 1e5 + 1000 and 1e5 + 8000 < fps.hi < 2e5
+    assert fps.clip(2e5)[1] == ">" and fps.plotly() == pytest.approx([math.log10(fps.lo), math.log10(fps.hi)])
+    assert pareto_x_range(groups([RECORDS[3]], set()), "lut", log=False) is None  # nothing trained: autoscale
+
+
+def test_pareto_figure_uses_the_feasible_range(report: Path):
+    from codesign.html_report import groups, pareto_figure, pareto_x_range
+    grouped = groups(RECORDS, set(PARETO_IDS))
+    fig = pareto_figure(grouped, BOARD)
+    assert list(fig.layout.xaxis.range) == pareto_x_range(grouped, "lut", log=False).plotly()
+    infeasible = next(t for t in fig.data if t.legendgroup == "infeasible" and t.xaxis == "x")
+    assert max(infeasible.x) <= fig.layout.xaxis.range[1] and "triangle-right" in infeasible.marker.symbol
+
+
+def test_pareto_axis_of_a_single_feasible_value_is_not_degenerate():
+    from codesign.html_report import groups, pareto_x_range
+    dsp = pareto_x_range(groups([RECORDS[0], RECORDS[3]], {"t1-small"}), "dsp", log=False)  # every feasible: 0
+    assert (dsp.lo, dsp.hi) == (-1.0, 1.0)

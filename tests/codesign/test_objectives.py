@@ -57,3 +57,34 @@ def test_front_and_hypervolume_on_known_records():
     # x in [0.1, 0.2): height 1 - 0.10 = 0.90 -> 0.09; x in [0.2, 1]: height 0.95 -> 0.76; total 0.85
     assert front_hypervolume(front, cfg, 100) == pytest.approx(0.85)
     assert normalized_objectives(recs[0]["metrics"], cfg.search.objectives, 100) == pytest.approx([0.1, 0.1])
+
+
+def test_ff_under_finn_estimate_is_marked_as_the_analytic_models():
+    """finn-plus has no FF model: the trial takes FF from the analytic estimate, says so in the record,
+    and the reports mark it (`*` and a footnote)."""
+    from dataclasses import replace
+
+    from codesign.html_report import pareto_table_html
+    from codesign.report import _res, pareto_table
+    from codesign.trial import _score
+    analytic = _est()
+    finn = replace(analytic, source="finn-estimate", total=replace(analytic.total, lut=1234, ff=0))
+    cfg = config_from_mapping({})
+    record = {"trial_id": "t1", "source": "finn-estimate", "design": "fc64"}
+    metrics = _score(record, finn, get_board("pynq-z2"), cfg, ff_fallback=analytic, decisive=True)
+    assert metrics["ff"] == analytic.total.ff and metrics["lut"] == 1234
+    assert record["resource_sources"] == {"lut": "finn-estimate", "ff": "analytic", "bram18": "finn-estimate",
+                                          "uram": "finn-estimate", "dsp": "finn-estimate"}
+    from codesign.records import TrialRecord
+    typed = TrialRecord.from_json({**record, "params": {}, "design": None})
+    assert typed.resource_sources["ff"] == "analytic" and TrialRecord.from_json(typed.to_json()) == typed
+    metrics["accuracy"] = 0.9
+    lines = pareto_table([record]).splitlines()
+    assert lines[2].count("*") == 1 and _res(metrics, "ff") + "*" in lines[2]
+    assert lines[-1] == "* FF from the analytic model (not estimated by the source)"
+    html = pareto_table_html([record])
+    assert f"{analytic.total.ff:,.0f}* " in html and "FF from the analytic model" in html
+    plain = {"trial_id": "t2", "source": "analytic", "design": "fc64"}
+    _score(plain, analytic, get_board("pynq-z2"), cfg)
+    plain["metrics"]["accuracy"] = 0.9
+    assert "*" not in pareto_table([plain]) and "analytic model" not in pareto_table_html([plain])

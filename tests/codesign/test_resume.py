@@ -76,6 +76,12 @@ def test_killed_search_resumes_without_losing_or_duplicating_trials(ray_local, t
     for tid, rec in before.items():
         assert next(r for r in records if r["trial_id"] == tid)["metrics"] == rec["metrics"]
     assert all(r["status"] in ("ok", "infeasible") for r in records)
+    # the Optuna study in RUN/study.db: one COMPLETE trial per finished trial, none told twice or left running
+    import optuna
+    study = optuna.load_study(storage=f"sqlite:///{run_dir}/study.db", study_name=run_dir.name)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted(t.user_attrs["ray_trial_id"] for t in complete) == sorted(r["trial_id"] for r in records)
+    assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
 
 
 def test_resume_errors_are_clear(tmp_path):

@@ -69,6 +69,22 @@ def test_tiny_search_writes_a_complete_run_folder(ray_local, tmp_path):
     assert 0 < summary["hypervolume"] <= 1
     text = run_report(run_dir)
     assert "Pareto front" in text and front["trial_id"].iloc[0] in text
+    assert f"Optuna study: {run_dir.name} in study.db" in text
+    # the Optuna study, in RUN/study.db under the name in study.json / summary.json
+    study = _stored_study(run_dir, summary)
+    by_ray_id = {t.user_attrs["ray_trial_id"]: t for t in study.trials}
+    assert len(study.trials) == 3 and set(by_ray_id) == {r["trial_id"] for r in records}
+    for r in records:
+        t = by_ray_id[r["trial_id"]]
+        assert t.state == optuna.trial.TrialState.COMPLETE and t.values == r["objective_values"]
+        assert t.params == r["params"] and t.constraints == r["constraints"]
+    assert not list(run_dir.glob("ray/**/events.out.tfevents.*"))  # no TensorBoard unless search.loggers says so
+
+
+def _stored_study(run_dir, summary):
+    info = json.loads((run_dir / "study.json").read_text())
+    assert summary["study"]["name"] == info["name"] and info["storage"] is None
+    return optuna.load_study(storage=f"sqlite:///{run_dir}/study.db", study_name=info["name"])
 
 
 def test_budget_makes_trials_infeasible_without_training(ray_local, tmp_path):
@@ -79,6 +95,9 @@ def test_budget_makes_trials_infeasible_without_training(ray_local, tmp_path):
     assert all("budget_lut" in r["failure_reason"] for r in records)
     assert not list(run_dir.glob("trials/*/model.pt"))
     assert summary["pareto_size"] == 0 and summary["hypervolume"] == 0.0
+    trials = _stored_study(run_dir, summary).trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 3
+    assert all(t.constraints["budget_lut"] > 0 for t in trials)  # the sampler learns they are infeasible
 
 
 def test_failing_trials_are_recorded_and_the_search_goes_on(ray_local, tmp_path):
@@ -93,6 +112,7 @@ def test_failing_trials_are_recorded_and_the_search_goes_on(ray_local, tmp_path)
     records = read_records(run_dir)
     assert len(records) == 3 and summary["by_status"] == {"failed": 3}
     assert all("TrainingDiverged" in r["failure_reason"] for r in records)
+    assert [t.state for t in _stored_study(run_dir, summary).trials] == [optuna.trial.TrialState.FAIL] * 3
     assert "Traceback" in (run_dir / "trials" / records[0]["trial_id"] / "trial.log").read_text()
 
 

@@ -131,3 +131,29 @@ def test_twelve_boards_five_layers_is_fast():
         t0 = time.perf_counter()
         fit_boards(cnn(style), boards)
         assert time.perf_counter() - t0 < 0.5, style
+
+
+def test_limiting_layer_and_folding_header_hand_checked():
+    """FINN on a pynq-z2 (100 MHz): the fastest folding that fits is PE/SIMD 16/8 and 1/2, so the
+    1024->256 layer takes 1024/8 * 256/16 = 2048 cycles and the 256->10 one 256/2 * 10/1 = 1280: the
+    first layer sets the throughput, 100e6 / 2048 = 48.8k fps."""
+    from codesign.report import fit_table
+    design = Design(layers=(DenseLayer(1024, 256, 4, 4), DenseLayer(256, 10, 4, 32)), style="finn")
+    r = max_throughput(design, get_board("pynq-z2"))
+    assert r.folding == ({"pe": 16, "simd": 8}, {"pe": 1, "simd": 2})
+    assert [(l.index, l.name, l.cycles) for l in r.limiting] == [(0, "dense 1024->256", 2048)]
+    assert r.max_fps == pytest.approx(100e6 / 2048)
+    assert r.as_dict()["limiting_layers"] == [{"index": 0, "name": "dense 1024->256", "cycles": 2048}]
+    header, _, row = fit_table([r]).splitlines()
+    assert "PE/SIMD per layer" in header and "throughput limited by" in header
+    assert "16/8 1/2" in row and row.rstrip().endswith("L0 dense 1024->256")
+    # hls4ml: both layers at reuse factor 512 reach II 512, so both set the throughput
+    r = max_throughput(replace(design, style="hls4ml"), get_board("pynq-z2"))
+    assert r.folding == ({"reuse_factor": 512}, {"reuse_factor": 512}) and [l.index for l in r.limiting] == [0, 1]
+    assert "reuse factor per layer" in fit_table([r]).splitlines()[0]
+
+
+def test_layer_names():
+    from hw_models.fit import layer_name
+    assert [layer_name(l) for l in cnn().layers] == [
+        "conv3x3 1->16 @28", "maxpool2 16ch @26", "dense 2704->256", "dense 256->256", "dense 256->10"]
