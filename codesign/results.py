@@ -8,27 +8,28 @@ from codesign import runfolder
 from codesign.config import Config
 from codesign.objectives import normalized_objectives
 from codesign.pareto import hypervolume, pareto_mask, to_minimization
+from codesign.records import Status, TrialRecord
 
 
-def feasible_records(records: list[dict]) -> list[dict]:
-    return [r for r in records if r.get("status") == "ok"]
+def feasible_records(records: list[TrialRecord]) -> list[TrialRecord]:
+    return [r for r in records if r.status is Status.OK]
 
 
-def pareto_front(records: list[dict], cfg: Config) -> list[dict]:
+def pareto_front(records: list[TrialRecord], cfg: Config) -> list[TrialRecord]:
     """Non-dominated feasible, trained designs under the configured objectives."""
     ok = feasible_records(records)
     directions = [o.direction for o in cfg.search.objectives]
-    points = [to_minimization([r["metrics"][o.metric] for o in cfg.search.objectives], directions) for r in ok]
+    points = [to_minimization([r.metrics[o.metric] for o in cfg.search.objectives], directions) for r in ok]
     return [r for r, keep in zip(ok, pareto_mask(points)) if keep]
 
 
-def front_hypervolume(front: list[dict], cfg: Config, clock_mhz: float) -> float:
+def front_hypervolume(front: list[TrialRecord], cfg: Config, clock_mhz: float) -> float:
     """Hypervolume in the normalised objective space ([0, 1] each, 0 best, reference point 1)."""
-    points = [normalized_objectives(r["metrics"], cfg.search.objectives, clock_mhz) for r in front]
+    points = [normalized_objectives(r.metrics, cfg.search.objectives, clock_mhz) for r in front]
     return hypervolume(points, [1.0] * len(cfg.search.objectives))
 
 
-def hypervolume_history(records: list[dict], cfg: Config, clock_mhz: float) -> list[float]:
+def hypervolume_history(records: list[TrialRecord], cfg: Config, clock_mhz: float) -> list[float]:
     """Hypervolume of the front after each finished trial (records in completion order)."""
     out = []
     for i in range(1, len(records) + 1):
@@ -42,16 +43,16 @@ def summarize(run_dir: str | Path, cfg: Config, extra: dict | None = None) -> di
     board = cfg.resolve_board()
     clock = cfg.clock(board)
     front = pareto_front(records, cfg)
-    counts = Counter(r.get("status") for r in records)
+    counts = Counter(r.status.value for r in records)
     ok = feasible_records(records)
     summary = {
         "name": cfg.name, "board": board.name, "style": cfg.style, "source": cfg.feedback,
         "objectives": [{"metric": o.metric, "mode": o.direction} for o in cfg.search.objectives],
         "trials": len(records), "by_status": dict(counts), "pareto_size": len(front),
-        "pareto_trial_ids": [r["trial_id"] for r in front],
+        "pareto_trial_ids": [r.trial_id for r in front],
         "hypervolume": front_hypervolume(front, cfg, clock),
         "hypervolume_reference": "objectives normalised to [0, 1] (0 best), reference point 1 in each",
-        "best_accuracy": max((r["metrics"]["accuracy"] for r in ok), default=None),
+        "best_accuracy": max((r.accuracy for r in ok), default=None),
         **(extra or {}),
     }
     runfolder.write_tables(run_dir, records, summary["pareto_trial_ids"], summary)

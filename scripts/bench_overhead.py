@@ -53,14 +53,15 @@ def load_cfg(path: Path, **over):
     return config_from_mapping(raw)
 
 
-def breakdown(record: dict) -> dict:
-    q = record.get("flows", {}).get("qonnx", {})
-    parts = {"train_s": record.get("train_s") or 0.0, "export_s": q.get("export_s", 0.0),
-             "verify_s": q.get("verify_s", 0.0), "estimate_s": record.get("estimate_s") or 0.0}
-    total = record["total_s"]
+def breakdown(record) -> dict:
+    q = record.flows["qonnx"].detail if "qonnx" in record.flows else {}
+    t = record.timings
+    parts = {"train_s": t.train_s or 0.0, "export_s": q.get("export_s", 0.0),
+             "verify_s": q.get("verify_s", 0.0), "estimate_s": t.estimate_s or 0.0}
+    total = t.total_s
     parts["other_s"] = total - sum(parts.values())
     parts["total_s"] = total
-    parts["epochs_run"] = record.get("epochs_run")
+    parts["epochs_run"] = record.epochs_run
     parts["non_training_share"] = (total - parts["train_s"]) / total
     return parts
 
@@ -70,15 +71,15 @@ def typical_trial(cfg, repeat: int, tmp: Path) -> dict:
     runs = []
     for i in range(repeat + 1):
         rec = evaluate_candidate(cfg, TYPICAL, trial_id=f"typical{i}", run_dir=tmp)
-        if rec["status"] != "ok":
-            raise SystemExit(f"the typical trial did not train: {rec['status']} {rec.get('failure_reason')}")
+        if rec.status.value != "ok":
+            raise SystemExit(f"the typical trial did not train: {rec.status} {rec.failure_reason}")
         runs.append(breakdown(rec))
         print(f"  typical trial {'cold' if i == 0 else i}: total {runs[-1]['total_s']:.2f} s, train "
               f"{runs[-1]['train_s']:.2f} s ({runs[-1]['epochs_run']} epochs)", flush=True)
     warm = runs[1:]
     med = {k: statistics.median(r[k] for r in warm) for k in warm[0] if k != "epochs_run"}
-    return {"design": rec["design"], "params": TYPICAL, "cold": runs[0], "warm_runs": warm, "warm_median": med,
-            "accuracy": rec["metrics"]["accuracy"]}
+    return {"design": rec.design_summary, "params": TYPICAL, "cold": runs[0], "warm_runs": warm, "warm_median": med,
+            "accuracy": rec.accuracy}
 
 
 def search(cfg) -> dict:
@@ -88,24 +89,26 @@ def search(cfg) -> dict:
     run_dir, summary = run_search(cfg, quiet=True)
     wall = time.perf_counter() - t0
     records = read_records(run_dir)
-    ok = [r for r in records if r.get("status") == "ok"]
-    infeasible = [r for r in records if r.get("status") == "infeasible"]
-    sum_total = sum(r.get("total_s") or 0.0 for r in records)
-    sum_train = sum(r.get("train_s") or 0.0 for r in records)
-    per_trial = [{"status": r.get("status"), **breakdown(r)} for r in records if r.get("total_s") is not None]
+    ok = [r for r in records if r.status.value == "ok"]
+    infeasible = [r for r in records if r.status.value == "infeasible"]
+    sum_total = sum(r.timings.total_s or 0.0 for r in records)
+    sum_train = sum(r.timings.train_s or 0.0 for r in records)
+    per_trial = [{"status": r.status.value, **breakdown(r)} for r in records if r.timings.total_s is not None]
     sum_export = sum(t["export_s"] + t["verify_s"] for t in per_trial)
+
+    def after_estimate(r) -> float:
+        return r.timings.total_s - (r.timings.estimate_s or 0.0)
     c = cfg.search.max_concurrent
     return {
         "trials": len(records), "max_concurrent": c, "epochs": cfg.training.epochs, "wall_s": wall,
-        "by_status": {s: sum(r.get("status") == s for r in records) for s in ("ok", "infeasible", "failed", "stopped")},
+        "by_status": {s: sum(r.status.value == s for r in records) for s in ("ok", "infeasible", "failed", "stopped")},
         "sum_trial_total_s": sum_total, "sum_train_s": sum_train, "sum_export_verify_s": sum_export,
         "sum_other_in_trials_s": sum_total - sum_train - sum_export, "per_trial": per_trial,
-        "sum_after_estimate_s_ok": sum((r["total_s"] - (r.get("estimate_s") or 0.0)) for r in ok),
-        "mean_train_s_ok": statistics.mean(r["train_s"] for r in ok) if ok else None,
+        "sum_after_estimate_s_ok": sum(after_estimate(r) for r in ok),
+        "mean_train_s_ok": statistics.mean(r.timings.train_s for r in ok) if ok else None,
         # median: robust to the first trial of each worker, which also pays the imports
-        "median_after_estimate_s_ok": (statistics.median(r["total_s"] - (r.get("estimate_s") or 0.0) for r in ok)
-                                       if ok else None),
-        "mean_total_s_infeasible": statistics.mean(r["total_s"] for r in infeasible) if infeasible else None,
+        "median_after_estimate_s_ok": statistics.median(after_estimate(r) for r in ok) if ok else None,
+        "mean_total_s_infeasible": statistics.mean(r.timings.total_s for r in infeasible) if infeasible else None,
         "in_trial_non_training_share": (sum_total - sum_train) / sum_total if sum_total else None,
         # everything outside the trials' own time, per slot: wall x concurrency - sum of trial times
         "overhead_s": wall * c - sum_total, "overhead_share": (wall * c - sum_total) / (wall * c),

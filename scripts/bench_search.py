@@ -85,8 +85,9 @@ def build_table(cfg_path: Path, *, n_random: int, n_refine: int, jobs: int, refi
             c = load_cfg(cfg_path, seed=seed, search={"algorithm": alg})
             sampler, _ = bench_sampler(c, problem.image_shape)
             for r in run_surrogate_search(SurrogateProblem(c, table), sampler, refine_trials):
-                if r["status"] == "ok" and r["network"] not in entries:
-                    visited[r["network"]] = visited.get(r["network"], 0) + 1
+                network = r.user_attrs["network"]
+                if r.status.value == "ok" and network not in entries:
+                    visited[network] = visited.get(network, 0) + 1
     rng = np.random.default_rng(0)
     candidates = sorted(visited)
     picked = [candidates[i] for i in sorted(rng.choice(len(candidates), min(n_refine, len(candidates)), replace=False))]
@@ -134,14 +135,14 @@ def _surrogate_run(args) -> dict:
     records = run_surrogate_search(problem, sampler, trials, concurrency=concurrency)
     wall = time.perf_counter() - t0
     hv = hypervolume_history(records, cfg, problem.clock)
-    statuses = [r["status"] for r in records]
-    sources = [r["accuracy_source"] for r in records if r["accuracy_source"]]
+    statuses = [r.status.value for r in records]
+    sources = [r.user_attrs["accuracy_source"] for r in records if r.user_attrs["accuracy_source"]]
     return {"sampler": alg, "seed": seed, "hv": hv, "wall_s": wall, "note": note,
-            "ask_s": sum(r["ask_s"] for r in records),
+            "ask_s": sum(r.user_attrs["ask_s"] for r in records),
             "n_ok": statuses.count("ok"), "n_infeasible": statuses.count("infeasible"),
             "n_failed": statuses.count("failed"), "acc_from_table": sources.count("table"),
             "acc_from_regression": sources.count("regression"),
-            "distinct_networks": len({r["network"] for r in records})}
+            "distinct_networks": len({r.user_attrs["network"] for r in records})}
 
 
 def run_surrogate(args) -> dict:
@@ -196,11 +197,11 @@ def run_real(args) -> dict:
                 records = read_records(run_dir)
                 board = cfg.resolve_board()
                 hv = hypervolume_history(records, cfg, cfg.clock(board))
-                statuses = [r.get("status") for r in records]
+                statuses = [r.status.value for r in records]
                 r = {"sampler": alg, "seed": seed, "hv": hv, "wall_s": wall, "note": "",
                      "n_ok": statuses.count("ok"), "n_infeasible": statuses.count("infeasible"),
                      "n_failed": statuses.count("failed"),
-                     "train_s": sum(r.get("train_s") or 0.0 for r in records)}
+                     "train_s": sum(r.timings.train_s or 0.0 for r in records)}
                 runs.append(r)
                 _progress(r, len(runs), len(args.samplers) * args.seeds, started)
     return {"epochs": args.epochs, "concurrency": args.concurrency, "runs": runs,

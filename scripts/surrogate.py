@@ -33,6 +33,7 @@ import optuna
 
 from codesign.config import Config
 from codesign.data import dataset_for
+from codesign.records import Status, TrialRecord
 from codesign.samplers import LazyGridSampler, make_sampler, tell
 from codesign.scoring import estimate_spec, score
 from codesign.space import ConvSpec, DenseSpec, ModelSpec, sample_spec
@@ -235,28 +236,29 @@ class SurrogateProblem:
         scored = score(estimate_spec(self.cfg, spec, self.board), self.board, self.cfg)
         return scored.metrics, scored.constraints
 
-    def evaluate(self, trial, trial_id: str) -> dict:
-        """Sample and score one trial; returns a record shaped like a real one (status, metrics, ...)."""
+    def evaluate(self, trial, trial_id: str) -> TrialRecord:
+        """Sample and score one trial: a record like a real one; `user_attrs` say which network it is
+        and where its accuracy came from (`table` or `regression`)."""
         from codesign.objectives import objective_values
         spec = self.sample(trial)
         metrics, constraints = self.hardware(spec)
-        record = {"trial_id": trial_id, "params": dict(trial.params), "status": "ok", "metrics": metrics,
-                  "constraints": constraints, "network": network_key(spec), "accuracy_source": None}
+        status, source = Status.OK, None
         if any(v > 0 for v in constraints.values()):
-            record["status"] = "infeasible"
+            status = Status.INFEASIBLE
         else:
             acc, source = self.table.predict(spec)
-            record["accuracy_source"] = source
             if acc is None:
-                record["status"] = "failed"
-                return record
-            metrics.update(accuracy=acc, val_accuracy=acc)
-        record["objective_values"] = objective_values(metrics, self.cfg.search.objectives)
-        return record
+                status = Status.FAILED
+            else:
+                metrics = {**metrics, "accuracy": acc, "val_accuracy": acc}
+        values = None if status is Status.FAILED else tuple(objective_values(metrics, self.cfg.search.objectives))
+        return TrialRecord(trial_id, status, dict(trial.params), metrics=metrics, constraints=constraints,
+                           objective_values=values,
+                           user_attrs={"network": network_key(spec), "accuracy_source": source})
 
 
 def run_surrogate_search(problem: SurrogateProblem, sampler: optuna.samplers.BaseSampler, n_trials: int, *,
-                         concurrency: int = 1) -> list[dict]:
+                         concurrency: int = 1) -> list[TrialRecord]:
     """Ask/tell loop in completion order; with `concurrency` > 1 the oldest running trial finishes
     first (trials are asked while others are still running, as under Ray's ConcurrencyLimiter)."""
     study = optuna.create_study(sampler=sampler, directions=problem.directions)
@@ -268,12 +270,12 @@ def run_surrogate_search(problem: SurrogateProblem, sampler: optuna.samplers.Bas
             t0 = time.perf_counter()
             trial = study.ask()
             record = problem.evaluate(trial, f"t{asked:04d}")
-            record["ask_s"] = time.perf_counter() - t0
+            record = record.replace(user_attrs={**record.user_attrs, "ask_s": time.perf_counter() - t0})
             running.append((trial, record))
             asked += 1
         trial, record = running.pop(0)
-        tell(study, trial, final=True, failed=record["status"] == "failed", values=record.get("objective_values"),
-             constraints=record.get("constraints", {}))
+        tell(study, trial, final=True, failed=record.status is Status.FAILED, values=record.objective_values,
+             constraints=record.constraints)
         records.append(record)
     return records
 

@@ -75,13 +75,13 @@ def test_surrogate_search_reports_constraints_like_the_adapter(tmp_path):
     problem.table = _table(problem, _specs(problem, 30))
     records = run_surrogate_search(problem, optuna.samplers.RandomSampler(seed=1), 15, concurrency=2)
     assert len(records) == 15
-    assert {r["status"] for r in records} <= {"ok", "infeasible"}
+    assert {r.status.value for r in records} <= {"ok", "infeasible"}
     for r in records:
-        violated = any(v > 0 for v in r["constraints"].values())
-        assert violated == (r["status"] == "infeasible")
-        assert (r["accuracy_source"] is None) == violated
+        violated = any(v > 0 for v in r.constraints.values())
+        assert violated == (r.status.value == "infeasible")
+        assert (r.user_attrs["accuracy_source"] is None) == violated
         if violated:
-            assert r["objective_values"][0] == 0.0  # an untrained design counts as 0% accurate
+            assert r.objective_values[0] == 0.0  # an untrained design counts as 0% accurate
     from codesign.results import hypervolume_history
     hv = hypervolume_history(records, cfg, problem.clock)
     assert len(hv) == 15 and all(b >= a for a, b in zip(hv, hv[1:]))
@@ -91,8 +91,8 @@ def test_budget_makes_every_trial_infeasible_and_the_sampler_sees_it():
     cfg = _cfg(search={"budgets": {"lut": 1}})
     problem = SurrogateProblem(cfg, None)
     study_records = run_surrogate_search(problem, optuna.samplers.NSGAIISampler(seed=0, population_size=4), 6)
-    assert [r["status"] for r in study_records] == ["infeasible"] * 6
-    assert all(r["constraints"]["budget_lut"] > 0 for r in study_records)
+    assert [r.status.value for r in study_records] == ["infeasible"] * 6
+    assert all(r.constraints["budget_lut"] > 0 for r in study_records)
 
 
 def test_lazy_grid_visits_distinct_points_and_covers_a_small_grid():
