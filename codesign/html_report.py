@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import math
-import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +17,11 @@ from boards import RESOURCE_NAMES, Board
 from codesign import runfolder
 from codesign.config import Config, ConfigError, load_config
 from codesign.objectives import STATUSES, borrowed_resources
+from codesign.records import Status, TrialRecord
 from codesign.report import BORROWED_MARK, borrowed_footnotes
 from codesign.results import front_hypervolume, hypervolume_history, pareto_front
+from codesign.space import layer_parts
+from hw_models import ConvLayer, DenseLayer, Design, MaxPoolLayer
 
 REPORT_DIR = "report"
 PNG_NAMES: tuple[str, ...] = ("pareto.png", "budget.png", "bits.png", "hypervolume.png")
@@ -49,16 +51,16 @@ def _num(value) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _metric(record: dict, name: str) -> float | None:
-    return _num((record.get("metrics") or {}).get(name))
+def _metric(record: TrialRecord, name: str) -> float | None:
+    return _num(record.metrics.get(name))
 
 
-def _budget_steps(records: list[dict], metric: str) -> list[tuple[float, float, dict]]:
+def _budget_steps(records: list[TrialRecord], metric: str) -> list[tuple[float, float, dict]]:
     """(budget level, best accuracy within it, the record holding that best) per distinct level."""
     points = []
     for r in records:
         acc, used = _metric(r, "accuracy"), _metric(r, metric)
-        if r.get("status") == "ok" and acc is not None and used is not None:
+        if r.status is Status.OK and acc is not None and used is not None:
             points.append((used, acc, r))
     points.sort(key=lambda p: (p[0], -p[1]))
     steps: list[tuple[float, float, dict]] = []
@@ -71,7 +73,7 @@ def _budget_steps(records: list[dict], metric: str) -> list[tuple[float, float, 
     return steps
 
 
-def budget_curve(records: list[dict], metric: str) -> list[tuple[float, float]]:
+def budget_curve(records: list[TrialRecord], metric: str) -> list[tuple[float, float]]:
     """Best accuracy among feasible trained trials using at most each budget level of `metric`.
 
     Levels are the distinct values of `metric` over those trials, sorted; the accuracy is a running
@@ -79,26 +81,27 @@ def budget_curve(records: list[dict], metric: str) -> list[tuple[float, float]]:
     return [(level, best) for level, best, _ in _budget_steps(records, metric)]
 
 
-def hypervolume_series(records: list[dict], cfg: Config) -> list[tuple[int, float]]:
+def hypervolume_series(records: list[TrialRecord], cfg: Config) -> list[tuple[int, float]]:
     """(trial number from 1, hypervolume of the front so far), records in completion order."""
     board = cfg.resolve_board()
     return list(enumerate(hypervolume_history(records, cfg, cfg.clock(board)), start=1))
 
 
-def layer_bits(record: dict) -> tuple[list[int], list[int]]:
+def _weighted(record: TrialRecord) -> list:
+    return [l for l in record.design.layers if not isinstance(l, MaxPoolLayer)] if record.design else []
+
+
+def layer_bits(record: TrialRecord) -> tuple[list[int], list[int]]:
     """Weight bits of every layer, activation bits of every layer but the classifier (raw scores)."""
-    spec = record.get("spec") or {}
-    layers = list(spec.get("convs") or []) + list(spec.get("dense") or [])
-    weights = [int(l["weight_bits"]) for l in layers]
-    acts = [int(l["act_bits"]) for l in layers[:-1]] if spec.get("dense") else [int(l["act_bits"]) for l in layers]
-    return weights, acts
+    layers = _weighted(record)
+    return [l.weight_bits for l in layers], [l.act_bits for l in layers[:-1]]
 
 
-def hidden_width(record: dict) -> int | None:
+def hidden_width(record: TrialRecord) -> int | None:
     """The widest hidden dense layer (conv channels when there is none)."""
-    spec = record.get("spec") or {}
-    widths = [int(d["width"]) for d in (spec.get("dense") or [])[:-1]]
-    widths = widths or [int(c["channels"]) for c in (spec.get("convs") or [])]
+    layers = _weighted(record)
+    widths = [l.out_features for l in layers[:-1] if isinstance(l, DenseLayer)]
+    widths = widths or [l.out_ch for l in layers if isinstance(l, ConvLayer)]
     return max(widths) if widths else None
 
 
@@ -106,24 +109,23 @@ def _mean(values: list[int]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def category(record: dict, front_ids: set[str]) -> str | None:
+def category(record: TrialRecord, front_ids: set[str]) -> str | None:
     """pareto / dominated / infeasible, or None for trials that are not plotted (failed, stopped)."""
-    status = record.get("status")
-    if status == "ok" and _metric(record, "accuracy") is not None:
-        return "pareto" if record["trial_id"] in front_ids else "dominated"
-    if status == "infeasible":
+    if record.status is Status.OK and _metric(record, "accuracy") is not None:
+        return "pareto" if record.trial_id in front_ids else "dominated"
+    if record.status is Status.INFEASIBLE:
         return "infeasible"
     return None
 
 
-def plotted_accuracy(record: dict) -> float:
+def plotted_accuracy(record: TrialRecord) -> float:
     """Accuracy in % for the plots; an untrained (infeasible) design is drawn at 0."""
     acc = _metric(record, "accuracy")
     return 100.0 * acc if acc is not None else 0.0
 
 
-def groups(records: list[dict], front_ids: set[str]) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {c: [] for c in CATEGORIES}
+def groups(records: list[TrialRecord], front_ids: set[str]) -> dict[str, list[TrialRecord]]:
+    out: dict[str, list[TrialRecord]] = {c: [] for c in CATEGORIES}
     for r in records:
         c = category(r, front_ids)
         if c is not None:
@@ -156,7 +158,7 @@ class AxisRange:
 AXIS_PAD = 0.06  # of the span (of its decades on a log axis) on each side
 
 
-def pareto_x_range(grouped: dict[str, list[dict]], metric: str, log: bool) -> AxisRange | None:
+def pareto_x_range(grouped: dict[str, list[TrialRecord]], metric: str, log: bool) -> AxisRange | None:
     """The range of `metric` over the trained designs, padded; None (autoscale) without any."""
     values = [v for r in _trained(grouped) if (v := _metric(r, metric)) is not None and (v > 0 or not log)]
     if not values:
@@ -181,29 +183,20 @@ def _fmt_count(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
-def hover_text(record: dict) -> str:
+def hover_text(record: TrialRecord) -> str:
     """Plotly hover label (its <br> markup; every piece of record text escaped)."""
     acc = _metric(record, "accuracy")
     res = "  ".join(f"{LABELS[n]} {_fmt_count(_metric(record, n))}" for n in RESOURCE_NAMES)
     lines = [
-        f"<b>{html.escape(str(record.get('trial_id')))}</b> ({html.escape(str(record.get('status')))})",
-        html.escape(str(record.get("design", "-"))),
+        f"<b>{html.escape(record.trial_id)}</b> ({html.escape(record.status.value)})",
+        html.escape(record.design_summary or "-"),
         f"accuracy: {100 * acc:.1f} %" if acc is not None else "accuracy: not trained",
         res,
         f"fps {fmt_fps(_metric(record, 'fps'))}   latency {_fmt_count(_metric(record, 'latency_us'))} us",
     ]
-    if record.get("failure_reason"):
-        lines.append(html.escape(str(record["failure_reason"]))[:120])
+    if record.failure_reason:
+        lines.append(html.escape(record.failure_reason)[:120])
     return "<br>".join(lines)
-
-
-def split_layer(part: str) -> tuple[str, str, str]:
-    """`fc64 W4A2 p1s8` -> ("fc64", "W4 A2", "p1s8"); `pool2 p4` -> ("pool2", "", "p4")."""
-    tokens = part.split()
-    head = tokens[0] if tokens else ""
-    bits = next((t for t in tokens[1:] if re.fullmatch(r"W\d+A\d+", t)), "")
-    fold = " ".join(t for t in tokens[1:] if t != bits)
-    return head, bits.replace("A", " A"), fold
 
 
 # ---------------------------------------------------------------- plotly figures
@@ -211,7 +204,7 @@ def split_layer(part: str) -> tuple[str, str, str]:
 EDGE_MARKERS = {"<": ("triangle-left", "<"), ">": ("triangle-right", ">")}  # plotly, matplotlib
 
 
-def _scatter(go, rows: list[dict], cat: str, x_of, show_legend: bool, rng: AxisRange | None = None):
+def _scatter(go, rows: list[TrialRecord], cat: str, x_of, show_legend: bool, rng: AxisRange | None = None):
     label, symbol, _, color, opacity = CATEGORIES[cat]
     pts = [(x_of(r), plotted_accuracy(r), hover_text(r)) for r in rows]
     pts = [(*(rng.clip(p[0]) if rng else (p[0], None)), *p[1:]) for p in pts if p[0] is not None]
@@ -237,7 +230,7 @@ def _capacity_line(fig, board: Board, metric: str, values: list[float], row: int
                       annotation_text=f"fill limit {usable:,.0f}", annotation_position="bottom left")
 
 
-def pareto_figure(grouped: dict[str, list[dict]], board: Board):
+def pareto_figure(grouped: dict[str, list[TrialRecord]], board: Board):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
     fig = make_subplots(rows=2, cols=2, subplot_titles=[f"accuracy vs {t}" for _, t, _ in PARETO_AXES],
@@ -256,7 +249,7 @@ def pareto_figure(grouped: dict[str, list[dict]], board: Board):
     return fig
 
 
-def budget_figure(records: list[dict], board: Board):
+def budget_figure(records: list[TrialRecord], board: Board):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
     fig = make_subplots(rows=1, cols=2, subplot_titles=[t for _, t in BUDGET_AXES], horizontal_spacing=0.08)
@@ -279,11 +272,11 @@ def budget_figure(records: list[dict], board: Board):
     return fig
 
 
-def _trained(grouped: dict[str, list[dict]]) -> list[dict]:
+def _trained(grouped: dict[str, list[TrialRecord]]) -> list[TrialRecord]:
     return [r for cat in ("dominated", "pareto") for r in grouped[cat]]
 
 
-def bits_figure(grouped: dict[str, list[dict]], front_ids: set[str]):
+def bits_figure(grouped: dict[str, list[TrialRecord]], front_ids: set[str]):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
     rows = _trained(grouped)
@@ -297,7 +290,7 @@ def bits_figure(grouped: dict[str, list[dict]], front_ids: set[str]):
             text=[hover_text(r) for r in rows],
             marker=dict(size=10, color=widths, colorscale="Viridis", showscale=col == 2,
                         colorbar=dict(title="widest<br>hidden layer"),
-                        line=dict(width=[2 if r["trial_id"] in front_ids else 0 for r in rows], color="#d62728"))),
+                        line=dict(width=[2 if r.trial_id in front_ids else 0 for r in rows], color="#d62728"))),
             row=1, col=col)
         fig.update_xaxes(title_text=["mean weight bits", "mean activation bits (hidden layers)"][which],
                          type="log", tickvals=BIT_TICKS, row=1, col=col)
@@ -323,7 +316,7 @@ def _new_figure(rows: int, cols: int, size: tuple[float, float]):
     return fig, fig.subplots(rows, cols, squeeze=False)
 
 
-def _png_pareto(grouped: dict[str, list[dict]], path: Path) -> None:
+def _png_pareto(grouped: dict[str, list[TrialRecord]], path: Path) -> None:
     from matplotlib.ticker import NullFormatter
     fig, axes = _new_figure(2, 2, (11, 8))
     for ax, (metric, title, log) in zip(axes.flat, PARETO_AXES):
@@ -350,7 +343,7 @@ def _png_pareto(grouped: dict[str, list[dict]], path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
-def _png_budget(records: list[dict], path: Path) -> None:
+def _png_budget(records: list[TrialRecord], path: Path) -> None:
     fig, axes = _new_figure(1, 2, (11, 4))
     for ax, (metric, title) in zip(axes.flat, BUDGET_AXES):
         scale = 100.0 if metric == "util_max" else 1.0
@@ -361,7 +354,7 @@ def _png_budget(records: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
-def _png_bits(grouped: dict[str, list[dict]], path: Path) -> None:
+def _png_bits(grouped: dict[str, list[TrialRecord]], path: Path) -> None:
     from matplotlib.ticker import NullFormatter, ScalarFormatter
     rows = _trained(grouped)
     fig, axes = _new_figure(1, 2, (11, 4))
@@ -416,8 +409,8 @@ def _bar_color(pct: float) -> str:
     return "#2ca02c" if pct < 50 else ("#ff7f0e" if pct < 80 else "#d62728")
 
 
-def utilisation_cell(record: dict, name: str) -> str:
-    value, pct = _metric(record, name), (record.get("metrics") or {}).get(f"{name}_pct")
+def utilisation_cell(record: TrialRecord, name: str) -> str:
+    value, pct = _metric(record, name), record.metrics.get(f"{name}_pct")
     if value is None:
         return "<td>-</td>"
     mark = BORROWED_MARK if name in borrowed_resources(record) else ""
@@ -431,13 +424,20 @@ def utilisation_cell(record: dict, name: str) -> str:
             f'background:{color}"></span></span></td>')
 
 
-def design_cell(design: str) -> str:
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in split_layer(part)) + "</tr>"
-                   for part in design.split(" | ") if part.strip())
+def design_cell(design: Design | None) -> str:
+    if design is None:
+        return '<td class="l">-</td>'
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(layer)) + "</tr>"
+                   for layer in design.layers)
     return f'<td class="l"><table class="layers">{rows}</table></td>'
 
 
-def pareto_table_html(front: list[dict]) -> str:
+def _cells(layer) -> tuple[str, str, str]:
+    head, bits, fold = layer_parts(layer)
+    return head, bits.replace("A", " A"), fold'
+
+
+def pareto_table_html(front: list[TrialRecord]) -> str:
     if not front:
         return '<p class="note">No feasible trained design yet.</p>'
     head = ["trial", "design (layer, W/A bits, folding)", "accuracy %", *(LABELS[n] for n in RESOURCE_NAMES),
@@ -446,30 +446,30 @@ def pareto_table_html(front: list[dict]) -> str:
     for r in sorted(front, key=lambda r: -(_metric(r, "accuracy") or 0.0)):
         acc = _metric(r, "accuracy")
         lat = _metric(r, "latency_us")
-        rows.append("<tr>" + f'<td class="l">{html.escape(str(r["trial_id"]))}</td>'
-                    + design_cell(str(r.get("design") or "-"))
+        rows.append("<tr>" + f'<td class="l">{html.escape(r.trial_id)}</td>'
+                    + design_cell(r.design)
                     + f"<td>{'-' if acc is None else f'{100 * acc:.1f}'}</td>"
                     + "".join(utilisation_cell(r, n) for n in RESOURCE_NAMES)
                     + f"<td>{fmt_fps(_metric(r, 'fps'))}</td><td>{'-' if lat is None else f'{lat:,.2f}'}</td>"
-                    + f'<td class="l">{html.escape(str(r.get("source", "-")))}</td></tr>')
+                    + f'<td class="l">{html.escape(r.source or "-")}</td></tr>')
     header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
     notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in borrowed_footnotes(front))
     return f'<table class="pareto"><thead><tr>{header}</tr></thead><tbody>{"".join(rows)}</tbody></table>{notes}'
 
 
-def all_trials_html(records: list[dict]) -> str:
+def all_trials_html(records: list[TrialRecord]) -> str:
     rows = "".join(
-        f'<tr><td class="l">{html.escape(str(r.get("trial_id")))}</td><td class="l">{html.escape(str(r.get("status")))}'
-        f'</td><td class="l">{html.escape(str(r.get("design") or "-"))}</td>'
+        f'<tr><td class="l">{html.escape(r.trial_id)}</td><td class="l">{html.escape(r.status.value)}'
+        f'</td><td class="l">{html.escape(r.design_summary or "-")}</td>'
         f"<td>{'-' if (a := _metric(r, 'accuracy')) is None else f'{100 * a:.1f}'}</td>"
-        f'<td class="l">{html.escape(str(r.get("failure_reason") or ""))}</td></tr>' for r in records)
+        f'<td class="l">{html.escape(r.failure_reason or "")}</td></tr>' for r in records)
     return (f"<details><summary>all {len(records)} trials (completion order)</summary>"
             '<table class="pareto"><thead><tr><th>trial</th><th>status</th><th>design</th><th>accuracy %</th>'
             f"<th>reason</th></tr></thead><tbody>{rows}</tbody></table></details>")
 
 
-def header_html(run_dir: Path, cfg: Config, board: Board, records: list[dict], front: list[dict], hv: float) -> str:
-    counts = Counter(str(r.get("status")) for r in records)
+def header_html(run_dir: Path, cfg: Config, board: Board, records: list[TrialRecord], front: list[TrialRecord], hv: float) -> str:
+    counts = Counter(r.status.value for r in records)
     statuses = [s for s in STATUSES if counts.get(s)] + sorted(s for s in counts if s not in STATUSES)
     by_status = ", ".join(f"{html.escape(s)} {counts[s]}" for s in statuses) or "none"
     objectives = ", ".join(f"{o.metric} ({o.direction})" for o in cfg.search.objectives)
@@ -506,14 +506,14 @@ def page_html(title: str, body: str) -> str:
 
 # ---------------------------------------------------------------- entry point
 
-def _load(run_dir: Path) -> tuple[Config, Board, list[dict]]:
+def _load(run_dir: Path) -> tuple[Config, Board, list[TrialRecord]]:
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"{str(run_dir)!r} is not a run folder (no config.yaml)")
     cfg = load_config(run_dir / "config.yaml")
     return cfg, cfg.resolve_board(), runfolder.read_records(run_dir)
 
 
-def write_pngs(out: Path, records: list[dict], grouped: dict[str, list[dict]], series) -> list[Path]:
+def write_pngs(out: Path, records: list[TrialRecord], grouped: dict[str, list[TrialRecord]], series) -> list[Path]:
     paths = [out / n for n in PNG_NAMES]
     _png_pareto(grouped, paths[0])
     _png_budget(records, paths[1])
@@ -527,7 +527,7 @@ def write_html_report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir).resolve()
     cfg, board, records = _load(run_dir)
     front = pareto_front(records, cfg)
-    front_ids = {r["trial_id"] for r in front}
+    front_ids = {r.trial_id for r in front}
     grouped = groups(records, front_ids)
     series = hypervolume_series(records, cfg)
     hv = front_hypervolume(front, cfg, cfg.clock(board))

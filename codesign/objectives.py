@@ -35,10 +35,10 @@ def resource_sources(est: ResourceEstimate, ff_fallback: ResourceEstimate | None
     return {n: ff_fallback.source if n in borrowed else est.source for n in RESOURCE_NAMES}
 
 
-def borrowed_resources(record: dict) -> dict[str, str]:
-    """Resources of a record's metrics produced by another source than the record's (FF under
-    finn-estimate comes from the analytic model): resource -> that source."""
-    return {n: s for n, s in (record.get("resource_sources") or {}).items() if s != record.get("source")}
+def borrowed_resources(record) -> dict[str, str]:
+    """Resources of a record's metrics (a `TrialRecord`) produced by another source than the record's
+    (FF under finn-estimate comes from the analytic model): resource -> that source."""
+    return {n: s for n, s in record.resource_sources.items() if s != record.source}
 
 
 def constraint_values(est: ResourceEstimate, board: Board, budgets: dict[str, float]) -> dict[str, float]:

@@ -8,6 +8,7 @@ from boards import RESOURCE_NAMES, Board
 from codesign import runfolder
 from codesign.config import ConfigError, load_config
 from codesign.objectives import borrowed_resources
+from codesign.records import TrialRecord
 from codesign.results import pareto_front
 
 
@@ -35,21 +36,21 @@ def _fps(fps: float | None) -> str:
 BORROWED_MARK = "*"
 
 
-def borrowed_footnotes(records: list[dict]) -> list[str]:
+def borrowed_footnotes(records: list[TrialRecord]) -> list[str]:
     """One line per resource some record took from another model, e.g. "* FF from the analytic model"."""
     pairs = sorted({(n, s) for r in records for n, s in borrowed_resources(r).items()})
     return [f"{BORROWED_MARK} {n.upper()} from the {s} model (not estimated by the source)" for n, s in pairs]
 
 
-def pareto_table(records: list[dict]) -> str:
+def pareto_table(records: list[TrialRecord]) -> str:
     headers = ["trial", "design (per layer: width, W/A bits, folding)", "acc %", "LUT", "FF", "BRAM18", "URAM",
                "DSP", "fps", "lat us", "source"]
     rows = []
-    for r in sorted(records, key=lambda r: -(r["metrics"].get("accuracy") or 0)):
-        m, borrowed = r["metrics"], borrowed_resources(r)
-        rows.append([r["trial_id"], r.get("design", "?"), f"{100 * m['accuracy']:.1f}",
+    for r in sorted(records, key=lambda r: -(r.accuracy or 0)):
+        m, borrowed = r.metrics, borrowed_resources(r)
+        rows.append([r.trial_id, r.design_summary or "?", f"{100 * m['accuracy']:.1f}",
                      *(_res(m, n) + (BORROWED_MARK if n in borrowed else "") for n in RESOURCE_NAMES),
-                     _fps(m.get("fps")), f"{m.get('latency_us', 0):.2f}", r.get("source", "?")])
+                     _fps(m.get("fps")), f"{m.get('latency_us', 0):.2f}", r.source or "?"])
     return "\n".join([_table(headers, rows, align_left={0, 1, 10})] + borrowed_footnotes(records))
 
 
@@ -67,7 +68,7 @@ def run_report(run_dir: str | Path, *, show_all: bool = False) -> str:
     objectives = ", ".join(f"{o.metric} ({o.direction})" for o in cfg.search.objectives)
     by_status = {}
     for r in records:
-        by_status[r.get("status")] = by_status.get(r.get("status"), 0) + 1
+        by_status[r.status.value] = by_status.get(r.status.value, 0) + 1
     lines = [
         f"run: {run_dir}",
         f"board: {board.name} ({board.part}, {board.clock_mhz:g} MHz)   style: {cfg.style}   "
@@ -79,9 +80,9 @@ def run_report(run_dir: str | Path, *, show_all: bool = False) -> str:
         pareto_table(front) if front else "(no feasible trained design yet)",
     ]
     if show_all:
-        rows = [[r["trial_id"], str(r.get("status")), r.get("design", "-"),
-                 f"{100 * r['metrics']['accuracy']:.1f}" if r.get("metrics", {}).get("accuracy") is not None else "-",
-                 (r.get("failure_reason") or "")[:80]] for r in records]
+        rows = [[r.trial_id, r.status.value, r.design_summary or "-",
+                 f"{100 * r.accuracy:.1f}" if r.accuracy is not None else "-",
+                 (r.failure_reason or "")[:80]] for r in records]
         lines += ["", "all trials:", _table(["trial", "status", "design", "acc %", "reason"], rows, {0, 1, 2, 4})]
     return "\n".join(lines)
 

@@ -93,21 +93,23 @@ def _apply_fractions(layer, fractions: tuple[float, float], style: str):
     return replace(layer, pe=_pick(divisors(layer.mh), pe_frac), simd=_pick(divisors(layer.simd_limit), second))
 
 
+def layer_parts(layer) -> tuple[str, str, str]:
+    """(kind and size, W/A bits, folding) of one hardware layer, e.g. ("fc64", "W4A2", "p1s8"),
+    ("pool2", "", "p4"), ("conv8k3", "W2A2", "rf4")."""
+    if isinstance(layer, MaxPoolLayer):
+        return f"pool{layer.pool}", "", f"p{layer.pe}" if layer.pe else ""
+    head = f"conv{layer.out_ch}k{layer.kernel}" if isinstance(layer, ConvLayer) else f"fc{layer.out_features}"
+    fold = ""
+    if layer.reuse_factor:
+        fold = f"rf{layer.reuse_factor}"
+    elif layer.pe or layer.simd:
+        fold = f"p{layer.pe or 1}s{layer.simd or 1}"
+    return head, f"W{layer.weight_bits}A{layer.act_bits}", fold
+
+
 def design_summary(design: Design) -> str:
     """Compact per-layer text, e.g. `conv8k3 W2A2 p4s1 | pool2 | fc10 W4A32 p1s4`."""
-    parts = []
-    for layer in design.layers:
-        if isinstance(layer, MaxPoolLayer):
-            parts.append(f"pool{layer.pool}" + (f" p{layer.pe}" if layer.pe else ""))
-            continue
-        head = f"conv{layer.out_ch}k{layer.kernel}" if isinstance(layer, ConvLayer) else f"fc{layer.out_features}"
-        fold = ""
-        if layer.reuse_factor:
-            fold = f" rf{layer.reuse_factor}"
-        elif layer.pe or layer.simd:
-            fold = f" p{layer.pe or 1}s{layer.simd or 1}"
-        parts.append(f"{head} W{layer.weight_bits}A{layer.act_bits}{fold}")
-    return " | ".join(parts)
+    return " | ".join(" ".join(p for p in layer_parts(layer) if p) for layer in design.layers)
 
 
 def _suggest_int(trial, name: str, space) -> int:

@@ -16,8 +16,10 @@ from boards import get_board
 from codesign import runfolder
 from codesign.config import ConfigError, config_from_mapping, dump_config
 from codesign.html_report import (
-    PNG_NAMES, budget_curve, hypervolume_series, layer_bits, split_layer, write_html_report,
+    PNG_NAMES, budget_curve, design_cell, hypervolume_series, layer_bits, write_html_report,
 )
+from codesign.records import Status, TrialRecord
+from hw_models import Design, DenseLayer, MaxPoolLayer
 
 BOARD = get_board("pynq-z2")
 CFG = config_from_mapping({
@@ -27,8 +29,8 @@ CFG = config_from_mapping({
 
 
 def _rec(trial_id: str, status: str, acc: float | None, lut: float | None, *, dsp: float = 0, bram18: float = 2,
-         bits=((4, 2), (2, 32)), width: int = 64, reason: str | None = None) -> dict:
-    """A record shaped like codesign.trial's: metrics with % of the pynq-z2 board, a spec and a design."""
+         bits=((4, 2), (2, 32)), width: int = 64, reason: str | None = None) -> TrialRecord:
+    """A record as codesign.trial makes it: metrics with % of the pynq-z2 board and a design."""
     metrics: dict = {}
     if lut is not None:
         used = {"lut": lut, "ff": 2 * lut, "bram18": bram18, "uram": 0.0, "dsp": dsp}
@@ -39,14 +41,10 @@ def _rec(trial_id: str, status: str, acc: float | None, lut: float | None, *, ds
                        cycles_per_frame=1000.0)
     if acc is not None:
         metrics.update(accuracy=acc, val_accuracy=acc)
-    dense = [{"width": width, "weight_bits": bits[0][0], "act_bits": bits[0][1]},
-             {"width": 10, "weight_bits": bits[1][0], "act_bits": bits[1][1]}]
-    return {
-        "trial_id": trial_id, "status": status, "failure_reason": reason, "source": "analytic", "style": "finn",
-        "design": f"fc{width} W{bits[0][0]}A{bits[0][1]} p1s8 | fc10 W{bits[1][0]}A{bits[1][1]} p1s2",
-        "spec": {"kind": "mlp", "convs": [], "dense": dense}, "metrics": metrics,
-        "folding": [{"pe": 1, "simd": 8}, {"pe": 1, "simd": 2}],
-    }
+    design = Design((DenseLayer(64, width, bits[0][0], bits[0][1], pe=1, simd=8),
+                     DenseLayer(width, 10, bits[1][0], bits[1][1], pe=1, simd=2)))
+    return TrialRecord(trial_id, Status(status), {}, failure_reason=reason, source="analytic", style="finn",
+                       design=design, metrics=metrics)
 
 
 RECORDS = [
@@ -62,7 +60,7 @@ RECORDS = [
 PARETO_IDS = ["t1-small", "t2-mid", "t6-best"]
 
 
-def _run_folder(path: Path, records: list[dict]) -> Path:
+def _run_folder(path: Path, records: list[TrialRecord]) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     runfolder.write_text(path, "config.yaml", dump_config(CFG))
     for r in records:
@@ -85,7 +83,7 @@ def test_budget_curve_known_answer():
 def test_budget_curve_ignores_infeasible_failed_and_untrained():
     curve = budget_curve(RECORDS, "lut")
     assert all(level not in (2000, 100000) for level, _ in curve)  # t7 (trained but infeasible), t4
-    assert budget_curve([r for r in RECORDS if r["status"] != "ok"], "lut") == []
+    assert budget_curve([r for r in RECORDS if r.status is not Status.OK], "lut") == []
     assert budget_curve([], "util_max") == []
 
 
@@ -101,7 +99,7 @@ def test_budget_curve_is_sorted_and_non_decreasing_with_ties_merged():
 
 def test_budget_curve_skips_non_finite_values():
     bad = _rec("inf", "ok", 0.99, 100)
-    bad["metrics"]["lut"] = math.inf
+    bad = bad.replace(metrics={**bad.metrics, "lut": math.inf})
     assert budget_curve([bad, _rec("a", "ok", 0.5, 200)], "lut") == [(200, 0.5)]
 
 
@@ -126,10 +124,13 @@ def test_layer_bits_skip_the_classifier_output():
     assert weights == [4, 8] and acts == [2]
 
 
-def test_split_layer():
-    assert split_layer("fc64 W4A2 p1s8") == ("fc64", "W4 A2", "p1s8")
-    assert split_layer("pool2 p4") == ("pool2", "", "p4")
-    assert split_layer("fc10 W4A32 rf8") == ("fc10", "W4 A32", "rf8")
+def test_design_cell_reads_the_design_layers():
+    cell = design_cell(Design((DenseLayer(64, 32, 4, 2, pe=1, simd=8), MaxPoolLayer(32, 4, 2, pe=4),
+                               DenseLayer(32, 10, 4, 32, reuse_factor=8))))
+    assert cell.count("<tr>") == 3
+    for text in ("fc32", "W4 A2", "p1s8", "pool2", "p4", "fc10", "W4 A32", "rf8"):
+        assert f"<td>{text}</td>" in cell
+    assert design_cell(None) == '<td class="l">-</td>'
 
 
 # ---------------------------------------------------------------- the page and the PNGs
