@@ -5,7 +5,7 @@ import tempfile
 from pathlib import Path
 
 from codesign import runfolder
-from codesign.config import ConfigError, load_config
+from codesign.config import ConfigError
 from codesign.results import pareto_front
 from codesign.trial import candidate_spec
 from hw_models.estimate import estimate, folded_design
@@ -13,13 +13,13 @@ from hw_models.estimate import estimate, folded_design
 COLUMNS = ("lut", "bram18", "dsp")
 
 
-def _load_trained(cfg, record):
+def _load_trained(cfg, run_dir: Path, record):
     import torch
 
     from codesign.model import build_model
     spec = candidate_spec(cfg, record["params"])
     model = build_model(spec)
-    state = torch.load(Path(record["trial_dir"]) / "model.pt", weights_only=True)
+    state = torch.load(run_dir / "trials" / record["trial_id"] / "model.pt", weights_only=True)
     model.load_state_dict(state)
     return spec, model.eval()
 
@@ -28,10 +28,8 @@ def compare_run(run_dir: str | Path, *, all_trials: bool = False) -> list[dict]:
     """For each Pareto (or every trained) design: analytic and FINN totals and cycles per frame."""
     from flows.finn import FinnError, finn_estimate
     from flows.qonnx import export_and_verify
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise ConfigError(f"{str(run_dir)!r} is not a run folder (no config.yaml)")
-    cfg = load_config(run_dir / "config.yaml")
+    run = runfolder.open_run(run_dir)
+    run_dir, cfg = run.path, run.config
     if cfg.style != "finn":
         raise ConfigError(f"the run's style is {cfg.style!r}: the FINN comparison needs style 'finn'")
     board = cfg.resolve_board()
@@ -41,7 +39,7 @@ def compare_run(run_dir: str | Path, *, all_trials: bool = False) -> list[dict]:
     data = dataset_for(cfg)
     rows = []
     for rec in chosen:
-        spec, model = _load_trained(cfg, rec)
+        spec, model = _load_trained(cfg, run_dir, rec)
         design = spec.to_design(cfg.style, cfg.clock_mhz)
         analytic = estimate(design, board)
         row = {"trial_id": rec["trial_id"], "design": rec.get("design"), "accuracy": rec["metrics"]["accuracy"],

@@ -36,7 +36,8 @@ def evaluate_candidate(cfg: Config, params: dict, *, trial_id: str, run_dir: str
     tdir = runfolder.trial_dir(run_dir, trial_id)
     record: dict = {"trial_id": trial_id, "params": dict(params), "style": cfg.style, "feedback": cfg.feedback,
                     "source": cfg.estimate_source,
-                    "status": "failed", "failure_reason": None, "trial_dir": str(tdir), "metrics": {},
+                    "status": "failed", "failure_reason": None, "metrics": {},
+                    "trial_dir": runfolder.relative_trial_dir(trial_id),
                     "artifacts": []}
     log = logging.getLogger(f"codesign.trial.{trial_id}")
     handler = logging.FileHandler(tdir / "trial.log")
@@ -63,7 +64,7 @@ def evaluate_candidate(cfg: Config, params: dict, *, trial_id: str, run_dir: str
             result = train(model, dataset_for(cfg), cfg.training, seed=cfg.seed, on_epoch=on_epoch)
             record.update(status="ok", epochs_run=result.epochs_run, train_s=result.train_s,
                           history=[list(h) for h in result.history])
-            record["artifacts"].append(str(runfolder.save_state_dict(tdir, model.state_dict())))
+            record["artifacts"].append(runfolder.relative_path(run_dir, runfolder.save_state_dict(tdir, model.state_dict())))
             log.info("trained: test accuracy %.4f, val %.4f, %d epochs, %.1f s", result.test_accuracy,
                      result.val_accuracy, result.epochs_run, result.train_s)
             if cfg.style == "hls4ml":
@@ -133,7 +134,7 @@ def run_toolchain(cfg: Config, spec: ModelSpec, model, board, tdir: Path, record
     data = dataset_for(cfg)
     exported = export_and_verify(model, data.x_test, tdir, min_agreement=fl.min_agreement, samples=fl.verify_samples)
     record["flows"]["qonnx"] = exported.as_dict()
-    record["artifacts"].append(str(exported.onnx_path))
+    record["artifacts"].append(runfolder.relative_path(tdir.parent.parent, exported.onnx_path))
     log.info("QONNX export verified: agreement %.3f on %d samples", exported.agreement, exported.samples)
     design = folded_design(spec.to_design(cfg.style, cfg.clock_mhz), board, cfg.coefficients)
     primary = None

@@ -88,7 +88,9 @@ def _read_document(name_or_path: str) -> tuple[str, dict]:
         raise ValueError(f"coefficients {name_or_path!r}: not a known name nor a file; "
                          f"valid names: {sorted(COEFFICIENT_FILES)}")
     try:
-        return path.stem, yaml.safe_load(path.read_text())  # JSON is YAML
+        return path.stem, yaml.safe_load(path.read_text(encoding="utf-8"))  # JSON is YAML
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file") from None
     except yaml.YAMLError as exc:
         raise ValueError(f"coefficients file {name_or_path!r} is not valid JSON/YAML: {exc}") from None
 
