@@ -227,11 +227,17 @@ class Recovery:
 
 
 def recover_records(run_dir: str | Path) -> Recovery:
-    """Before a resume: re-append the record of every trial whose line in trials.jsonl is missing or
-    damaged, from trials/<id>/record.json (written before the line) or result.json (written by the
-    worker before the driver heard of the result), so no finished trial is lost or trained twice."""
+    """Before a resume: drop the damaged lines of trials.jsonl, then re-append the record of every
+    trial whose line is missing, from trials/<id>/record.json (written before the line) or result.json
+    (written by the worker before the driver heard of the result), so no finished trial is lost or
+    trained twice. A trial with neither runs again if Ray had not finished it."""
     run_dir = Path(run_dir)
     scan = scan_records(run_dir)
+    if scan.skipped:
+        bad = {s.line for s in scan.skipped}
+        lines = (run_dir / RECORDS).read_bytes().split(b"\n")
+        kept = b"".join(line + b"\n" for i, line in enumerate(lines, start=1) if i not in bad and line.strip())
+        _write_atomic(run_dir / RECORDS, kept.decode("utf-8"))
     known = {r["trial_id"] for r in scan.records}
     recovered = []
     for folder in sorted(p for p in (run_dir / "trials").glob("*") if p.is_dir() and p.name not in known):

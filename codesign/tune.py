@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 import time
 from functools import partial
@@ -79,6 +80,13 @@ class RecordWriter(tune.Callback):
                       "metrics": {"val_accuracy": result.get("val_accuracy")},
                       "trial_dir": runfolder.relative_trial_dir(trial.trial_id)}
         runfolder.append_record(self.run_dir, record)
+
+    def on_experiment_end(self, trials, **info):
+        # Ray stages its state in the Ray session under the run's start time, where a later resume in
+        # the same session (of this run or of a copy of it) would take these files for newer than the
+        # run folder's. Everything is in the run folder now: the staging copy goes.
+        if trials:
+            shutil.rmtree(trials[0].storage.experiment_driver_staging_path, ignore_errors=True)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         runfolder.append_record(self.run_dir, {
@@ -402,7 +410,7 @@ def resume_search(run_dir: str | Path, *, address: str | None = None, quiet: boo
     check_experiment_state(experiment)
     recovery = runfolder.recover_records(run_dir)
     for skipped in recovery.skipped:
-        print(f"warning: {skipped}", file=sys.stderr)
+        print(f"warning: {skipped}; dropped it", file=sys.stderr)
     if recovery.recovered:
         print(f"recovered the records of trial(s) {', '.join(recovery.recovered)} from their folders",
               file=sys.stderr)
