@@ -131,3 +131,20 @@ def test_twelve_boards_five_layers_is_fast():
         t0 = time.perf_counter()
         fit_boards(cnn(style), boards)
         assert time.perf_counter() - t0 < 0.5, style
+
+
+@pytest.mark.parametrize("style", ["finn", "hls4ml"])
+def test_absurd_sizes_fail_fast_instead_of_searching_for_minutes(style):
+    import time
+
+    from hw_models import DesignError
+    huge = Design(layers=(DenseLayer(10 ** 12, 10 ** 12, 4, 4),), style=style)
+    started = time.monotonic()
+    with pytest.raises(DesignError, match=r"layer 0: 1,000,000,000,000 outputs is more than 2\^31"):
+        fit_boards(huge, [get_board("pynq-z2")])
+    with pytest.raises(DesignError, match="more than 2\\^31"):
+        estimate(huge, get_board("pynq-z2"))
+    assert time.monotonic() - started < 5
+    # 2^31 itself is still searched (a realistic ceiling, not a limit on real designs)
+    fine = Design(layers=(DenseLayer(2 ** 16, 2 ** 15, 4, 4),), style=style)
+    assert fit_boards(fine, [get_board("u280")])[0].estimate.cycles_per_frame >= 1
