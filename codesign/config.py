@@ -330,7 +330,7 @@ def load_config(path: str | Path) -> Config:
     try:
         data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"config file {str(path)!r} cannot be parsed: {exc}") from None
+        raise ConfigError(f"config file {str(path)!r} cannot be parsed: {' '.join(str(exc).split())}") from None
     return config_from_mapping(data if data is not None else {})
 
 

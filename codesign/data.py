@@ -1,6 +1,7 @@
 """Datasets: generated or shipped locally (no downloads). Inputs are scaled to [0, 1]."""
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -79,10 +80,10 @@ def _npz(path: str, val_fraction: float, seed: int) -> Dataset:
                 raise DatasetError(f"dataset file {path!r} lacks array(s) {sorted(missing)}; "
                                    "needs x_train, y_train, x_test, y_test")
             x_tr, y_tr, x_te, y_te = (f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, DatasetError):
-            raise
-        raise DatasetError(f"dataset file {path!r} is not a readable .npz: {exc}") from None
+    except DatasetError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # what np.load raises on other files
+        raise DatasetError(f"dataset file {path!r} is not a readable .npz: {exc or type(exc).__name__}") from None
     _check_arrays(path, x_tr, y_tr, x_te, y_te)
     lo, hi = float(min(x_tr.min(), x_te.min())), float(max(x_tr.max(), x_te.max()))
     hi = hi if hi > lo else lo + 1.0

@@ -209,7 +209,8 @@ def scan_records(run_dir: str | Path) -> RecordsRead:
         except ValueError:
             skipped.append(SkippedLine(path, i, "truncated or not JSON"))
             continue
-        if not isinstance(rec, dict) or not isinstance(rec.get("trial_id"), str):
+        if not (isinstance(rec, dict) and isinstance(rec.get("trial_id"), str) and isinstance(rec.get("status"), str)
+                and isinstance(rec.get("metrics"), dict)):
             skipped.append(SkippedLine(path, i, "not a trial record"))
             continue
         by_id[rec["trial_id"]] = rec
