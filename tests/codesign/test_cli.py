@@ -189,6 +189,7 @@ def _search_errors(tmp_path, capsys, config: str, *extra: str) -> str:
     (["--num-samples", "-1"], "--num-samples -1: must be >= 1"),
     (["--max-concurrent", "0"], "--max-concurrent 0: must be >= 1"),
 ])
+@pytest.mark.timeout(120)  # before the check, --num-samples -1 searched forever
 def test_search_overrides_are_checked_before_any_work(tmp_path, capsys, flags, match):
     assert match in _search_errors(tmp_path, capsys, SMALL_SEARCH, *flags)
 
@@ -271,6 +272,7 @@ def test_empty_onnx_file_is_a_clear_error(tmp_path, capsys):
     assert "empty.onnx: empty file, not an ONNX/QONNX model" in capsys.readouterr().err
 
 
+@pytest.mark.timeout(60)  # it used to spin in divisors() for minutes
 def test_fit_on_an_absurd_design_returns_promptly_with_an_error(tmp_path, capsys):
     import time
     huge = {"board": "pynq-z2", "style": "hls4ml", "layers": [

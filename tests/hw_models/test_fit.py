@@ -133,6 +133,7 @@ def test_twelve_boards_five_layers_is_fast():
         assert time.perf_counter() - t0 < 0.5, style
 
 
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize("style", ["finn", "hls4ml"])
 def test_absurd_sizes_fail_fast_instead_of_searching_for_minutes(style):
     import time
