@@ -6,6 +6,7 @@ PRUNED, so neither pollutes the front the sampler learns from.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -177,9 +178,8 @@ def _space(trial, *, cfg: Config, n_features: int, image_shape, n_classes: int):
 def run_search(cfg: Config, *, address: str | None = None, output_dir: str | None = None,
                quiet: bool = False) -> tuple[Path, dict]:
     """Run the configured search on Ray Tune; returns the run folder and its summary."""
-    from codesign.data import dataset_for
+    from codesign.data import check_space_fits_data, dataset_for
 
-    from codesign.data import check_space_fits_data
     cfg.resolve_board()  # a config built without config_from_mapping: unknown board fails before any work
     runfolder.check_output_dir(output_dir or cfg.output_dir)
     if cfg.feedback == "vivado":
@@ -379,7 +379,8 @@ def _fit(tuner, cfg: Config, run_dir: Path, *, resumed: bool = False):
     except KeyboardInterrupt:
         status = "interrupted"
     except BaseException:
-        _summarize(run_dir, cfg, "failed", started, resumed)
+        with contextlib.suppress(Exception):  # the original error is the one to show
+            _summarize(run_dir, cfg, "failed", started, resumed)
         raise
     finally:
         ray_log.removeFilter(hide)
