@@ -32,7 +32,7 @@ def evaluate_candidate(cfg: Config, params: dict, *, trial_id: str, run_dir: str
     tdir = runfolder.trial_dir(run_dir, trial_id)
     record: dict = {"trial_id": trial_id, "params": dict(params), "style": cfg.style, "feedback": cfg.feedback,
                     "source": cfg.estimate_source,
-                    "status": "failed", "failure_reason": None, "trial_dir": str(tdir), "metrics": {},
+                    "status": "failed", "failure_reason": None, "trial_dir": runfolder.relative_trial_dir(trial_id), "metrics": {},
                     "artifacts": [], "flows": {}}
     log = logging.getLogger(f"codesign.trial.{trial_id}")
     handler = logging.FileHandler(tdir / "trial.log")
@@ -59,7 +59,7 @@ def evaluate_candidate(cfg: Config, params: dict, *, trial_id: str, run_dir: str
             result = train(model, dataset_for(cfg), cfg.training, seed=cfg.seed, on_epoch=on_epoch)
             record.update(status="ok", epochs_run=result.epochs_run, train_s=result.train_s,
                           history=[list(h) for h in result.history])
-            record["artifacts"].append(str(runfolder.save_state_dict(tdir, model.state_dict())))
+            record["artifacts"].append(runfolder.relative_path(run_dir, runfolder.save_state_dict(tdir, model.state_dict())))
             log.info("trained: test accuracy %.4f, val %.4f, %d epochs, %.1f s", result.test_accuracy,
                      result.val_accuracy, result.epochs_run, result.train_s)
             if cfg.style == "hls4ml":
@@ -146,7 +146,7 @@ def _record_flow(record: dict, result, tdir: Path, log) -> None:
     for source, est in result.estimates.items():
         record["estimates"][source] = est.as_dict()
         log.info("%s: %s, %d cycles/frame", source, est.total, est.cycles_per_frame)
-    record["artifacts"] += [str(a) for a in result.artifacts]
+    record["artifacts"] += [runfolder.relative_path(tdir.parent.parent, a) for a in result.artifacts]
     log.info("%s done", result.name)
 
 
