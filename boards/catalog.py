@@ -125,11 +125,15 @@ def load_board_file(path: str | Path) -> dict[str, Board]:
     """Boards from a user YAML file in the catalog format (`boards: {name: {...}}`)."""
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BoardError(f"board file {str(path)!r} does not exist") from None
+    except UnicodeDecodeError:
+        raise BoardError(f"{path}: not a text file") from None
+    except OSError as exc:
+        raise BoardError(f"board file {str(path)!r}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
-        raise BoardError(f"board file {str(path)!r} is not valid YAML: {exc}") from None
+        raise BoardError(f"board file {str(path)!r} is not valid YAML: {' '.join(str(exc).split())}") from None
     return _boards_from_document(doc, str(path))
 
 

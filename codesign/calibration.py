@@ -50,18 +50,28 @@ def _measured(row: dict, where: str) -> dict:
     return out
 
 
+def _read_csv(csv_path: Path, required, needs: str) -> list[dict]:
+    """The rows of a CSV file that has the `required` columns; one clear error line otherwise."""
+    if not csv_path.is_file():
+        raise CalibrationError(f"{csv_path}: file does not exist")
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in required if c not in (reader.fieldnames or [])]
+            if missing:
+                raise CalibrationError(f"{csv_path}: missing column(s) {missing}; {needs}")
+            return list(reader)
+    except UnicodeDecodeError:
+        raise CalibrationError(f"{csv_path}: not a text file") from None
+    except csv.Error as exc:
+        raise CalibrationError(f"{csv_path}: not a CSV file ({exc})") from None
+
+
 def read_samples(csv_path: str | Path) -> list[Sample]:
     """Samples of a golden/sample CSV: each design YAML with its measured resources."""
     csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise CalibrationError(f"{csv_path}: file does not exist")
-    with open(csv_path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise CalibrationError(f"{csv_path}: missing column(s) {missing}; needs {list(REQUIRED_COLUMNS)} and "
-                                   f"any of {list(RESOURCE_NAMES)}")
-        rows = list(reader)
+    rows = _read_csv(csv_path, REQUIRED_COLUMNS,
+                     f"needs {list(REQUIRED_COLUMNS)} and any of {list(RESOURCE_NAMES)}")
     samples = []
     for i, row in enumerate(rows, start=2):
         where = f"{csv_path}:{i}"
@@ -72,9 +82,11 @@ def read_samples(csv_path: str | Path) -> list[Sample]:
         if not design_path.is_file():
             raise CalibrationError(f"{where}: design file {str(design_path)!r} does not exist")
         try:
-            design, board_name = design_from_mapping(yaml.safe_load(design_path.read_text()))
+            design, board_name = design_from_mapping(yaml.safe_load(design_path.read_text(encoding="utf-8")))
+        except UnicodeDecodeError:
+            raise CalibrationError(f"{where}: {design_path}: not a text file") from None
         except (DesignError, yaml.YAMLError) as exc:
-            raise CalibrationError(f"{where}: {design_path.name}: {exc}") from None
+            raise CalibrationError(f"{where}: {design_path.name}: {' '.join(str(exc).split())}") from None
         board = get_board(board_name or FAMILY_BOARDS[family])
         if board.family != family:
             raise CalibrationError(f"{where}: board {board.name} is {board.family}, the row says {family}")
@@ -101,6 +113,8 @@ def _report(path: Path, where: str) -> tuple[dict, str]:
             stat = yosys_stat_file(path)
             version = re.search(r"\d+\.\d+(\.\d+)?", stat.yosys_version or "")
             return stat.resources.as_dict(), f"yosys-{version.group(0) if version else '?'}"
+    except UnicodeDecodeError:
+        raise CalibrationError(f"{where}: {path}: not a text file") from None
     except (ReportError, YosysStatError) as exc:
         raise CalibrationError(f"{where}: report: {exc}") from None
     raise CalibrationError(f"{where}: report {path.name!r}: expected a Vivado report_utilization (.rpt) or a "
@@ -118,22 +132,15 @@ def read_block_samples(csv_path: str | Path, block: str, *, family: str | None =
     csv_path = Path(csv_path)
     if block not in BLOCK_COLUMNS:
         raise CalibrationError(f"block {block!r} unknown; valid: {sorted(BLOCK_COLUMNS)}")
-    if not csv_path.is_file():
-        raise CalibrationError(f"{csv_path}: file does not exist")
-    with open(csv_path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in (*BLOCK_COLUMNS[block], "family") if c not in (reader.fieldnames or [])]
-        if missing:
-            raise CalibrationError(f"{csv_path}: missing column(s) {missing} for block {block}")
-        rows = list(reader)
+    rows = _read_csv(csv_path, (*BLOCK_COLUMNS[block], "family"), f"needed for block {block}")
     out = []
     for i, row in enumerate(rows, start=2):
         where = f"{csv_path}:{i}"
-        if family is not None and row["family"].strip() != family:
+        if family is not None and (row["family"] or "").strip() != family:
             continue
         measured = _measured({r: row.get(f"yosys_{r}", row.get(r)) for r in RESOURCE_NAMES}, where)
         try:
-            params = {k: cast(row[k].strip()) for k, cast in BLOCK_COLUMNS[block].items()}
+            params = {k: cast((row[k] or "").strip()) for k, cast in BLOCK_COLUMNS[block].items()}
         except ValueError as exc:
             raise CalibrationError(f"{where}: {exc}") from None
         out.append(BlockSample(block, params, measured, name=(row.get("name") or f"row {i}").strip()))
@@ -142,6 +149,15 @@ def read_block_samples(csv_path: str | Path, block: str, *, family: str | None =
 
 def _families(samples: list[Sample]) -> set[str]:
     return {s.board.family for s in samples}
+
+
+def _validation(analytic: Calibrator, cal: Calibrator, val: list, resources=RESOURCE_NAMES) -> tuple[dict, dict]:
+    """Metrics before and after calibration on the validation samples; none without any (metrics on
+    the training samples would pass a perfect fit off as a validation)."""
+    if not val:
+        return {}, {}
+    return ({r: m.as_dict() for r, m in analytic.score(val).items() if r in resources},
+            {r: m.as_dict() for r, m in cal.score(val).items() if r in resources})
 
 
 def calibrate(csv_paths: list[str | Path], *, family: str | None = None, validation_fraction: float = 0.25,
@@ -172,15 +188,13 @@ def calibrate(csv_paths: list[str | Path], *, family: str | None = None, validat
         block_sets[block] = split(block_samples, validation_fraction, seed)
     cal = Calibrator(base).fit(train + [b for t, _ in block_sets.values() for b in t])
     analytic = Calibrator(base)
+    before, after = _validation(analytic, cal, val)
     report = {
         "family": fam, "samples": len(samples), "train": len(train), "validation": len(val),
-        "sources": sorted(sources - {""}),
-        "before": {r: m.as_dict() for r, m in analytic.score(val or train).items()},
-        "after": {r: m.as_dict() for r, m in cal.score(val or train).items()},
+        "sources": sorted(sources - {""}), "before": before, "after": after,
         "train_after": {r: m.as_dict() for r, m in cal.score(train).items()},
         "blocks": {block: {"train": len(t), "validation": len(v),
-                           "before": {r: m.as_dict() for r, m in analytic.score(v or t).items() if r in ("lut", "ff")},
-                           "after": {r: m.as_dict() for r, m in cal.score(v or t).items() if r in ("lut", "ff")}}
+                           **dict(zip(("before", "after"), _validation(analytic, cal, v, ("lut", "ff"))))}
                    for block, (t, v) in block_sets.items()},
     }
     provenance = {"kind": "calibrated", "tools": report["sources"], "family": fam,
@@ -235,6 +249,9 @@ def regress(golden_csv: str | Path, model: str, tolerances: dict[str, float]) ->
         for r, m in s.measured.items():
             p = float(getattr(predicted, r))
             out.append(Comparison(s.name, r, p, m, abs(p - m) / max(m, 1.0), tolerances[r]))
+    if not out:
+        raise CalibrationError(f"{golden_csv}: nothing to compare: no row has a measured value in any of "
+                               f"{list(RESOURCE_NAMES)}")
     return out
 
 

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
+
+INTERRUPTED = 130  # the shell's code for a process ended by Ctrl-C (128 + SIGINT)
 
 
 def _cmd_boards(args) -> int:
@@ -30,13 +33,17 @@ def _design_and_board(args):
     path = Path(args.design)
     if not path.is_file():
         raise DesignError(f"design file {str(path)!r} does not exist")
+    if args.target_fps is not None and not (math.isfinite(args.target_fps) and args.target_fps > 0):
+        raise DesignError(f"--target-fps {args.target_fps}: must be a finite number > 0")
     if path.suffix.lower() == ".onnx":
         from flows.onnx_design import design_from_qonnx
         return design_from_qonnx(path, style=args.style or "finn", target_fps=args.target_fps), args.board
     try:
-        data = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise DesignError(f"design file {str(path)!r} is not valid YAML: {exc}") from None
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise DesignError(f"{path}: not a text file") from None
+    except yaml.YAMLError as exc:
+        raise DesignError(f"design file {str(path)!r} is not valid YAML: {' '.join(str(exc).split())}") from None
     if isinstance(data, dict) and args.target_fps is not None:
         data = {**data, "target_fps": args.target_fps}
     if isinstance(data, dict) and args.style is not None:
@@ -79,11 +86,29 @@ def _cmd_fit(args) -> int:
     return 0
 
 
+def _search_overrides(cfg, args):
+    """The config with --num-samples / --max-concurrent applied, validated like the file itself."""
+    from codesign.config import ConfigError, config_from_mapping
+    overrides = {}
+    for flag, key in (("--num-samples", "num_samples"), ("--max-concurrent", "max_concurrent")):
+        value = getattr(args, key)
+        if value is not None:
+            if value < 1:
+                raise ConfigError(f"{flag} {value}: must be >= 1")
+            overrides[key] = value
+    if not overrides:
+        return cfg
+    data = cfg.model_dump(mode="json")
+    return config_from_mapping({**data, "search": {**data["search"], **overrides}})
+
+
 def _cmd_search(args) -> int:
+    from codesign import runfolder
     from codesign.config import ConfigError, load_config
     from codesign.report import run_report
     if args.resume:
-        if args.config is not None and load_config(args.config) != load_config(Path(args.resume) / "config.yaml"):
+        cfg = runfolder.open_run(args.resume).config
+        if args.config is not None and load_config(args.config) != cfg:
             raise ConfigError(f"{args.config} differs from {args.resume}/config.yaml: a resumed search keeps the "
                               "configuration it started with (omit CONFIG, or start a new search)")
         if args.num_samples is not None or args.max_concurrent is not None:
@@ -93,18 +118,16 @@ def _cmd_search(args) -> int:
     else:
         if args.config is None:
             raise ConfigError("give a CONFIG file (or --resume RUN to continue an interrupted search)")
-        cfg = load_config(args.config)
-        overrides = {}
-        if args.num_samples is not None:
-            overrides["num_samples"] = args.num_samples
-        if args.max_concurrent is not None:
-            overrides["max_concurrent"] = args.max_concurrent
-        if overrides:
-            cfg = cfg.model_copy(update={"search": cfg.search.model_copy(update=overrides)})
+        cfg = _search_overrides(load_config(args.config), args)
+        runfolder.check_output_dir(args.output or cfg.output_dir)
         from codesign.tune import run_search  # imports Ray: only when a search really runs
         run_dir, summary = run_search(cfg, address=args.address, output_dir=args.output, quiet=args.quiet)
     print(run_report(run_dir))
     print(f"\nrun folder: {run_dir}  ({summary['elapsed_s']:.0f} s)")
+    if summary["status"] != "complete":
+        print(f"codesign search: {summary['status']} after {summary['trials']} of {cfg.search.num_samples} "
+              f"trials; continue with: {runfolder.resume_command(run_dir)}", file=sys.stderr)
+        return INTERRUPTED
     return 0
 
 
@@ -144,22 +167,35 @@ def _cmd_calibrate(args) -> int:
         blocks.setdefault(name, []).append(path)
     text, report = calibrate(args.samples, family=args.family, validation_fraction=args.validation_fraction,
                              seed=args.seed, base=args.base, blocks=blocks)
-    Path(args.out).write_text(text + "\n")
+    _write_output(args.out, text + "\n", "--out", CalibrationError)
     lines = [f"calibrated {report['family']} on {report['train']} samples, validated on {report['validation']} "
-             f"(sources: {', '.join(report['sources']) or '?'}) -> {args.out}",
-             f"{'resource':<9}{'MAPE before':>13}{'MAPE after':>12}{'R2 after':>10}{'max err after':>15}"]
+             f"(sources: {', '.join(report['sources']) or '?'}) -> {args.out}"]
+    if report["after"]:
+        lines.append(f"{'resource':<9}{'MAPE before':>13}{'MAPE after':>12}{'R2 after':>10}{'max err after':>15}")
     lines += _metric_lines(report)
     for block, part in report["blocks"].items():
         lines.append(f"block {block}: fitted on {part['train']}, validated on {part['validation']}")
         lines += _metric_lines(part)
+    if not report["validation"] or any(not part["validation"] for part in report["blocks"].values()):
+        lines.append("warning: validated on 0 samples: no validation metrics, the fit is untested "
+                     "(give more samples or a larger --validation-fraction)")
     print("\n".join(lines))
     return 0
 
 
+def _write_output(path: str, text: str, flag: str, error: type[Exception]) -> None:
+    """Write an output file, creating its folder; a path that cannot be written is one error line."""
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise error(f"{flag} {path}: cannot write: {exc.strerror or exc}") from None
+
+
 def _cmd_regress(args) -> int:
-    from codesign.calibration import junit_xml, parse_tolerances, regress, regression_table
+    from codesign.calibration import CalibrationError, junit_xml, parse_tolerances, regress, regression_table
     rows = regress(args.golden, args.model, parse_tolerances(args.tolerance))
-    Path(args.junit).write_text(junit_xml(rows, args.model))
+    _write_output(args.junit, junit_xml(rows, args.model), "--junit", CalibrationError)
     print(regression_table(rows))
     print(f"JUnit XML: {args.junit}")
     return 0 if all(c.passed for c in rows) else 1
@@ -278,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, BoardError, DesignError, DatasetError, CalibrationError) as exc:
         print(f"codesign {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # outside the search loop (which records the interruption itself)
+        print(f"codesign {args.command}: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

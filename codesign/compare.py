@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from codesign import runfolder
-from codesign.config import ConfigError, load_config
+from codesign.config import ConfigError
 from codesign.results import pareto_front
 from codesign.scoring import estimate_spec
 from codesign.trial import candidate_spec
@@ -20,13 +20,13 @@ NOT_RECORDED = (f"no {FINN_SOURCE} recorded (the run had neither `feedback: {FIN
                 "`codesign compare --rerun` computes it")
 
 
-def _load_trained(cfg, record):
+def _load_trained(cfg, run_dir: Path, record):
     import torch
 
     from codesign.model import build_model
     spec = candidate_spec(cfg, record["params"])
     model = build_model(spec)
-    state = torch.load(Path(record["trial_dir"]) / "model.pt", weights_only=True)
+    state = torch.load(run_dir / "trials" / record["trial_id"] / "model.pt", weights_only=True)
     model.load_state_dict(state)
     return spec, model.eval()
 
@@ -35,10 +35,10 @@ def _totals(est: dict) -> dict:
     return {**{k: est["total"][k] for k in COLUMNS}, "cycles": est["cycles_per_frame"]}
 
 
-def _rerun_row(cfg, board, rec: dict, data) -> dict:
+def _rerun_row(cfg, board, run_dir: Path, rec: dict, data) -> dict:
     from flows.finn import FinnError, finn_estimate
     from flows.qonnx import export_and_verify
-    spec, model = _load_trained(cfg, rec)
+    spec, model = _load_trained(cfg, run_dir, rec)
     ours = estimate_spec(cfg, spec, board)
     row = {"ours": _totals(ours.as_dict()), "ours_source": ours.source}
     try:
@@ -66,10 +66,8 @@ def _stored_row(cfg, rec: dict) -> dict:
 def compare_run(run_dir: str | Path, *, all_trials: bool = False, rerun: bool = False) -> list[dict]:
     """For each Pareto (or every trained) design: our totals and finn-plus' totals and cycles per frame,
     read from the records, or with `rerun` recomputed from the saved models."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise ConfigError(f"{str(run_dir)!r} is not a run folder (no config.yaml)")
-    cfg = load_config(run_dir / "config.yaml")
+    run = runfolder.open_run(run_dir)
+    run_dir, cfg = run.path, run.config
     if cfg.style != "finn":
         raise ConfigError(f"the run's style is {cfg.style!r}: the FINN comparison needs style 'finn'")
     board = cfg.resolve_board()
@@ -82,7 +80,7 @@ def compare_run(run_dir: str | Path, *, all_trials: bool = False, rerun: bool = 
     rows = []
     for rec in chosen:
         row = {"trial_id": rec["trial_id"], "design": rec.get("design"), "accuracy": rec["metrics"]["accuracy"]}
-        row.update(_rerun_row(cfg, board, rec, data) if rerun else _stored_row(cfg, rec))
+        row.update(_rerun_row(cfg, board, run_dir, rec, data) if rerun else _stored_row(cfg, rec))
         rows.append(row)
     return rows
 

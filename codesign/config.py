@@ -34,7 +34,7 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class IntRange(_Strict):
@@ -390,7 +390,7 @@ def _format_validation_error(exc: ValidationError) -> str:
     by_loc: dict[str, list[str]] = {}
     for err in exc.errors():
         # drop pydantic's union-branch tags such as "list[int]" or "function-after[...]"
-        loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p == "IntRange")))
+        loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p in ("IntRange", "float"))))
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
@@ -421,11 +421,14 @@ def load_config(path: str | Path) -> Config:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file") from None
     try:
         data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"config file {str(path)!r} cannot be parsed: {exc}") from None
+        raise ConfigError(f"config file {str(path)!r} cannot be parsed: {' '.join(str(exc).split())}") from None
     return config_from_mapping(data if data is not None else {})
 
 

@@ -1,6 +1,7 @@
 """Datasets: generated or shipped locally (no downloads). Inputs are scaled to [0, 1]."""
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,7 +32,10 @@ class Dataset:
 
 def _split(x, y, fraction: float, seed: int):
     from sklearn.model_selection import train_test_split
-    return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=y)
+    try:
+        return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=y)
+    except ValueError as exc:  # too few samples (per class) for the split
+        raise DatasetError(f"cannot split {len(y)} samples into train/validation: {exc}") from None
 
 
 def _scale01(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -76,12 +80,11 @@ def _npz(path: str, val_fraction: float, seed: int) -> Dataset:
                 raise DatasetError(f"dataset file {path!r} lacks array(s) {sorted(missing)}; "
                                    "needs x_train, y_train, x_test, y_test")
             x_tr, y_tr, x_te, y_te = (f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, DatasetError):
-            raise
-        raise DatasetError(f"dataset file {path!r} is not a readable .npz: {exc}") from None
-    if len(x_tr) != len(y_tr) or len(x_te) != len(y_te):
-        raise DatasetError(f"dataset file {path!r}: x and y lengths differ")
+    except DatasetError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # what np.load raises on other files
+        raise DatasetError(f"dataset file {path!r} is not a readable .npz: {exc or type(exc).__name__}") from None
+    _check_arrays(path, x_tr, y_tr, x_te, y_te)
     lo, hi = float(min(x_tr.min(), x_te.min())), float(max(x_tr.max(), x_te.max()))
     hi = hi if hi > lo else lo + 1.0
     x_tr, x_te = _scale01(x_tr, lo, hi), _scale01(x_te, lo, hi)
@@ -93,9 +96,58 @@ def _npz(path: str, val_fraction: float, seed: int) -> Dataset:
         image_shape = tuple(int(s) for s in shape)
     x_tr, x_te = x_tr.reshape(len(x_tr), -1), x_te.reshape(len(x_te), -1)
     y_tr, y_te = y_tr.astype(np.int64), y_te.astype(np.int64)
-    n_classes = int(max(y_tr.max(), y_te.max())) + 1
+    n_classes = int(y_tr.max()) + 1
     x_train, x_val, y_train, y_val = _split(x_tr, y_tr, val_fraction, seed)
     return Dataset(p.stem, x_train, y_train, x_val, y_val, x_te, y_te, n_classes, image_shape)
+
+
+def _check_arrays(path: str, x_tr, y_tr, x_te, y_te) -> None:
+    """Everything that would otherwise train silently on wrong data: empty or ragged arrays, NaN/inf
+    features, labels that are not the integers 0..C-1 (C = 1 + the largest training label, every
+    class present in training)."""
+    where = f"dataset file {path!r}"
+    for name, arr in (("x_train", x_tr), ("y_train", y_tr), ("x_test", x_te), ("y_test", y_te)):
+        if arr.ndim == 0 or arr.size == 0:
+            raise DatasetError(f"{where}: {name} is empty")
+        kind = "features" if name.startswith("x") else "labels"
+        if arr.dtype.kind not in "biuf":
+            raise DatasetError(f"{where}: {name} holds {arr.dtype} values; {kind} must be numbers")
+    for name, x, y in (("train", x_tr, y_tr), ("test", x_te, y_te)):
+        if y.ndim != 1:
+            raise DatasetError(f"{where}: y_{name} must be one label per sample (shape {y.shape})")
+        if len(x) != len(y):
+            raise DatasetError(f"{where}: x_{name} has {len(x)} samples, y_{name} {len(y)}")
+        bad = int(np.count_nonzero(~np.isfinite(x)))
+        if bad:
+            raise DatasetError(f"{where}: x_{name} has {bad} NaN/inf value(s)")
+        fractional = int(np.count_nonzero(~np.isfinite(y) | (y != np.round(y)))) if y.dtype.kind == "f" else 0
+        if fractional:
+            raise DatasetError(f"{where}: y_{name} has {fractional} non-integer label(s); labels are class "
+                               "numbers 0..C-1")
+    classes = np.unique(y_tr.astype(np.int64))
+    n = int(classes.max()) + 1
+    if classes.min() < 0 or len(classes) != n:
+        raise DatasetError(f"{where}: y_train has {len(classes)} distinct label(s) from {int(classes.min())} to "
+                           f"{int(classes.max())}; labels must be 0..C-1 with every class present")
+    outside = int(np.count_nonzero((y_te < 0) | (y_te >= n)))
+    if outside:
+        raise DatasetError(f"{where}: y_test has {outside} label(s) outside 0..{n - 1} (the classes of y_train)")
+
+
+def check_space_fits_data(space, data: Dataset) -> None:
+    """A space the dataset cannot serve fails before any work (it would otherwise degrade silently:
+    CNN blocks whose kernel exceeds the image are dropped, leaving an MLP)."""
+    if "cnn" not in space.kind:
+        return
+    if data.image_shape is None:
+        if set(space.kind) == {"cnn"}:
+            raise DatasetError(f"space.kind: 'cnn' needs a dataset of square images (e.g. digits or an .npz of "
+                               f"N x H x W / N x C x H x W); {data.name!r} has flat samples")
+        return
+    side = data.image_shape[1]
+    if min(space.conv.kernel) > side:
+        raise DatasetError(f"space.conv.kernel: the smallest kernel ({min(space.conv.kernel)}) is larger than "
+                           f"the {side}x{side} images of {data.name!r}: no convolution fits")
 
 
 def dataset_for(cfg) -> Dataset:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from boards import RESOURCE_NAMES, Board
 from codesign import runfolder
-from codesign.config import Config, ConfigError, load_config
+from codesign.config import Config
 from codesign.objectives import STATUSES, borrowed_resources
 from codesign.records import Status, TrialRecord
 from codesign.report import BORROWED_MARK, borrowed_footnotes
@@ -507,9 +507,7 @@ def page_html(title: str, body: str) -> str:
 # ---------------------------------------------------------------- entry point
 
 def _load(run_dir: Path) -> tuple[Config, Board, list[TrialRecord]]:
-    if not (run_dir / "config.yaml").is_file():
-        raise ConfigError(f"{str(run_dir)!r} is not a run folder (no config.yaml)")
-    cfg = load_config(run_dir / "config.yaml")
+    cfg = runfolder.open_run(run_dir).config
     return cfg, cfg.resolve_board(), runfolder.read_records(run_dir)
 
 

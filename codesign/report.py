@@ -1,12 +1,10 @@
 """Plain-text reports: the Pareto table of a run, the board catalog, a single estimate."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from boards import RESOURCE_NAMES, Board
 from codesign import runfolder
-from codesign.config import ConfigError, load_config
 from codesign.objectives import borrowed_resources
 from codesign.records import TrialRecord
 from codesign.results import pareto_front
@@ -56,21 +54,22 @@ def pareto_table(records: list[TrialRecord]) -> str:
 
 def run_report(run_dir: str | Path, *, show_all: bool = False) -> str:
     """The Pareto table of a run folder (and, with show_all, every trial with its status)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise ConfigError(f"{str(run_dir)!r} is not a run folder (no config.yaml)")
-    cfg = load_config(run_dir / "config.yaml")
-    records = runfolder.read_records(run_dir)
-    summary_path = run_dir / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    run = runfolder.open_run(run_dir)
+    run_dir, cfg = Path(run_dir), run.config
+    scan = run.scan()
+    records = scan.records
+    summary = run.summary()
     front = pareto_front(records, cfg)
     board = cfg.resolve_board()
     objectives = ", ".join(f"{o.metric} ({o.direction})" for o in cfg.search.objectives)
     by_status = {}
     for r in records:
         by_status[r.status.value] = by_status.get(r.status.value, 0) + 1
-    lines = [
-        f"run: {run_dir}",
+    status = summary.get("status") or ("complete" if summary else "unfinished (still running, or killed)")
+    if status != "complete":
+        status += f"; continue with: {runfolder.resume_command(run_dir)}"
+    lines = [f"warning: {skipped}" for skipped in scan.skipped] + [
+        f"run: {run_dir}   status: {status}",
         f"board: {board.name} ({board.part}, {board.clock_mhz:g} MHz)   style: {cfg.style}   "
         f"objectives: {objectives}",
         f"trials: {len(records)} " + " ".join(f"{k}={v}" for k, v in sorted(by_status.items())),

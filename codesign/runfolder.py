@@ -2,10 +2,14 @@
 
 Layout of a run folder:
     config.yaml          the resolved configuration (every default filled in)
-    trials/<id>/         one folder per trial: record.json, model.pt, trial.log
+    trials/<id>/         one folder per trial: record.json, result.json, model.pt, trial.log
     trials.jsonl         one record per finished trial, appended as trials finish
     trials.csv, trials.parquet, pareto.csv, summary.json   written at the end of the search
     ray/                 Ray Tune's experiment state
+
+Paths inside records are relative to the run folder, so a copied or moved folder stays whole.
+Every file is written whole (temporary name + rename, or one fsync'ed line for trials.jsonl) and read
+tolerantly: a damaged line of trials.jsonl is skipped and reported, never fatal.
 """
 from __future__ import annotations
 
@@ -13,9 +17,13 @@ import datetime as _dt
 import json
 import math
 import os
+import shlex
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from codesign.config import Config, ConfigError, load_config
 
 CSV_COLUMNS = [
     "trial_id", "status", "failure_reason", "design", "style", "source", "accuracy", "val_accuracy",
@@ -25,29 +33,74 @@ CSV_COLUMNS = [
 ]
 
 
+RECORDS = "trials.jsonl"
+RESULT = "result.json"  # a trial's finished record, written by its worker before it reports to Ray
+
+
+def check_output_dir(output_dir: str | Path) -> Path:
+    """The parent of new run folders: an existing directory or one that can be created (checked
+    before any work starts)."""
+    path = Path(output_dir).resolve()
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(f"output folder {str(output_dir)!r}: {str(probe)!r} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"output folder {str(output_dir)!r}: {str(probe)!r} is not writable")
+    return path
+
+
 def create_run_dir(output_dir: str | Path, name: str) -> Path:
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(output_dir).resolve() / f"{name}-{stamp}"
-    run_dir, i = base, 1
-    while run_dir.exists():
-        run_dir, i = Path(f"{base}-{i}"), i + 1
-    (run_dir / "trials").mkdir(parents=True)
-    return run_dir
+    """A new, empty run folder NAME-STAMP (NAME-STAMP-1, -2... when taken). mkdir is atomic: two
+    searches started in the same second never share a folder."""
+    parent = check_output_dir(output_dir)
+    parent.mkdir(parents=True, exist_ok=True)
+    base = parent / f"{name}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    for i in range(10_000):
+        run_dir = base if i == 0 else Path(f"{base}-{i}")
+        try:
+            run_dir.mkdir()
+        except FileExistsError:
+            continue
+        (run_dir / "trials").mkdir()
+        return run_dir
+    raise ConfigError(f"output folder {str(parent)!r}: no free run folder name {base.name}-N")
+
+
+def _write_atomic(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
 
 
 def write_text(run_dir: Path, relative: str, text: str) -> Path:
-    path = Path(run_dir) / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
+    return _write_atomic(Path(run_dir) / relative, text)
 
 
 def trial_dir(run_dir: str | Path, trial_id: str) -> Path:
     path = Path(run_dir) / "trials" / trial_id
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def resume_command(run_dir: str | Path) -> str:
+    return f"codesign search --resume {shlex.quote(str(run_dir))}"
+
+
+def relative_trial_dir(trial_id: str) -> str:
+    """How records name a trial's folder: relative to the run folder."""
+    return f"trials/{trial_id}"
+
+
+def relative_path(run_dir: str | Path, path: str | Path) -> str:
+    """How records name an artefact: relative to the run folder."""
+    return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(run_dir))).as_posix()
 
 
 def save_state_dict(directory: Path, state_dict) -> Path:
@@ -72,12 +125,35 @@ def _dumps(obj) -> str:
 
 
 def append_record(run_dir: str | Path, record: dict) -> None:
-    """Write a finished trial's record into its folder and append it to trials.jsonl."""
+    """Write a finished trial's record into its folder and append it to trials.jsonl as one whole,
+    fsync'ed line (a line torn by an earlier crash is closed first so it cannot swallow this one)."""
     run_dir = Path(run_dir)
     directory = trial_dir(run_dir, record["trial_id"])
-    (directory / "record.json").write_text(json.dumps(record, default=_json_default, indent=1))
-    with open(run_dir / "trials.jsonl", "a") as f:
-        f.write(_dumps(record) + "\n")
+    _write_atomic(directory / "record.json", json.dumps(record, default=_json_default, indent=1))
+    line = (_dumps(record) + "\n").encode()
+    fd = os.open(run_dir / RECORDS, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_result(directory: Path, record: dict) -> None:
+    """The worker's copy of a finished trial's record (trials/<id>/result.json): lets a resumed search
+    complete a trial whose driver died before writing its record, instead of training it again."""
+    _write_atomic(Path(directory) / RESULT, json.dumps(record, default=_json_default, indent=1))
+
+
+def _load_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def finished_record(run_dir: str | Path, trial_id: str) -> dict | None:
@@ -89,17 +165,117 @@ def finished_record(run_dir: str | Path, trial_id: str) -> dict | None:
     return None
 
 
-def read_records(run_dir: str | Path) -> list[dict]:
-    """Finished trial records; the last record of a trial id wins (a re-run trial replaces its first)."""
-    path = Path(run_dir) / "trials.jsonl"
+def completed_result(run_dir: str | Path, trial_id: str, params: dict) -> dict | None:
+    """The finished record a worker left in trials/<id>/result.json for these params, else None
+    (no file, a damaged one, or one for other params: then the trial runs again)."""
+    rec = _load_json(Path(run_dir) / "trials" / trial_id / RESULT)
+    if rec is None or rec.get("trial_id") != trial_id or json.loads(_dumps(params)) != rec.get("params"):
+        return None
+    return rec
+
+
+@dataclass(frozen=True)
+class SkippedLine:
+    path: Path
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: skipped ({self.reason})"
+
+
+@dataclass(frozen=True)
+class RecordsRead:
+    records: list[dict]  # the last record of each trial id, in order of first appearance
+    skipped: tuple[SkippedLine, ...]  # damaged lines (a crash mid-write, a full disk, an edit)
+
+
+def scan_records(run_dir: str | Path) -> RecordsRead:
+    """Finished trial records; the last record of a trial id wins (a re-run trial replaces its first).
+    Lines that are not a JSON record with a trial_id are skipped and listed."""
+    path = Path(run_dir) / RECORDS
     if not path.is_file():
-        return []
+        return RecordsRead([], ())
     by_id: dict[str, dict] = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            rec = json.loads(line)
-            by_id[rec["trial_id"]] = rec
-    return list(by_id.values())
+    skipped = []
+    for i, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            rec = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            skipped.append(SkippedLine(path, i, "not UTF-8 text"))
+            continue
+        except ValueError:
+            skipped.append(SkippedLine(path, i, "truncated or not JSON"))
+            continue
+        if not (isinstance(rec, dict) and isinstance(rec.get("trial_id"), str) and isinstance(rec.get("status"), str)
+                and isinstance(rec.get("metrics"), dict)):
+            skipped.append(SkippedLine(path, i, "not a trial record"))
+            continue
+        by_id[rec["trial_id"]] = rec
+    return RecordsRead(list(by_id.values()), tuple(skipped))
+
+
+def read_records(run_dir: str | Path) -> list[dict]:
+    return scan_records(run_dir).records
+
+
+@dataclass(frozen=True)
+class Recovery:
+    skipped: tuple[SkippedLine, ...]  # damaged lines of trials.jsonl
+    recovered: tuple[str, ...]  # trial ids whose record came back from their folder
+
+
+def recover_records(run_dir: str | Path) -> Recovery:
+    """Before a resume: drop the damaged lines of trials.jsonl, then re-append the record of every
+    trial whose line is missing, from trials/<id>/record.json (written before the line) or result.json
+    (written by the worker before the driver heard of the result), so no finished trial is lost or
+    trained twice. A trial with neither runs again if Ray had not finished it."""
+    run_dir = Path(run_dir)
+    scan = scan_records(run_dir)
+    if scan.skipped:
+        bad = {s.line for s in scan.skipped}
+        lines = (run_dir / RECORDS).read_bytes().split(b"\n")
+        kept = b"".join(line + b"\n" for i, line in enumerate(lines, start=1) if i not in bad and line.strip())
+        _write_atomic(run_dir / RECORDS, kept.decode("utf-8"))
+    known = {r["trial_id"] for r in scan.records}
+    recovered = []
+    for folder in sorted(p for p in (run_dir / "trials").glob("*") if p.is_dir() and p.name not in known):
+        rec = _load_json(folder / "record.json")
+        if rec is None and (rec := _load_json(folder / RESULT)) is not None:
+            rec["completed_from"] = RESULT
+        if rec is not None and rec.get("trial_id") == folder.name:
+            append_record(run_dir, rec)
+            recovered.append(folder.name)
+    return Recovery(scan.skipped, tuple(recovered))
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    path: Path
+    config: Config
+
+    def scan(self) -> RecordsRead:
+        return scan_records(self.path)
+
+    def summary(self) -> dict:
+        """summary.json ({} while the search runs, or when it was killed before writing it)."""
+        return _load_json(self.path / "summary.json") or {}
+
+
+def open_run(path: str | Path) -> RunFolder:
+    """The one check that a folder is a run folder (report, compare, html report, resume)."""
+    run = Path(path)
+    if not run.is_dir():
+        raise ConfigError(f"{str(path)!r}: not a run folder ({'a file' if run.exists() else 'does not exist'})")
+    if not (run / "config.yaml").is_file():
+        raise ConfigError(f"{str(path)!r}: not a run folder (no config.yaml)")
+    try:
+        cfg = load_config(run / "config.yaml")
+    except ConfigError as exc:
+        raise ConfigError(f"{str(path)!r}: damaged run folder: {' '.join(str(exc).split())}") from None
+    return RunFolder(run.resolve(), cfg)
 
 
 def _row(record: dict) -> dict:

@@ -6,7 +6,10 @@ PRUNED, so neither pollutes the front the sampler learns from.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import shutil
 import sys
 import time
 from functools import partial
@@ -101,15 +104,22 @@ class RecordWriter(tune.Callback):
             record = {"trial_id": trial.trial_id, "status": "stopped", "params": dict(trial.config),
                       "failure_reason": f"stopped by the scheduler after {result.get('epoch', 0)} epochs",
                       "metrics": {"val_accuracy": result.get("val_accuracy")},
-                      "trial_dir": str(runfolder.trial_dir(self.run_dir, trial.trial_id))}
+                      "trial_dir": runfolder.relative_trial_dir(trial.trial_id)}
         runfolder.append_record(self.run_dir, record)
+
+    def on_experiment_end(self, trials, **info):
+        # Ray stages its state in the Ray session under the run's start time, where a later resume in
+        # the same session (of this run or of a copy of it) would take these files for newer than the
+        # run folder's. Everything is in the run folder now: the staging copy goes.
+        if trials:
+            shutil.rmtree(trials[0].storage.experiment_driver_staging_path, ignore_errors=True)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         runfolder.append_record(self.run_dir, {
             "trial_id": trial.trial_id, "status": "failed", "params": dict(trial.config), "metrics": {},
             "failure_reason": f"trial process error (see {trial.error_file or 'the Ray logs'})",
             "process_error": True,  # a crashed worker (e.g. killed for memory): retried on resume
-            "trial_dir": str(runfolder.trial_dir(self.run_dir, trial.trial_id))})
+            "trial_dir": runfolder.relative_trial_dir(trial.trial_id)})
 
 
 class ProgressPrinter(tune.Callback):
@@ -119,6 +129,7 @@ class ProgressPrinter(tune.Callback):
         # no stream attribute: Ray pickles callbacks with the experiment state (for resume)
         self.run_dir, self.cfg = run_dir, cfg
         self.started = time.time()
+        self.done_before = len(runfolder.read_records(run_dir))  # a resumed search's ETA counts its own trials
         self.running: set[str] = set()
 
     def on_trial_start(self, iteration, trials, trial, **info):
@@ -126,13 +137,13 @@ class ProgressPrinter(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.running.discard(trial.trial_id)
-        print(progress_line(self.run_dir, self.cfg, time.time() - self.started, len(self.running)),
+        print(progress_line(self.run_dir, self.cfg, time.time() - self.started, len(self.running), self.done_before),
               file=sys.stderr, flush=True)
 
     on_trial_error = on_trial_complete
 
 
-def progress_line(run_dir: Path, cfg: Config, elapsed_s: float, running: int) -> str:
+def progress_line(run_dir: Path, cfg: Config, elapsed_s: float, running: int, done_before: int = 0) -> str:
     from collections import Counter
 
     from codesign.results import front_hypervolume, pareto_front
@@ -143,7 +154,8 @@ def progress_line(run_dir: Path, cfg: Config, elapsed_s: float, running: int) ->
     hv = front_hypervolume(front, cfg, cfg.clock(board))
     best = max((r["metrics"]["accuracy"] for r in records if r.get("status") == "ok"), default=None)
     done, total = len(records), cfg.search.num_samples
-    eta = elapsed_s / done * (total - done) if done else float("nan")
+    done_now = done - done_before
+    eta = elapsed_s / done_now * max(total - done, 0) if done_now > 0 else float("nan")
     return (f"[{done}/{total}] ok {counts['ok']} infeasible {counts['infeasible']} failed {counts['failed']} "
             f"stopped {counts['stopped']} running {running} | best acc "
             f"{'-' if best is None else f'{100 * best:.1f}%'} | Pareto {len(front)} | HV {hv:.4f} | "
@@ -160,12 +172,17 @@ def _trainable(params: dict, *, cfg_json: str, run_dir: str) -> None:
     if finished is not None:  # re-run after a resume, but it had finished: never train it twice
         tune.report(_final_result(finished, replayed=True))
         return
+    completed = runfolder.completed_result(run_dir, trial_id, params)
+    if completed is not None:  # trained and scored, but the driver died before writing its record
+        tune.report(_final_result({**completed, "completed_from": runfolder.RESULT}))
+        return
 
     def on_epoch(epoch: int, loss: float, val_acc: float) -> None:
         tune.report({"epoch": epoch, "loss": loss, "val_accuracy": val_acc, "final": False})
 
     record = evaluate_candidate(cfg, params, trial_id=trial_id, run_dir=run_dir, on_epoch=on_epoch)
     record["node_id"] = ray.get_runtime_context().get_node_id()  # which Ray node ran it (clusters)
+    runfolder.write_result(runfolder.trial_dir(run_dir, trial_id), record)  # before Ray hears of it
     tune.report(_final_result(record))
 
 
@@ -195,12 +212,14 @@ def check_feedback_tools(cfg: Config) -> None:
 def run_search(cfg: Config, *, address: str | None = None, output_dir: str | None = None,
                quiet: bool = False) -> tuple[Path, dict]:
     """Run the configured search on Ray Tune; returns the run folder and its summary."""
-    from codesign.data import dataset_for
+    from codesign.data import check_space_fits_data, dataset_for
 
     cfg.resolve_board()  # a config built without config_from_mapping: unknown board fails before any work
+    runfolder.check_output_dir(output_dir or cfg.output_dir)
     check_feedback_tools(cfg)
     check_loggers(cfg.search.loggers)
     data = dataset_for(cfg)
+    check_space_fits_data(cfg.space, data)
     run_dir = runfolder.create_run_dir(output_dir or cfg.output_dir, cfg.name)
     runfolder.write_text(run_dir, "config.yaml", dump_config(cfg))
     objectives = cfg.search.objectives
@@ -224,8 +243,7 @@ def run_search(cfg: Config, *, address: str | None = None, output_dir: str | Non
         tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=cfg.search.max_concurrent),
                                     scheduler=scheduler, num_samples=cfg.search.num_samples, reuse_actors=True),
         run_config=tune.RunConfig(name=RAY_EXPERIMENT, storage_path=str(run_dir), storage_filesystem=run_storage(),
-                                  callbacks=[RecordWriter(run_dir)] + ([] if quiet else [ProgressPrinter(run_dir, cfg)])
-                                  + tune_loggers(cfg.search.loggers, cfg.name),
+                                  callbacks=_callbacks(run_dir, cfg, quiet),
                                   verbose=0, failure_config=tune.FailureConfig(max_failures=0)),
     )
     with active_run(run_dir):
@@ -387,6 +405,11 @@ def check_experiment_state(experiment: Path) -> None:
                               f"the finished trials are still in {experiment.parent / 'trials.jsonl'}") from exc
 
 
+def _callbacks(run_dir: Path, cfg: Config, quiet: bool) -> list:
+    return ([RecordWriter(run_dir)] + ([] if quiet else [ProgressPrinter(run_dir, cfg)])
+            + tune_loggers(cfg.search.loggers, cfg.name))
+
+
 def _make_trainable(cfg: Config, run_dir: Path):
     return tune.with_resources(
         tune.with_parameters(_trainable, cfg_json=cfg.model_dump_json(), run_dir=str(run_dir)), {"cpu": 1})
@@ -398,31 +421,72 @@ def _init_ray(address: str | None, quiet: bool) -> None:
                  logging_level="ERROR" if quiet else "WARNING", configure_logging=True)
 
 
+class _HideRayRestoreHint(logging.Filter):
+    """Ray ends an interrupted fit with "Resume experiment with: Tuner.restore(...)"; the command to
+    use here is `codesign search --resume RUN` (printed by the CLI)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tuner.restore(" not in record.getMessage()
+
+
 def _fit(tuner, cfg: Config, run_dir: Path, *, resumed: bool = False):
+    """Run the search; summary.json says whether it completed. Ctrl-C (Ray stops gracefully on the
+    first, raises KeyboardInterrupt on the second) leaves status `interrupted`; any other exception
+    leaves `failed` and propagates."""
     started = time.time()
-    tuner.fit()
+    hide = _HideRayRestoreHint()
+    ray_log = logging.getLogger("ray.tune.tune")
+    ray_log.addFilter(hide)
+    status = "complete"
+    try:
+        tuner.fit()
+    except KeyboardInterrupt:
+        status = "interrupted"
+    except BaseException:
+        with contextlib.suppress(Exception):  # the original error is the one to show
+            _summarize(run_dir, cfg, "failed", started, resumed)
+        raise
+    finally:
+        ray_log.removeFilter(hide)
+    if status == "complete" and len(runfolder.read_records(run_dir)) < cfg.search.num_samples:
+        status = "interrupted"  # Ray's own SIGINT handler returns normally with trials left to run
+    return run_dir, _summarize(run_dir, cfg, status, started, resumed)
+
+
+def _summarize(run_dir: Path, cfg: Config, status: str, started: float, resumed: bool) -> dict:
     study = StudyInfo.read(run_dir)
-    return run_dir, summarize(run_dir, cfg, extra={"elapsed_s": time.time() - started, "resumed": resumed,
-                                                   "algorithm": cfg.search.algorithm,
-                                                   "study": study.as_dict() if study else None})
+    extra = {"status": status, "elapsed_s": time.time() - started, "resumed": resumed,
+             "algorithm": cfg.search.algorithm, "study": study.as_dict() if study else None}
+    if status != "complete":
+        extra["resume_command"] = runfolder.resume_command(run_dir)
+    return summarize(run_dir, cfg, extra=extra)
 
 
 def resume_search(run_dir: str | Path, *, address: str | None = None, quiet: bool = False) -> tuple[Path, dict]:
     """Continue an interrupted search from its run folder with Ray Tune's restore: finished trials are
     kept, unfinished and errored ones re-run, the sampler's history comes back from Ray's checkpoint."""
-    from codesign.config import load_config
-    run_dir = Path(run_dir).resolve()
-    if not (run_dir / "config.yaml").is_file():
-        raise ConfigError(f"cannot resume {str(run_dir)!r}: not a run folder (no config.yaml)")
-    cfg = load_config(run_dir / "config.yaml")
+    try:
+        run = runfolder.open_run(run_dir)
+    except ConfigError as exc:
+        raise ConfigError(f"cannot resume: {exc}") from None
+    run_dir, cfg = run.path, run.config
     experiment = run_dir / RAY_EXPERIMENT
-    _init_ray(address, quiet)
     if not tune.Tuner.can_restore(str(experiment)):
         raise ConfigError(f"cannot resume {str(run_dir)!r}: no Ray Tune experiment state in {experiment}")
     check_loggers(cfg.search.loggers)
     check_resumable(run_dir)
+    check_experiment_state(experiment)
+    recovery = runfolder.recover_records(run_dir)
+    for skipped in recovery.skipped:
+        print(f"warning: {skipped}; dropped it", file=sys.stderr)
+    if recovery.recovered:
+        print(f"recovered the records of trial(s) {', '.join(recovery.recovered)} from their folders",
+              file=sys.stderr)
+    _init_ray(address, quiet)
     with active_run(run_dir):  # the study storage in Ray's checkpoints reconnects to this run folder
-        check_experiment_state(experiment)
         tuner = tune.Tuner.restore(str(experiment), trainable=_make_trainable(cfg, run_dir),
                                    storage_filesystem=run_storage(), resume_unfinished=True, resume_errored=True)
+        # Ray restores the callbacks pickled with the experiment, and with them the folder the run
+        # started in: a copied or moved run folder would write its records into the original
+        tuner._local_tuner.get_run_config().callbacks = _callbacks(run_dir, cfg, quiet)
         return _fit(tuner, cfg, run_dir, resumed=True)

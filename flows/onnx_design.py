@@ -224,6 +224,8 @@ def _load(path: Path):
         raise DesignError(f"{path}: no such file")
     if not path.is_file():
         raise DesignError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise DesignError(f"{path}: empty file, not an ONNX/QONNX model")
     try:
         model = load_clean(path)
         model = model.transform(SortGraph())

@@ -72,10 +72,12 @@ def _thaw(node):
     return node
 
 
-def _merge(base: dict, over: dict) -> dict:
+def _merge(base: dict, over: dict, where: str = "") -> dict:
     out = dict(base)
     for k, v in over.items():
-        out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+        if isinstance(base.get(k), dict) and not isinstance(v, dict):
+            raise ValueError(f"coefficients: {where}{k} must be a mapping like the base's, got {v!r}"[:200])
+        out[k] = _merge(base[k], v, f"{where}{k}.") if isinstance(v, dict) and isinstance(base.get(k), dict) else v
     return out
 
 
@@ -88,9 +90,11 @@ def _read_document(name_or_path: str) -> tuple[str, dict]:
         raise ValueError(f"coefficients {name_or_path!r}: not a known name nor a file; "
                          f"valid names: {sorted(COEFFICIENT_FILES)}")
     try:
-        return path.stem, yaml.safe_load(path.read_text())  # JSON is YAML
+        return path.stem, yaml.safe_load(path.read_text(encoding="utf-8"))  # JSON is YAML
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file") from None
     except yaml.YAMLError as exc:
-        raise ValueError(f"coefficients file {name_or_path!r} is not valid JSON/YAML: {exc}") from None
+        raise ValueError(f"coefficients file {name_or_path!r} is not valid JSON/YAML: {' '.join(str(exc).split())}") from None
 
 
 @lru_cache(maxsize=16)
@@ -99,7 +103,10 @@ def load_coefficients(name_or_path: str = "analytic") -> Coefficients:
     name, doc = _read_document(name_or_path)
     if not isinstance(doc, dict):
         raise ValueError(f"coefficients {name_or_path!r}: expected a mapping")
-    base = doc.get("base")
+    # a file without a base lists changes to the published constants
+    base = doc.get("base") or (None if name_or_path in COEFFICIENT_FILES else "analytic")
+    if base is not None and not isinstance(base, str):
+        raise ValueError(f"coefficients {name_or_path!r}: base must be a name or a file, got {base!r}"[:200])
     if base is not None:
         if base == name_or_path:
             raise ValueError(f"coefficients {name_or_path!r} names itself as its base")

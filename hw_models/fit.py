@@ -25,7 +25,7 @@ from hw_models import finn, hls4ml
 from hw_models.coefficients import Coefficients, load_coefficients
 from hw_models.design import STYLES, Design, MaxPoolLayer, divisors
 from hw_models.estimate import ResourceEstimate, estimate
-from hw_models.folding import allowed_reuse_factors, derive_finn_folding
+from hw_models.folding import allowed_reuse_factors, check_search_size, derive_finn_folding
 
 _REF_CLOCK_MHZ = 100.0  # folding depends on the target in cycles only; any clock converts it
 # style -> what its per-layer folding is
@@ -147,6 +147,7 @@ def _candidates(design: Design, coeffs: Coefficients) -> _Candidates:
     """Every distinct folding the derivation produces, for the design's layers (board-independent)."""
     if design.style not in STYLES:
         raise ValueError(f"style {design.style!r} unknown; valid: {list(STYLES)}")
+    check_search_size(design)
     base = _unfolded(design)
     if design.style == "hls4ml":
         folder = _Hls4mlFolder(base, coeffs)

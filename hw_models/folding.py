@@ -7,7 +7,24 @@ from dataclasses import replace
 from functools import lru_cache
 
 from hw_models import finn, hls4ml
-from hw_models.design import Design, MaxPoolLayer, divisors, valid_reuse_factors
+from hw_models.design import Design, DesignError, MaxPoolLayer, divisors, valid_reuse_factors
+
+# Folding is searched over divisors: PE of the outputs, SIMD of the inputs, reuse factors of
+# inputs x outputs. 2^31 is far beyond any FPGA layer; refusing larger sizes keeps every search short.
+MAX_SEARCH_SIZE = 2 ** 31
+
+
+def check_search_size(design: Design) -> None:
+    """DesignError for a layer too large to fold (the searches would run for minutes, or forever)."""
+    for i, layer in enumerate(design.layers):
+        if isinstance(layer, MaxPoolLayer):
+            sizes = {"channels": layer.channels}
+        else:
+            sizes = {"outputs": layer.mh, "inputs": layer.simd_limit, "weights (inputs x outputs)": layer.mw * layer.mh}
+        for what, n in sizes.items():
+            if n > MAX_SEARCH_SIZE:
+                raise DesignError(f"layer {i}: {n:,} {what} is more than 2^31, beyond any FPGA; "
+                                  "folding is not searched at this size")
 
 
 def target_cycles(clock_mhz: float, target_fps: float | None) -> float | None:
@@ -114,6 +131,7 @@ def clear_caches() -> None:
 
 
 def derive_folding(design: Design, clock_mhz: float, coeffs) -> Design:
+    check_search_size(design)
     if design.style == "hls4ml":
         return derive_reuse_factors(design, clock_mhz, coeffs)
     return derive_finn_folding(design, clock_mhz, coeffs)

@@ -112,3 +112,79 @@ def test_plausible_designs_estimate_or_name_the_folding_problem(data, board):
     est = estimate(design, get_board(board))
     assert est.cycles_per_frame >= 1 and est.fps > 0 and all(v >= 0 for v in est.total.as_dict().values())
     assert est.fits == all(v <= 0 for v in est.violations.values())
+
+
+# ---------------------------------------------------------------- random bytes into every file-reading command
+
+GOOD_DESIGN = "board: pynq-z2\nlayers:\n  - {kind: dense, in: 16, out: 4, weight_bits: 4, act_bits: 4, pe: 1, simd: 1}\n"
+GOOD_SAMPLES = "design,source,family,lut,ff,bram18,uram,dsp\nd.yaml,v,xc7,500,300,0,0,0\nd.yaml,v,xc7,510,310,0,0,0\n"
+
+
+def _run_with(tmp, name: str, data: bytes) -> list[str]:
+    """Lay out a workspace where file `name` holds `data`; return the command that reads it."""
+    (tmp / "d.yaml").write_text(GOOD_DESIGN)
+    (tmp / "s.csv").write_text(GOOD_SAMPLES)
+    run = tmp / "run"
+    run.mkdir(exist_ok=True)
+    (run / "config.yaml").write_text("search: {num_samples: 2}\n")
+    f = tmp / "f"
+    f.write_bytes(data)
+    csv_to = "design,source,family,lut,ff,bram18,uram,dsp,report\n{}\n"
+    return {
+        "config": lambda: ["search", str(f), "--output", str(tmp / "runs"), "--num-samples", "0"],
+        "dataset": lambda: ["search", str(_write(tmp / "c.yaml", f"dataset: {{name: npz, path: {f}}}\n")),
+                            "--output", str(tmp / "runs")],
+        "resume config": lambda: ["search", "--resume", str(_write(tmp / "r" / "config.yaml", data).parent)],
+        "run records": lambda: ["report", str(_write(run / "trials.jsonl", data).parent), "--all"],
+        "run summary": lambda: ["report", str(_write(run / "summary.json", data).parent)],
+        "board file": lambda: ["boards", "--board-file", str(f)],
+        "design": lambda: ["estimate", str(f), "--board", "pynq-z2"],
+        "design to fit": lambda: ["fit", str(f), "--boards", "pynq-z2"],
+        "onnx": lambda: ["estimate", str(_write(tmp / "m.onnx", data)), "--board", "pynq-z2"],
+        "coefficients": lambda: ["estimate", str(tmp / "d.yaml"), "--coefficients", str(f)],
+        "golden": lambda: ["regress", "--golden", str(f), "--junit", str(tmp / "r.xml")],
+        "model": lambda: ["regress", "--golden", str(tmp / "s.csv"), "--model", str(f), "--junit", str(tmp / "r.xml")],
+        "samples": lambda: ["calibrate", str(f), "--out", str(tmp / "c.json")],
+        "block samples": lambda: ["calibrate", str(tmp / "s.csv"), "--block", f"finn.swu={f}",
+                                  "--out", str(tmp / "c.json")],
+        "design in a csv": lambda: ["regress", "--golden", str(_write(tmp / "g.csv", csv_to.format("f,v,xc7,1,1,0,0,0,"))),
+                                    "--junit", str(tmp / "r.xml")],
+        "report in a csv": lambda: ["regress", "--junit", str(_write(tmp / "f.rpt", data).with_suffix(".xml")),
+                                    "--golden", str(_write(tmp / "g.csv", csv_to.format("d.yaml,,xc7,,,,,,f.rpt")))],
+    }[name]()
+
+
+def _write(path, data) -> "Path":
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data if isinstance(data, bytes) else data.encode())
+    return path
+
+
+FILE_ROLES = ["config", "dataset", "resume config", "run records", "run summary", "board file", "design",
+              "design to fit", "onnx", "coefficients", "golden", "model", "samples", "block samples",
+              "design in a csv", "report in a csv"]
+PREFIXES = [b"", b"\xff\xfe", b"\x00", b"{}", b"boards:\n", b"layers: ", b"design,source,family\n",
+            b"design,source,family,lut\nf,v,xc7,", b"PK\x03\x04", b"\x08\x07", b'{"trial_id": "x"', b"- 1\n"]
+contents = st.one_of(st.binary(max_size=200), st.text(max_size=80).map(str.encode),
+                     st.tuples(st.sampled_from(PREFIXES), st.binary(max_size=60)).map(b"".join))
+
+
+@pytest.mark.parametrize("role", FILE_ROLES)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(data=contents)
+def test_random_bytes_give_one_line_errors(tmp_path_factory, capsys, role, data):
+    from codesign.cli import main
+    argv = _run_with(tmp_path_factory.mktemp("bytes"), role, data)
+    code = main(argv)  # an exception escaping here is the failure this test looks for
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    if code == 2:
+        first, *rest = err.rstrip("\n").split("\n")
+        assert first.startswith(f"codesign {argv[0]}: error: "), err
+        assert all(line.startswith("  ") for line in rest), err  # config errors list one key path per line
+    else:
+        assert code in (0, 1), (code, err)
+    if data.startswith(b"\xff\xfe") and role not in ("onnx", "dataset", "run records", "run summary",
+                                                     "report in a csv"):
+        assert err.endswith(": not a text file\n"), err

@@ -1,4 +1,5 @@
 """codesign calibrate / codesign regress on a golden CSV of hand-written design files."""
+import json
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -157,3 +158,48 @@ def test_samples_can_point_at_synthesis_reports(golden, capsys):
     (golden / "bad.csv").write_text("design,source,family,lut,report\ndesigns/small.yaml,,xc7,,designs/small.yaml\n")
     assert main(["regress", "--golden", str(golden / "bad.csv"), "--junit", str(golden / "x.xml")]) == 2
     assert "expected a Vivado report_utilization (.rpt) or a Yosys stat" in capsys.readouterr().err
+
+
+def test_regress_with_nothing_to_compare_fails(golden, capsys):
+    (golden / "empty.csv").write_text("design,source,family,lut,ff,bram18,uram,dsp\ndesigns/small.yaml,v,xc7,,,,,\n")
+    assert main(["regress", "--golden", str(golden / "empty.csv"), "--junit", str(golden / "r.xml")]) == 2
+    err = capsys.readouterr().err
+    assert "nothing to compare" in err and err.count("\n") == 1
+    assert not (golden / "r.xml").exists()
+
+
+def test_calibrate_reports_no_validation_metrics_without_validation_samples(golden, capsys):
+    text = (golden / "golden.csv").read_text().splitlines()
+    (golden / "one.csv").write_text("\n".join(text[:2]) + "\n")
+    out = golden / "one.json"
+    assert main(["calibrate", str(golden / "one.csv"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "validated on 0" in printed and "no validation metrics" in printed
+    assert "MAPE" not in printed and "R2" not in printed  # no metrics of the training sample passed off as validation
+    provenance = json.loads(out.read_text())["provenance"]
+    assert provenance["validation"] == 0 and provenance["validation_metrics"] == {}
+
+
+def test_junit_into_a_new_folder_is_created(golden, capsys):
+    target = golden / "reports" / "ci" / "regress.xml"
+    assert main(["regress", "--golden", str(golden / "golden.csv"), "--junit", str(target)]) == 0
+    assert ET.parse(target).getroot().tag == "testsuite"
+    assert main(["regress", "--golden", str(golden / "golden.csv"), "--junit", str(golden)]) == 2
+    assert f"--junit {golden}: cannot write" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["golden", "design", "report"])
+def test_binary_inputs_of_a_golden_file_are_not_text_files(golden, capsys, where):
+    csv_path, binary = golden / "golden.csv", golden / "designs" / "small.yaml"
+    if where == "golden":
+        binary = csv_path
+    elif where == "report":
+        binary = golden / "util.rpt"
+        csv_path = golden / "with_report.csv"
+        csv_path.write_text("design,source,family,lut,ff,bram18,uram,dsp,report\ndesigns/wide.yaml,,xc7,,,,,,util.rpt\n")
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
+    assert main(["regress", "--golden", str(csv_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(binary) in err, err
+    # reports are read leniently (tools write odd bytes): a binary one is "not a report"
+    assert err.endswith("not a text file\n" if where != "report" else "no 'Site Type | Used' table found\n"), err

@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 import yaml
 
@@ -164,3 +165,134 @@ def test_fit_lists_boards_with_max_throughput(tmp_path, capsys):
     assert main(["fit", str(onnx), "--boards", "pynq-z2,kv260"]) == 0
     out = capsys.readouterr().out
     assert "pynq-z2" in out and "kv260" in out and "u280" not in out
+
+
+# ---------------------------------------------------------------- checks before any work (issue 10)
+
+SMALL_SEARCH = "training: {epochs: 1}\nspace: {hidden_layers: [1], width: [16]}\nsearch: {num_samples: 2}\n"
+
+
+def _search_errors(tmp_path, capsys, config: str, *extra: str) -> str:
+    """Run `codesign search`, expect exit 2 with one error line and no run folder; return the line."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(config)
+    out = tmp_path / "runs"
+    assert main(["search", str(cfg), "--output", str(out), "--quiet", *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("codesign search: error: ") and "\n" not in err and "Traceback" not in err, err
+    assert not out.exists(), "a run folder was created before the error"
+    return err
+
+
+@pytest.mark.parametrize("flags,match", [
+    (["--num-samples", "0"], "--num-samples 0: must be >= 1"),
+    (["--num-samples", "-1"], "--num-samples -1: must be >= 1"),
+    (["--max-concurrent", "0"], "--max-concurrent 0: must be >= 1"),
+])
+@pytest.mark.timeout(120)  # before the check, --num-samples -1 searched forever
+def test_search_overrides_are_checked_before_any_work(tmp_path, capsys, flags, match):
+    assert match in _search_errors(tmp_path, capsys, SMALL_SEARCH, *flags)
+
+
+def test_search_output_that_is_a_file_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "taken").write_text("a file")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(SMALL_SEARCH)
+    assert main(["search", str(cfg), "--output", str(tmp_path / "taken"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "is a file, not a folder" in err and err.count("\n") == 1
+    assert main(["search", str(cfg), "--output", str(tmp_path / "taken" / "sub"), "--quiet"]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def _npz(tmp_path, name="d.npz", **arrays):
+    rng = np.random.default_rng(0)
+    data = {"x_train": rng.random((40, 16)), "y_train": np.arange(40) % 4,
+            "x_test": rng.random((12, 16)), "y_test": np.arange(12) % 4, **arrays}
+    np.savez(tmp_path / name, **data)
+    return f"dataset: {{name: npz, path: {tmp_path / name}}}\n"
+
+
+@pytest.mark.parametrize("arrays,match", [
+    ({"y_train": np.r_[np.arange(39) % 4, 1000]}, "y_train has 5 distinct label(s) from 0 to 1000; labels must be 0..C-1"),
+    ({"y_train": np.arange(40) % 4 + 0.5}, "y_train has 40 non-integer label(s)"),
+    ({"y_test": np.arange(12) % 5}, "y_test has 2 label(s) outside 0..3"),
+    ({"y_train": -(np.arange(40) % 4)}, "labels must be 0..C-1"),
+    ({"x_train": np.zeros((0, 16)), "y_train": np.zeros(0)}, "x_train is empty"),
+    ({"x_test": np.full((12, 16), np.nan)}, "x_test has 192 NaN/inf value(s)"),
+    ({"x_train": np.r_[np.ones((39, 16)), np.full((1, 16), np.inf)]}, "x_train has 16 NaN/inf value(s)"),
+])
+def test_bad_datasets_stop_before_any_work(tmp_path, capsys, arrays, match):
+    assert match in _search_errors(tmp_path, capsys, SMALL_SEARCH + _npz(tmp_path, **arrays))
+
+
+def test_cnn_space_the_dataset_cannot_serve_stops_before_any_work(tmp_path, capsys):
+    cnn = SMALL_SEARCH + "space: {kind: [cnn], hidden_layers: [1], width: [16], conv: {kernel: [5]}}\n"
+    cnn = cnn.replace("space: {hidden_layers: [1], width: [16]}\n", "")
+    flat = _npz(tmp_path)  # 16 flat features, no image
+    assert "'cnn' needs a dataset of square images" in _search_errors(tmp_path, capsys, cnn + flat)
+    small_images = _npz(tmp_path, "img.npz", x_train=np.random.default_rng(0).random((40, 4, 4)),
+                        x_test=np.random.default_rng(1).random((12, 4, 4)))
+    err = _search_errors(tmp_path, capsys, cnn + small_images)
+    assert "space.conv.kernel: the smallest kernel (5) is larger than the 4x4 images" in err
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0"])
+def test_target_fps_must_be_finite_and_positive(tmp_path, capsys, value):
+    for command in ("estimate", "fit"):
+        assert main([command, _write(tmp_path, DESIGN), "--target-fps", value]) == 2
+        assert f"--target-fps {float(value)}: must be a finite number > 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf"])
+def test_config_numbers_must_be_finite(tmp_path, capsys, value):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(SMALL_SEARCH + f"folding: {{target_fps: {value}}}\n")
+    assert main(["search", str(cfg), "--output", str(tmp_path / "runs")]) == 2
+    assert "folding.target_fps: Input should be a finite number" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("argv_of", [
+    lambda f: ["search", f],
+    lambda f: ["boards", "--board-file", f],
+    lambda f: ["estimate", f, "--board", "pynq-z2"],
+])
+def test_binary_files_are_not_text_files(tmp_path, capsys, argv_of):
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"\xff\xfe\x00\x81binary")
+    assert main(argv_of(str(path))) == 2
+    err = capsys.readouterr().err
+    assert err.endswith(f": {path}: not a text file\n") and err.count("\n") == 1, err
+
+
+def test_empty_onnx_file_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    assert main(["estimate", str(tmp_path / "empty.onnx"), "--board", "pynq-z2"]) == 2
+    assert "empty.onnx: empty file, not an ONNX/QONNX model" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(60)  # it used to spin in divisors() for minutes
+def test_fit_on_an_absurd_design_returns_promptly_with_an_error(tmp_path, capsys):
+    import time
+    huge = {"board": "pynq-z2", "style": "hls4ml", "layers": [
+        {"kind": "dense", "in": 10 ** 12, "out": 10 ** 12, "weight_bits": 4, "act_bits": 4}]}
+    started = time.monotonic()
+    for command in ("fit", "estimate"):
+        assert main([command, _write(tmp_path, {**huge, "style": "finn"})]) == 2
+        assert main([command, _write(tmp_path, huge)]) == 2
+    assert time.monotonic() - started < 10
+    assert "more than 2^31, beyond any FPGA" in capsys.readouterr().err
+
+
+def test_report_names_a_run_folder_problem_in_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text("search: {num_samples: 0}\n")
+    for path, match in ((tmp_path / "nope", "does not exist"), (tmp_path / "file", "a file"),
+                        (tmp_path, "no config.yaml"), (tmp_path / "run", "damaged run folder")):
+        for command in ("report", "compare"):
+            assert main([command, str(path)]) == 2
+            err = capsys.readouterr().err
+            assert f"{str(path)!r}: not a run folder" in err or match in err
+            assert match in err and err.count("\n") == 1, err

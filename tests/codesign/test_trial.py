@@ -22,7 +22,9 @@ def test_hls4ml_trial_is_scored_with_its_trained_weights(tmp_path):
     assert record["status"] == "ok", record["failure_reason"]
     spec = candidate_spec(cfg, PARAMS)
     model = build_model(spec)
-    model.load_state_dict(torch.load(next(a for a in record["artifacts"] if a.endswith("model.pt")), weights_only=True))
+    model_pt = next(a for a in record["artifacts"] if a.endswith("model.pt"))
+    assert model_pt == "trials/t1/model.pt"  # relative to the run folder: a moved folder stays whole
+    model.load_state_dict(torch.load(tmp_path / model_pt, weights_only=True))
     design = spec.to_design("hls4ml", cfg.clock_mhz).with_csd_digits(weight_csd_digits(model.eval()))
     expected = estimate(design, cfg.resolve_board(), "yosys-xc7", source="calibrated")
     assert record["metrics"]["lut"] == expected.total.lut and record["source"] == "calibrated"

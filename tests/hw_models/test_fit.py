@@ -157,3 +157,17 @@ def test_layer_names():
     from hw_models.fit import layer_name
     assert [layer_name(l) for l in cnn().layers] == [
         "conv3x3 1->16 @28", "maxpool2 16ch @26", "dense 2704->256", "dense 256->256", "dense 256->10"]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("style", ["finn", "hls4ml"])
+def test_absurd_sizes_fail_fast_instead_of_searching_for_minutes(style):
+    from hw_models import DesignError
+    huge = Design(layers=(DenseLayer(10 ** 12, 10 ** 12, 4, 4),), style=style)
+    with pytest.raises(DesignError, match=r"layer 0: 1,000,000,000,000 outputs is more than 2\^31"):
+        fit_boards(huge, [get_board("pynq-z2")])
+    with pytest.raises(DesignError, match="more than 2\\^31"):
+        estimate(huge, get_board("pynq-z2"))
+    # 2^31 itself is still searched (a realistic ceiling, not a limit on real designs)
+    fine = Design(layers=(DenseLayer(2 ** 16, 2 ** 15, 4, 4),), style=style)
+    assert fit_boards(fine, [get_board("u280")])[0].estimate.cycles_per_frame >= 1
