@@ -9,10 +9,11 @@ from pathlib import Path
 
 from codesign import runfolder
 from codesign.config import ConfigError
+from codesign.records import Status, TrialRecord
 from codesign.results import pareto_front
 from codesign.scoring import estimate_spec
 from codesign.trial import candidate_spec
-from hw_models.estimate import folded_design
+from hw_models.estimate import ResourceEstimate, folded_design
 
 COLUMNS = ("lut", "bram18", "dsp")
 FINN_SOURCE = "finn-estimate"
@@ -20,40 +21,40 @@ NOT_RECORDED = (f"no {FINN_SOURCE} recorded (the run had neither `feedback: {FIN
                 "`codesign compare --rerun` computes it")
 
 
-def _load_trained(cfg, run_dir: Path, record):
+def _load_trained(cfg, run_dir: Path, record: TrialRecord):
     import torch
 
     from codesign.model import build_model
-    spec = candidate_spec(cfg, record["params"])
+    spec = candidate_spec(cfg, dict(record.params))
     model = build_model(spec)
-    state = torch.load(run_dir / "trials" / record["trial_id"] / "model.pt", weights_only=True)
+    state = torch.load(run_dir / "trials" / record.trial_id / "model.pt", weights_only=True)
     model.load_state_dict(state)
     return spec, model.eval()
 
 
-def _totals(est: dict) -> dict:
-    return {**{k: est["total"][k] for k in COLUMNS}, "cycles": est["cycles_per_frame"]}
+def _totals(est: ResourceEstimate) -> dict:
+    return {**{k: getattr(est.total, k) for k in COLUMNS}, "cycles": est.cycles_per_frame}
 
 
-def _rerun_row(cfg, board, run_dir: Path, rec: dict, data) -> dict:
+def _rerun_row(cfg, board, run_dir: Path, rec: TrialRecord, data) -> dict:
     from flows.finn import FinnError, finn_estimate
     from flows.qonnx import export_and_verify
     spec, model = _load_trained(cfg, run_dir, rec)
     ours = estimate_spec(cfg, spec, board)
-    row = {"ours": _totals(ours.as_dict()), "ours_source": ours.source}
+    row = {"ours": _totals(ours), "ours_source": ours.source}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             exported = export_and_verify(model, data.x_test, Path(tmp), samples=16)
             fe = finn_estimate(exported.onnx_path, folded_design(spec.to_design(cfg.style, cfg.clock_mhz), board,
                                                                  cfg.coefficients), board)
-        row["finn"] = _totals(fe.as_dict())
+        row["finn"] = _totals(fe)
     except FinnError as exc:
         row["finn_error"] = str(exc)
     return row
 
 
-def _stored_row(cfg, rec: dict) -> dict:
-    estimates = rec.get("estimates") or {}
+def _stored_row(cfg, rec: TrialRecord) -> dict:
+    estimates = rec.estimates
     ours = estimates[cfg.estimate_source]
     row = {"ours": _totals(ours), "ours_source": cfg.estimate_source}
     if FINN_SOURCE in estimates:
@@ -72,14 +73,14 @@ def compare_run(run_dir: str | Path, *, all_trials: bool = False, rerun: bool = 
         raise ConfigError(f"the run's style is {cfg.style!r}: the FINN comparison needs style 'finn'")
     board = cfg.resolve_board()
     records = runfolder.read_records(run_dir)
-    chosen = [r for r in records if r.get("status") == "ok"] if all_trials else pareto_front(records, cfg)
+    chosen = [r for r in records if r.status is Status.OK] if all_trials else pareto_front(records, cfg)
     data = None
     if rerun:
         from codesign.data import dataset_for
         data = dataset_for(cfg)
     rows = []
     for rec in chosen:
-        row = {"trial_id": rec["trial_id"], "design": rec.get("design"), "accuracy": rec["metrics"]["accuracy"]}
+        row = {"trial_id": rec.trial_id, "design": rec.design_summary, "accuracy": rec.accuracy}
         row.update(_rerun_row(cfg, board, run_dir, rec, data) if rerun else _stored_row(cfg, rec))
         rows.append(row)
     return rows

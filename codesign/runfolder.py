@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from codesign.config import Config, ConfigError, load_config
+from codesign.records import RecordError, TrialRecord
 
 CSV_COLUMNS = [
     "trial_id", "status", "failure_reason", "design", "style", "source", "accuracy", "val_accuracy",
@@ -124,13 +125,14 @@ def _dumps(obj) -> str:
     return json.dumps(obj, default=_json_default, allow_nan=True)
 
 
-def append_record(run_dir: str | Path, record: dict) -> None:
+def append_record(run_dir: str | Path, record: TrialRecord) -> None:
     """Write a finished trial's record into its folder and append it to trials.jsonl as one whole,
     fsync'ed line (a line torn by an earlier crash is closed first so it cannot swallow this one)."""
     run_dir = Path(run_dir)
-    directory = trial_dir(run_dir, record["trial_id"])
-    _write_atomic(directory / "record.json", json.dumps(record, default=_json_default, indent=1))
-    line = (_dumps(record) + "\n").encode()
+    data = record.to_json()
+    directory = trial_dir(run_dir, record.trial_id)
+    _write_atomic(directory / "record.json", json.dumps(data, default=_json_default, indent=1))
+    line = (_dumps(data) + "\n").encode()
     fd = os.open(run_dir / RECORDS, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         size = os.fstat(fd).st_size
@@ -142,10 +144,10 @@ def append_record(run_dir: str | Path, record: dict) -> None:
         os.close(fd)
 
 
-def write_result(directory: Path, record: dict) -> None:
+def write_result(directory: Path, record: TrialRecord) -> None:
     """The worker's copy of a finished trial's record (trials/<id>/result.json): lets a resumed search
     complete a trial whose driver died before writing its record, instead of training it again."""
-    _write_atomic(Path(directory) / RESULT, json.dumps(record, default=_json_default, indent=1))
+    _write_atomic(Path(directory) / RESULT, json.dumps(record.to_json(), default=_json_default, indent=1))
 
 
 def _load_json(path: Path) -> dict | None:
@@ -156,20 +158,28 @@ def _load_json(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def finished_record(run_dir: str | Path, trial_id: str) -> dict | None:
+def _load_record(path: Path) -> TrialRecord | None:
+    data = _load_json(path)
+    try:
+        return TrialRecord.from_json(data) if data is not None else None
+    except RecordError:
+        return None
+
+
+def finished_record(run_dir: str | Path, trial_id: str) -> TrialRecord | None:
     """The record of a trial that already finished in this run folder (in trials.jsonl), else None.
     A trial whose worker process crashed has not finished: it is run again."""
     for rec in read_records(run_dir):
-        if rec["trial_id"] == trial_id and not rec.get("process_error"):
+        if rec.trial_id == trial_id and not rec.process_error:
             return rec
     return None
 
 
-def completed_result(run_dir: str | Path, trial_id: str, params: dict) -> dict | None:
+def completed_result(run_dir: str | Path, trial_id: str, params: dict) -> TrialRecord | None:
     """The finished record a worker left in trials/<id>/result.json for these params, else None
     (no file, a damaged one, or one for other params: then the trial runs again)."""
-    rec = _load_json(Path(run_dir) / "trials" / trial_id / RESULT)
-    if rec is None or rec.get("trial_id") != trial_id or json.loads(_dumps(params)) != rec.get("params"):
+    rec = _load_record(Path(run_dir) / "trials" / trial_id / RESULT)
+    if rec is None or rec.trial_id != trial_id or json.loads(_dumps(params)) != json.loads(_dumps(rec.params)):
         return None
     return rec
 
@@ -186,7 +196,7 @@ class SkippedLine:
 
 @dataclass(frozen=True)
 class RecordsRead:
-    records: list[dict]  # the last record of each trial id, in order of first appearance
+    records: list[TrialRecord]  # the last record of each trial id, in order of first appearance
     skipped: tuple[SkippedLine, ...]  # damaged lines (a crash mid-write, a full disk, an edit)
 
 
@@ -196,7 +206,7 @@ def scan_records(run_dir: str | Path) -> RecordsRead:
     path = Path(run_dir) / RECORDS
     if not path.is_file():
         return RecordsRead([], ())
-    by_id: dict[str, dict] = {}
+    by_id: dict[str, TrialRecord] = {}
     skipped = []
     for i, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
         if not raw.strip():
@@ -213,11 +223,14 @@ def scan_records(run_dir: str | Path) -> RecordsRead:
                 and isinstance(rec.get("metrics"), dict)):
             skipped.append(SkippedLine(path, i, "not a trial record"))
             continue
-        by_id[rec["trial_id"]] = rec
+        try:
+            by_id[rec["trial_id"]] = TrialRecord.from_json(rec)
+        except RecordError as exc:
+            skipped.append(SkippedLine(path, i, str(exc)))
     return RecordsRead(list(by_id.values()), tuple(skipped))
 
 
-def read_records(run_dir: str | Path) -> list[dict]:
+def read_records(run_dir: str | Path) -> list[TrialRecord]:
     return scan_records(run_dir).records
 
 
@@ -239,13 +252,13 @@ def recover_records(run_dir: str | Path) -> Recovery:
         lines = (run_dir / RECORDS).read_bytes().split(b"\n")
         kept = b"".join(line + b"\n" for i, line in enumerate(lines, start=1) if i not in bad and line.strip())
         _write_atomic(run_dir / RECORDS, kept.decode("utf-8"))
-    known = {r["trial_id"] for r in scan.records}
+    known = {r.trial_id for r in scan.records}
     recovered = []
     for folder in sorted(p for p in (run_dir / "trials").glob("*") if p.is_dir() and p.name not in known):
-        rec = _load_json(folder / "record.json")
-        if rec is None and (rec := _load_json(folder / RESULT)) is not None:
-            rec["completed_from"] = RESULT
-        if rec is not None and rec.get("trial_id") == folder.name:
+        rec = _load_record(folder / "record.json")
+        if rec is None and (rec := _load_record(folder / RESULT)) is not None:
+            rec = rec.replace(completed_from=RESULT)
+        if rec is not None and rec.trial_id == folder.name:
             append_record(run_dir, rec)
             recovered.append(folder.name)
     return Recovery(scan.skipped, tuple(recovered))
@@ -278,19 +291,28 @@ def open_run(path: str | Path) -> RunFolder:
     return RunFolder(run.resolve(), cfg)
 
 
-def _row(record: dict) -> dict:
-    row = {k: record.get(k) for k in CSV_COLUMNS}
-    row.update({k: record.get("metrics", {}).get(k) for k in CSV_COLUMNS if k in record.get("metrics", {})})
-    for key in ("params", "folding"):
-        row[key] = _dumps(record.get(key))
+def _folding(record: TrialRecord) -> list[dict] | None:
+    if record.design is None:
+        return None
+    return [{k: getattr(layer, k) for k in ("pe", "simd", "reuse_factor") if getattr(layer, k, None) is not None}
+            for layer in record.design.layers]
+
+
+def _row(record: TrialRecord) -> dict:
+    t = record.timings
+    row = {"trial_id": record.trial_id, "status": record.status.value, "failure_reason": record.failure_reason,
+           "design": record.design_summary, "style": record.style, "source": record.source, "fits": record.fits,
+           "epochs_run": record.epochs_run, "train_s": t.train_s, "estimate_s": t.estimate_s, "total_s": t.total_s,
+           "params": _dumps(dict(record.params)), "folding": _dumps(_folding(record)), "trial_dir": record.trial_dir}
+    row.update({k: record.metrics[k] for k in CSV_COLUMNS if k in record.metrics})
     return row
 
 
-def records_frame(records: list[dict]) -> pd.DataFrame:
+def records_frame(records: list[TrialRecord]) -> pd.DataFrame:
     return pd.DataFrame([_row(r) for r in records], columns=CSV_COLUMNS)
 
 
-def write_tables(run_dir: str | Path, records: list[dict], pareto_ids: list[str], summary: dict) -> None:
+def write_tables(run_dir: str | Path, records: list[TrialRecord], pareto_ids: list[str], summary: dict) -> None:
     """trials.csv, trials.parquet, pareto.csv (front only, best accuracy first) and summary.json."""
     run_dir = Path(run_dir)
     frame = records_frame(records)

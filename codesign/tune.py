@@ -23,6 +23,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 from codesign import runfolder
 from codesign.config import Config, ConfigError, dump_config
+from codesign.records import Status, TrialRecord
 from codesign.results import summarize
 from codesign.samplers import make_sampler, tell
 from codesign.space import sample_spec
@@ -99,12 +100,13 @@ class RecordWriter(tune.Callback):
         result = trial.last_result or {}
         if result.get("replayed"):  # finished before an interruption: its record is already written
             return
-        record = result.get("record")
-        if record is None:  # stopped by the scheduler before its final result
-            record = {"trial_id": trial.trial_id, "status": "stopped", "params": dict(trial.config),
-                      "failure_reason": f"stopped by the scheduler after {result.get('epoch', 0)} epochs",
-                      "metrics": {"val_accuracy": result.get("val_accuracy")},
-                      "trial_dir": runfolder.relative_trial_dir(trial.trial_id)}
+        if result.get("record") is not None:
+            record = TrialRecord.from_json(result["record"])
+        else:  # stopped by the scheduler before its final result
+            record = TrialRecord(trial.trial_id, Status.STOPPED, dict(trial.config),
+                                 failure_reason=f"stopped by the scheduler after {result.get('epoch', 0)} epochs",
+                                 metrics={"val_accuracy": result.get("val_accuracy")},
+                                 trial_dir=runfolder.relative_trial_dir(trial.trial_id))
         runfolder.append_record(self.run_dir, record)
 
     def on_experiment_end(self, trials, **info):
@@ -115,11 +117,11 @@ class RecordWriter(tune.Callback):
             shutil.rmtree(trials[0].storage.experiment_driver_staging_path, ignore_errors=True)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        runfolder.append_record(self.run_dir, {
-            "trial_id": trial.trial_id, "status": "failed", "params": dict(trial.config), "metrics": {},
-            "failure_reason": f"trial process error (see {trial.error_file or 'the Ray logs'})",
-            "process_error": True,  # a crashed worker (e.g. killed for memory): retried on resume
-            "trial_dir": runfolder.relative_trial_dir(trial.trial_id)})
+        runfolder.append_record(self.run_dir, TrialRecord(
+            trial.trial_id, Status.FAILED, dict(trial.config),
+            failure_reason=f"trial process error (see {trial.error_file or 'the Ray logs'})",
+            process_error=True,  # a crashed worker (e.g. killed for memory): retried on resume
+            trial_dir=runfolder.relative_trial_dir(trial.trial_id)))
 
 
 class ProgressPrinter(tune.Callback):
@@ -148,11 +150,11 @@ def progress_line(run_dir: Path, cfg: Config, elapsed_s: float, running: int, do
 
     from codesign.results import front_hypervolume, pareto_front
     records = runfolder.read_records(run_dir)
-    counts = Counter(r.get("status") for r in records)
+    counts = Counter(r.status.value for r in records)
     front = pareto_front(records, cfg)
     board = cfg.resolve_board()
     hv = front_hypervolume(front, cfg, cfg.clock(board))
-    best = max((r["metrics"]["accuracy"] for r in records if r.get("status") == "ok"), default=None)
+    best = max((r.accuracy for r in records if r.status is Status.OK), default=None)
     done, total = len(records), cfg.search.num_samples
     done_now = done - done_before
     eta = elapsed_s / done_now * max(total - done, 0) if done_now > 0 else float("nan")
@@ -174,24 +176,24 @@ def _trainable(params: dict, *, cfg_json: str, run_dir: str) -> None:
         return
     completed = runfolder.completed_result(run_dir, trial_id, params)
     if completed is not None:  # trained and scored, but the driver died before writing its record
-        tune.report(_final_result({**completed, "completed_from": runfolder.RESULT}))
+        tune.report(_final_result(completed.replace(completed_from=runfolder.RESULT)))
         return
 
     def on_epoch(epoch: int, loss: float, val_acc: float) -> None:
         tune.report({"epoch": epoch, "loss": loss, "val_accuracy": val_acc, "final": False})
 
     record = evaluate_candidate(cfg, params, trial_id=trial_id, run_dir=run_dir, on_epoch=on_epoch)
-    record["node_id"] = ray.get_runtime_context().get_node_id()  # which Ray node ran it (clusters)
+    record = record.replace(node_id=ray.get_runtime_context().get_node_id())  # which Ray node ran it
     runfolder.write_result(runfolder.trial_dir(run_dir, trial_id), record)  # before Ray hears of it
     tune.report(_final_result(record))
 
 
-def _final_result(record: dict, replayed: bool = False) -> dict:
-    final = {"final": True, "status": record["status"], "record": record, "replayed": replayed,
-             "constraints": record.get("constraints", {}),
-             "val_accuracy": record["metrics"].get("val_accuracy", 0.0)}
-    if "objective_values" in record and record["status"] != "failed":
-        final["objective_values"] = record["objective_values"]
+def _final_result(record: TrialRecord, replayed: bool = False) -> dict:
+    """The trial's last result for Ray: the record as JSON data, and what the searcher reads from it."""
+    final = {"final": True, "status": record.status.value, "record": record.to_json(), "replayed": replayed,
+             "constraints": dict(record.constraints), "val_accuracy": record.metrics.get("val_accuracy", 0.0)}
+    if record.objective_values is not None and record.status is not Status.FAILED:
+        final["objective_values"] = list(record.objective_values)
     return final
 
 

@@ -18,7 +18,7 @@ def _run(tmp_path, *, finn: bool, coefficients: str = "analytic"):
     run_dir = runfolder.create_run_dir(tmp_path, "cmp")
     runfolder.write_text(run_dir, "config.yaml", dump_config(cfg))
     record = evaluate_candidate(cfg, PARAMS, trial_id="t1", run_dir=run_dir)
-    assert record["status"] == "ok", record["failure_reason"]
+    assert record.status == "ok", record.failure_reason
     runfolder.append_record(run_dir, record)
     return run_dir, record
 
@@ -31,10 +31,10 @@ def test_compare_reads_the_recorded_estimates_without_running_finn(tmp_path, mon
         raise AssertionError("finn-plus must not run without --rerun")
     monkeypatch.setattr(flows.finn, "finn_estimate", boom)
     [row] = compare_run(run_dir)
-    finn = record["estimates"]["finn-estimate"]
-    assert row["finn"] == {"lut": finn["total"]["lut"], "bram18": finn["total"]["bram18"],
-                           "dsp": finn["total"]["dsp"], "cycles": finn["cycles_per_frame"]}
-    assert row["ours"]["lut"] == record["estimates"]["analytic"]["total"]["lut"] == record["metrics"]["lut"]
+    finn = record.estimates["finn-estimate"]
+    assert row["finn"] == {"lut": finn.total.lut, "bram18": finn.total.bram18, "dsp": finn.total.dsp,
+                           "cycles": finn.cycles_per_frame}
+    assert row["ours"]["lut"] == record.estimates["analytic"].total.lut == record.metrics["lut"]
 
 
 @pytest.mark.slow
@@ -46,4 +46,4 @@ def test_compare_rerun_recomputes_finn_and_uses_the_runs_coefficients(tmp_path, 
     out = capsys.readouterr().out
     assert "lut calibrated" in out and NOT_RECORDED not in out
     [row] = compare_run(run_dir, rerun=True)
-    assert row["ours"]["lut"] == record["metrics"]["lut"] and row["finn"]["lut"] > 0
+    assert row["ours"]["lut"] == record.metrics["lut"] and row["finn"]["lut"] > 0

@@ -4,6 +4,7 @@ import time
 import pytest
 
 from codesign.config import config_from_mapping
+from codesign.records import Status, TrialRecord
 from codesign.trial import evaluate_candidate
 
 PARAMS = {"kind": "mlp", "activation": "relu", "hidden_layers": 1, "fc0_width": 16, "fc0_weight_bits": 4,
@@ -45,8 +46,8 @@ def test_fault_fails_the_trial_with_its_reason(tmp_path, monkeypatch, target, fa
     if target == "codesign.train.train":
         import codesign.model  # noqa: F401  (trial.py imports train lazily from codesign.train)
     record = evaluate_candidate(_cfg(**cfg_over), PARAMS, trial_id="t1", run_dir=tmp_path)
-    assert record["status"] == "failed"
-    assert record["failure_reason"].startswith(reason), record["failure_reason"]
+    assert record.status == "failed"
+    assert record.failure_reason.startswith(reason), record.failure_reason
     log = (tmp_path / "trials" / "t1" / "trial.log").read_text()
     assert "trial failed" in log and "Traceback" in log
 
@@ -58,7 +59,7 @@ def test_a_trial_writes_only_into_its_folder_and_cleans_temporaries(tmp_path, mo
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_root))
     run_dir = tmp_path / "run"
     record = evaluate_candidate(_cfg(feedback="finn-estimate"), PARAMS, trial_id="t2", run_dir=run_dir)
-    assert record["status"] == "ok", record["failure_reason"]
+    assert record.status == "ok", record.failure_reason
     assert [p.name for p in run_dir.iterdir()] == ["trials"]
     assert [p.name for p in (run_dir / "trials").iterdir()] == ["t2"]
     assert sorted(p.name for p in (run_dir / "trials" / "t2").iterdir()) == ["model.onnx", "model.pt", "trial.log"]
@@ -93,14 +94,14 @@ def test_concurrent_searches_never_share_a_run_folder(tmp_path):
 
 def test_damaged_trials_jsonl_lines_are_skipped_and_named(tmp_path):
     from codesign.runfolder import append_record, read_records, recover_records, scan_records
-    append_record(tmp_path, {"trial_id": "a", "status": "ok", "metrics": {}})
+    append_record(tmp_path, TrialRecord("a", Status.OK, {}, metrics={}))
     with open(tmp_path / "trials.jsonl", "ab") as f:
         f.write(b'{"trial_id": "b", "status": "o')  # the driver died mid-line
-    append_record(tmp_path, {"trial_id": "c", "status": "ok", "metrics": {}})  # starts on a line of its own
+    append_record(tmp_path, TrialRecord("c", Status.OK, {}, metrics={}))  # starts on a line of its own
     with open(tmp_path / "trials.jsonl", "ab") as f:
         f.write(b"\xff\xfe garbage\n[1, 2]\n")
     scan = scan_records(tmp_path)
-    assert [r["trial_id"] for r in scan.records] == ["a", "c"]
+    assert [r.trial_id for r in scan.records] == ["a", "c"]
     assert [(s.line, s.reason) for s in scan.skipped] == [
         (2, "truncated or not JSON"), (4, "not UTF-8 text"), (5, "not a trial record")]
     assert str(scan.skipped[0]) == f"{tmp_path / 'trials.jsonl'}:2: skipped (truncated or not JSON)"
@@ -109,7 +110,7 @@ def test_damaged_trials_jsonl_lines_are_skipped_and_named(tmp_path):
     (tmp_path / "trials" / "b" / "record.json").write_text('{"trial_id": "b", "status": "ok", "metrics": {}}')
     recovery = recover_records(tmp_path)
     assert len(recovery.skipped) == 3 and recovery.recovered == ("b",)
-    assert scan_records(tmp_path).skipped == () and {r["trial_id"] for r in read_records(tmp_path)} == {"a", "b", "c"}
+    assert scan_records(tmp_path).skipped == () and {r.trial_id for r in read_records(tmp_path)} == {"a", "b", "c"}
 
 
 def test_records_are_written_whole(tmp_path, monkeypatch):
@@ -117,21 +118,21 @@ def test_records_are_written_whole(tmp_path, monkeypatch):
     import os
 
     from codesign.runfolder import append_record
-    append_record(tmp_path, {"trial_id": "a", "status": "ok", "metrics": {}})
+    append_record(tmp_path, TrialRecord("a", Status.OK, {}, metrics={}))
     before = (tmp_path / "trials" / "a" / "record.json").read_text()
 
     def crash(*args, **kwargs):
         raise OSError(28, "No space left on device")
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(OSError):
-        append_record(tmp_path, {"trial_id": "a", "status": "failed", "metrics": {"x": 1}})
+        append_record(tmp_path, TrialRecord("a", Status.FAILED, {}, metrics={"x": 1}))
     assert (tmp_path / "trials" / "a" / "record.json").read_text() == before  # the old record, whole
     assert _json.loads(before)["status"] == "ok"
 
 
 def test_a_trained_trial_is_completed_from_its_result_only_for_the_same_params(tmp_path):
     from codesign.runfolder import completed_result, write_result
-    record = {"trial_id": "t1", "status": "ok", "params": dict(PARAMS), "metrics": {"accuracy": 0.5}}
+    record = TrialRecord("t1", Status.OK, dict(PARAMS), metrics={"accuracy": 0.5})
     write_result(tmp_path / "trials" / "t1", record)
     assert completed_result(tmp_path, "t1", PARAMS) == record
     assert completed_result(tmp_path, "t1", {**PARAMS, "fc0_width": 32}) is None
@@ -146,6 +147,6 @@ def test_progress_never_counts_past_the_total_nor_a_negative_eta(tmp_path):
     from codesign.tune import progress_line
     cfg = config_from_mapping({"search": {"num_samples": 3}})
     for i in range(3):
-        append_record(tmp_path, {"trial_id": f"t{i}", "status": "failed", "metrics": {}})
+        append_record(tmp_path, TrialRecord(f"t{i}", Status.FAILED, {}, metrics={}))
     line = progress_line(tmp_path, cfg, elapsed_s=10.0, running=0, done_before=2)
     assert line.startswith("[3/3]") and "~0 s left" in line

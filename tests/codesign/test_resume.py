@@ -125,17 +125,17 @@ def test_killed_search_resumes_without_losing_duplicating_or_retraining(ray_loca
     trained = json.loads((run_dir / "trials" / orphan / "result.json").read_text())
     _, summary = resume_search(run_dir, quiet=True)
     counts = Counter(r["trial_id"] for r in _lines(run_dir))
-    records = {r["trial_id"]: r for r in read_records(run_dir)}
+    records = {r.trial_id: r for r in read_records(run_dir)}
     assert len(records) == 4 and summary["trials"] == 4 and summary["resumed"] is True
     assert summary["status"] == "complete"
     assert all(n == 1 for n in counts.values()), counts  # nothing recorded twice
     for tid, rec in before.items():
-        assert records[tid]["metrics"] == rec["metrics"]
+        assert records[tid].metrics == rec["metrics"]
     # completed from what its worker left, not trained a second time
-    assert records[orphan]["completed_from"] == "result.json"
-    assert records[orphan]["metrics"] == trained["metrics"] and records[orphan]["history"] == trained["history"]
+    assert records[orphan].completed_from == "result.json"
+    assert records[orphan].metrics == trained["metrics"] and [list(h) for h in records[orphan].history] == trained["history"]
     assert (run_dir / "trials" / orphan / "trial.log").read_text().count("trained:") == 1
-    assert all(r["status"] in ("ok", "infeasible") for r in records.values())
+    assert all(r.status in ("ok", "infeasible") for r in records.values())
     # the Optuna study in RUN/study.db: one COMPLETE trial per finished trial, none told twice or left running
     import optuna
     study = optuna.load_study(storage=f"sqlite:///{run_dir}/study.db", study_name=run_dir.name)
@@ -154,7 +154,7 @@ def test_copied_run_folder_resumes_into_itself_and_leaves_the_original_untouched
     assert run_dir == copy.resolve() and summary["status"] == "complete"
     assert _tree_bytes(original) == snapshot  # not one byte of the original changed
     assert len(read_records(copy)) == 4 and len(_lines(copy)) == 4
-    assert all(r["trial_dir"].startswith("trials/") for r in read_records(copy))
+    assert all(r.trial_dir.startswith("trials/") for r in read_records(copy))
     progress = re.findall(r"\[(\d+)/(\d+)\].*~(-?[\d.]+|nan) s left", capsys.readouterr().err)
     assert progress and all(int(done) <= int(total) for done, total, _ in progress), progress
     assert all(not eta.startswith("-") for *_, eta in progress), progress
@@ -174,9 +174,9 @@ def test_truncated_trials_jsonl_is_reported_and_resumed(ray_local, killed_run, t
     _, summary = resume_search(run_dir, quiet=True)
     err = capsys.readouterr().err
     assert f"{path}:2: skipped (truncated or not JSON)" in err and lost in err
-    records = {r["trial_id"]: r for r in read_records(run_dir)}
+    records = {r.trial_id: r for r in read_records(run_dir)}
     assert len(records) == 4 and summary["trials"] == 4
-    assert records[lost]["metrics"] == json.loads(second)["metrics"]  # recovered from its record.json
+    assert records[lost].metrics == json.loads(second)["metrics"]  # recovered from its record.json
     assert all(json.loads(line) for line in path.read_text().splitlines())  # the damaged line is gone
 
 

@@ -124,6 +124,6 @@ def test_configured_storage_url_and_tensorboard_logger(ray_local, tmp_path):
     assert not (run_dir / "study.db").exists()
     study = optuna.load_study(storage=shared, study_name=run_dir.name)
     assert [t.state for t in study.trials] == [State.COMPLETE] * 2
-    assert {t.user_attrs["ray_trial_id"] for t in study.trials} == {r["trial_id"] for r in read_records(run_dir)}
+    assert {t.user_attrs["ray_trial_id"] for t in study.trials} == {r.trial_id for r in read_records(run_dir)}
     events = list(run_dir.glob("ray/*/events.out.tfevents.*"))
     assert len({e.parent for e in events}) == 2 and all(e.stat().st_size > 0 for e in events)

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from codesign.config import config_from_mapping
+from codesign.records import Status, TrialRecord
 from codesign.runfolder import read_records
 
 
@@ -53,17 +54,17 @@ def test_tiny_search_writes_a_complete_run_folder(ray_local, tmp_path):
         assert (run_dir / name).is_file(), name
     records = read_records(run_dir)
     assert len(records) == 3 and summary["trials"] == 3
-    assert {r["status"] for r in records} <= {"ok", "infeasible"}
+    assert {r.status for r in records} <= {"ok", "infeasible"}
     for r in records:
-        assert r["params"]["kind"] == "mlp" and "analytic" in r["estimates"]
-        has_model = (run_dir / "trials" / r["trial_id"] / "model.pt").is_file()
-        assert has_model == (r["status"] == "ok")
-        assert (run_dir / "trials" / r["trial_id"] / "trial.log").is_file()
+        assert r.params["kind"] == "mlp" and "analytic" in r.estimates
+        has_model = (run_dir / "trials" / r.trial_id / "model.pt").is_file()
+        assert has_model == (r.status == "ok")
+        assert (run_dir / "trials" / r.trial_id / "trial.log").is_file()
     table = pd.read_csv(run_dir / "trials.csv")
     assert len(table) == 3 and set(table["status"]) <= {"ok", "infeasible"}
     assert len(pd.read_parquet(run_dir / "trials.parquet")) == 3
     front = pd.read_csv(run_dir / "pareto.csv")
-    ok_ids = {r["trial_id"] for r in records if r["status"] == "ok"}
+    ok_ids = {r.trial_id for r in records if r.status == "ok"}
     assert 1 <= len(front) and set(front["trial_id"]) <= ok_ids
     assert 0 < summary["hypervolume"] <= 1
     text = run_report(run_dir)
@@ -72,11 +73,11 @@ def test_tiny_search_writes_a_complete_run_folder(ray_local, tmp_path):
     # the Optuna study, in RUN/study.db under the name in study.json / summary.json
     study = _stored_study(run_dir, summary)
     by_ray_id = {t.user_attrs["ray_trial_id"]: t for t in study.trials}
-    assert len(study.trials) == 3 and set(by_ray_id) == {r["trial_id"] for r in records}
+    assert len(study.trials) == 3 and set(by_ray_id) == {r.trial_id for r in records}
     for r in records:
-        t = by_ray_id[r["trial_id"]]
-        assert t.state == optuna.trial.TrialState.COMPLETE and t.values == r["objective_values"]
-        assert t.params == r["params"] and t.constraints == r["constraints"]
+        t = by_ray_id[r.trial_id]
+        assert t.state == optuna.trial.TrialState.COMPLETE and t.values == list(r.objective_values)
+        assert t.params == r.params and t.constraints == r.constraints
     assert not list(run_dir.glob("ray/**/events.out.tfevents.*"))  # no TensorBoard unless search.loggers says so
 
 
@@ -90,8 +91,8 @@ def test_budget_makes_trials_infeasible_without_training(ray_local, tmp_path):
     from codesign.tune import run_search
     run_dir, summary = run_search(_cfg(tmp_path, search={"budgets": {"lut": 1}}), quiet=True)
     records = read_records(run_dir)
-    assert [r["status"] for r in records] == ["infeasible"] * 3
-    assert all("budget_lut" in r["failure_reason"] for r in records)
+    assert [r.status for r in records] == ["infeasible"] * 3
+    assert all("budget_lut" in r.failure_reason for r in records)
     assert not list(run_dir.glob("trials/*/model.pt"))
     assert summary["pareto_size"] == 0 and summary["hypervolume"] == 0.0
     trials = _stored_study(run_dir, summary).trials
@@ -106,9 +107,9 @@ def test_failing_trials_are_recorded_and_the_search_goes_on(ray_local, tmp_path)
     run_dir, summary = run_search(cfg, quiet=True)
     records = read_records(run_dir)
     assert len(records) == 3 and summary["by_status"] == {"failed": 3}
-    assert all("TrainingDiverged" in r["failure_reason"] for r in records)
+    assert all("TrainingDiverged" in r.failure_reason for r in records)
     assert [t.state for t in _stored_study(run_dir, summary).trials] == [optuna.trial.TrialState.FAIL] * 3
-    assert "Traceback" in (run_dir / "trials" / records[0]["trial_id"] / "trial.log").read_text()
+    assert "Traceback" in (run_dir / "trials" / records[0].trial_id / "trial.log").read_text()
 
 
 def test_single_objective_with_asha(ray_local, tmp_path):
@@ -119,7 +120,7 @@ def test_single_objective_with_asha(ray_local, tmp_path):
     run_dir, summary = run_search(cfg, quiet=True)
     records = read_records(run_dir)
     assert len(records) == 4
-    assert {r["status"] for r in records} <= {"ok", "stopped", "infeasible"}
+    assert {r.status for r in records} <= {"ok", "stopped", "infeasible"}
     assert summary["pareto_size"] >= 1
 
 
@@ -137,7 +138,7 @@ def test_same_seed_repeats_the_search(ray_local, tmp_path):
     for sub in ("a", "b"):
         cfg = _cfg(tmp_path / sub, search={"max_concurrent": 1, "num_samples": 3})
         run_dir, _ = run_search(cfg, quiet=True)
-        runs.append([(r["params"], r["status"], r["metrics"].get("accuracy")) for r in read_records(run_dir)])
+        runs.append([(r.params, r.status, r.metrics.get("accuracy")) for r in read_records(run_dir)])
     assert runs[0] == runs[1]
 
 
@@ -147,18 +148,18 @@ def test_finn_estimate_feedback_search_records_every_source(ray_local, tmp_path)
                space={"weight_bits": [2, 4], "act_bits": [2, 4]}, search={"num_samples": 3})
     run_dir, summary = run_search(cfg, quiet=True)
     records = read_records(run_dir)
-    ok = [r for r in records if r["status"] == "ok"]
+    ok = [r for r in records if r.status == "ok"]
     assert ok and summary["trials"] == 3
     for r in ok:
-        assert r["source"] == "finn-estimate" and r["feedback"] == "finn-estimate"
-        assert set(r["estimates"]) == {"analytic", "finn-estimate"}
-        assert r["metrics"]["lut"] == r["estimates"]["finn-estimate"]["total"]["lut"]
-        assert r["metrics"]["ff"] == r["estimates"]["analytic"]["total"]["ff"]  # FINN has no FF model
-        assert r["flows"]["qonnx"]["agreement"] == 1.0
-        assert (run_dir / "trials" / r["trial_id"] / "model.onnx").is_file()
+        assert r.source == "finn-estimate" and r.feedback == "finn-estimate"
+        assert set(r.estimates) == {"analytic", "finn-estimate"}
+        assert r.metrics["lut"] == r.estimates["finn-estimate"].total.lut
+        assert r.metrics["ff"] == r.estimates["analytic"].total.ff  # FINN has no FF model
+        assert r.flows["qonnx"].detail["agreement"] == 1.0
+        assert (run_dir / "trials" / r.trial_id / "model.onnx").is_file()
         from flows.tools import vivado_available
         if not vivado_available():  # asked for, not installed: skipped with the reason, trial still ok
-            assert "Vivado not found" in r["flows"]["vivado"]["skipped"]
+            assert "Vivado not found" in r.flows["vivado"].skipped
 
 
 def test_float_layers_under_finn_feedback_fail_with_finns_message(ray_local, tmp_path):
@@ -168,7 +169,7 @@ def test_float_layers_under_finn_feedback_fail_with_finns_message(ray_local, tmp
     run_dir, summary = run_search(cfg, quiet=True)
     records = read_records(run_dir)
     assert summary["by_status"] == {"failed": 2}
-    assert all("FINN cannot map" in r["failure_reason"] for r in records)
+    assert all("FINN cannot map" in r.failure_reason for r in records)
 
 
 def test_hls4ml_feedback_runs_the_c_simulation(ray_local, tmp_path):
@@ -178,20 +179,20 @@ def test_hls4ml_feedback_runs_the_c_simulation(ray_local, tmp_path):
                search={"num_samples": 1, "max_concurrent": 1})
     run_dir, _ = run_search(cfg, quiet=True)
     (r,) = read_records(run_dir)
-    assert r["status"] == "ok", r.get("failure_reason")
+    assert r.status == "ok", r.failure_reason
     if shutil.which("g++"):
-        assert r["flows"]["hls4ml"]["agreement"] == 1.0
+        assert r.flows["hls4ml"].detail["agreement"] == 1.0
     else:
-        assert "g++ not found" in r["flows"]["hls4ml"]["skipped"]
+        assert "g++ not found" in r.flows["hls4ml"].skipped
 
 
 def test_progress_line_counts_statuses_and_front(tmp_path):
     from codesign.runfolder import append_record
     from codesign.tune import progress_line
     cfg = _cfg(tmp_path, search={"num_samples": 4})
-    append_record(tmp_path, {"trial_id": "a", "status": "ok", "metrics": {"accuracy": 0.9, "lut": 100.0, "lut_pct": 0.2}})
-    append_record(tmp_path, {"trial_id": "b", "status": "infeasible", "metrics": {"lut": 1e9, "lut_pct": 999.0}})
-    append_record(tmp_path, {"trial_id": "c", "status": "failed", "metrics": {}})
+    append_record(tmp_path, TrialRecord("a", Status.OK, {}, metrics={"accuracy": 0.9, "lut": 100.0, "lut_pct": 0.2}))
+    append_record(tmp_path, TrialRecord("b", Status.INFEASIBLE, {}, metrics={"lut": 1e9, "lut_pct": 999.0}))
+    append_record(tmp_path, TrialRecord("c", Status.FAILED, {}, metrics={}))
     line = progress_line(tmp_path, cfg, elapsed_s=30.0, running=1)
     assert line.startswith("[3/4] ok 1 infeasible 1 failed 1 stopped 0 running 1")
     assert "best acc 90.0%" in line and "Pareto 1" in line and "~10 s left" in line
@@ -209,10 +210,10 @@ def test_yosys_feedback_scores_trials_by_synthesis(ray_local, tmp_path):
                search={"num_samples": 1, "max_concurrent": 1}, flows=[{"yosys": {"simulate": True, "verify_samples": 16}}])
     run_dir, _ = run_search(cfg, quiet=True)
     (r,) = read_records(run_dir)
-    assert r["status"] == "ok" and r["source"] == "yosys"
-    assert r["metrics"]["lut"] == r["estimates"]["yosys"]["total"]["lut"] > 0
-    assert set(r["estimates"]) == {"analytic", "yosys"}
-    sim = r["flows"]["yosys"]["verilog_simulation"]  # the Verilog itself, simulated at gate level
+    assert r.status == "ok" and r.source == "yosys"
+    assert r.metrics["lut"] == r.estimates["yosys"].total.lut > 0
+    assert set(r.estimates) == {"analytic", "yosys"}
+    sim = r.flows["yosys"].detail["verilog_simulation"]  # the Verilog itself, simulated at gate level
     assert sim["samples"] == 16 and sim["agreement"] == 1.0 and sim["interpreter"] == "verilog-gates"
 
 
@@ -226,5 +227,5 @@ def test_yosys_skips_what_the_rtl_path_does_not_cover(tmp_path):
               "conv0_weight_bits": 2, "conv0_act_bits": 2, "hidden_layers": 1, "fc0_width": 8,
               "fc0_weight_bits": 2, "fc0_act_bits": 2, "out_weight_bits": 2}
     r = evaluate_candidate(cfg, params, trial_id="c1", run_dir=tmp_path)
-    assert r["status"] == "ok" and "RtlUnsupported" in r["flows"]["yosys"]["skipped"]
-    assert r["source"] == "analytic"
+    assert r.status == "ok" and "RtlUnsupported" in r.flows["yosys"].skipped
+    assert r.source == "analytic"

@@ -73,11 +73,11 @@ def test_a_registered_flow_runs_in_a_trial_and_scores_it_as_feedback(tmp_path, c
                                "training": {"epochs": 1}, "space": {"hidden_layers": [1], "width": [16]}})
     assert [f.name for f, _ in cfg.flow_steps()] == ["qonnx", "counting"]
     record = evaluate_candidate(cfg, PARAMS, trial_id="t1", run_dir=tmp_path)
-    assert record["status"] == "ok", record["failure_reason"]
+    assert record.status == "ok", record.failure_reason
     assert counting.seen == [tmp_path / "trials" / "t1" / "model.onnx"]  # after the export, which it requires
-    assert record["flows"]["counting"] == {"onnx": "model.onnx"} and record["flows"]["qonnx"]["agreement"] == 1.0
-    assert record["source"] == "counting" and record["metrics"]["lut"] == 77
-    assert record["estimates"]["counting"]["total"]["lut"] == 77
+    assert record.flows["counting"].detail == {"onnx": "model.onnx"} and record.flows["qonnx"].detail["agreement"] == 1.0
+    assert record.source == "counting" and record.metrics["lut"] == 77
+    assert record.estimates["counting"].total.lut == 77
 
 
 def test_legacy_flows_section_of_an_old_run_folder_still_loads(tmp_path):
