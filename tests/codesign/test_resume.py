@@ -213,7 +213,10 @@ def test_keyboard_interrupt_in_fit_records_the_interruption(tmp_path):
 
     cfg = config_from_mapping({"search": {"num_samples": 2}})
     write_text(tmp_path, "config.yaml", dump_config(cfg))
-    _, summary = _fit(Interrupted(), cfg, tmp_path)
+    try:
+        _, summary = _fit(Interrupted(), cfg, tmp_path)
+    except KeyboardInterrupt:
+        pytest.fail("the KeyboardInterrupt escaped without recording the interruption")
     assert summary["status"] == "interrupted"
     assert json.loads((tmp_path / "summary.json").read_text())["status"] == "interrupted"
 
