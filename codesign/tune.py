@@ -477,7 +477,8 @@ def resume_search(run_dir: str | Path, *, address: str | None = None, quiet: boo
         raise ConfigError(f"cannot resume {str(run_dir)!r}: no Ray Tune experiment state in {experiment}")
     check_loggers(cfg.search.loggers)
     check_resumable(run_dir)
-    check_experiment_state(experiment)
+    with active_run(run_dir):  # the study storage pickled in Ray's checkpoint reconnects to this run folder
+        check_experiment_state(experiment)
     recovery = runfolder.recover_records(run_dir)
     for skipped in recovery.skipped:
         print(f"warning: {skipped}; dropped it", file=sys.stderr)

@@ -138,7 +138,8 @@ def test_killed_search_resumes_without_losing_duplicating_or_retraining(ray_loca
     assert all(r.status in ("ok", "infeasible") for r in records.values())
     # the Optuna study in RUN/study.db: one COMPLETE trial per finished trial, none told twice or left running
     import optuna
-    study = optuna.load_study(storage=f"sqlite:///{run_dir}/study.db", study_name=run_dir.name)
+    name = json.loads((run_dir / "study.json").read_text())["name"]  # the folder it started in: a copy keeps it
+    study = optuna.load_study(storage=f"sqlite:///{run_dir}/study.db", study_name=name)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert sorted(t.user_attrs["ray_trial_id"] for t in complete) == sorted(records)
     assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
@@ -213,7 +214,10 @@ def test_keyboard_interrupt_in_fit_records_the_interruption(tmp_path):
 
     cfg = config_from_mapping({"search": {"num_samples": 2}})
     write_text(tmp_path, "config.yaml", dump_config(cfg))
-    _, summary = _fit(Interrupted(), cfg, tmp_path)
+    try:
+        _, summary = _fit(Interrupted(), cfg, tmp_path)
+    except KeyboardInterrupt:
+        pytest.fail("the KeyboardInterrupt escaped without recording the interruption")
     assert summary["status"] == "interrupted"
     assert json.loads((tmp_path / "summary.json").read_text())["status"] == "interrupted"
 
