@@ -434,7 +434,7 @@ def design_cell(design: Design | None) -> str:
 
 def _cells(layer) -> tuple[str, str, str]:
     head, bits, fold = layer_parts(layer)
-    return head, bits.replace("A", " A"), fold'
+    return head, bits.replace("A", " A"), fold
 
 
 def pareto_table_html(front: list[TrialRecord]) -> str:
