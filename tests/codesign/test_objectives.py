@@ -1,10 +1,13 @@
+import logging
 import math
+from pathlib import Path
 
 import pytest
 
 from boards import get_board
 from codesign.config import Objective, config_from_mapping
 from codesign.objectives import constraint_values, hardware_metrics, normalized, normalized_objectives, objective_values
+from codesign.records import Status, TrialRecord
 from codesign.results import front_hypervolume, pareto_front
 from hw_models import DenseLayer, Design, estimate
 
@@ -45,18 +48,16 @@ def test_normalization():
 
 def test_front_and_hypervolume_on_known_records():
     cfg = config_from_mapping({"search": {"objectives": [{"metric": "accuracy"}, {"metric": "lut"}]}})
-    recs = [
-        {"trial_id": "a", "status": "ok", "metrics": {"accuracy": 0.9, "lut": 5320.0, "lut_pct": 10.0}},
-        {"trial_id": "b", "status": "ok", "metrics": {"accuracy": 0.8, "lut": 2660.0, "lut_pct": 5.0}},
-        {"trial_id": "c", "status": "ok", "metrics": {"accuracy": 0.7, "lut": 5320.0, "lut_pct": 10.0}},
-        {"trial_id": "d", "status": "infeasible", "metrics": {"lut": 1.0, "lut_pct": 0.0}},
-    ]
+    recs = [TrialRecord("a", Status.OK, {}, metrics={"accuracy": 0.9, "lut": 5320.0, "lut_pct": 10.0}),
+            TrialRecord("b", Status.OK, {}, metrics={"accuracy": 0.8, "lut": 2660.0, "lut_pct": 5.0}),
+            TrialRecord("c", Status.OK, {}, metrics={"accuracy": 0.7, "lut": 5320.0, "lut_pct": 10.0}),
+            TrialRecord("d", Status.INFEASIBLE, {}, metrics={"lut": 1.0, "lut_pct": 0.0})]
     front = pareto_front(recs, cfg)
-    assert [r["trial_id"] for r in front] == ["a", "b"]
+    assert [r.trial_id for r in front] == ["a", "b"]
     # normalised points (0.1, 0.10) and (0.2, 0.05), ref (1, 1): 0.9*0.9 + (0.9 - 0.8)*(0.95 - 0.9)... by slices:
     # x in [0.1, 0.2): height 1 - 0.10 = 0.90 -> 0.09; x in [0.2, 1]: height 0.95 -> 0.76; total 0.85
     assert front_hypervolume(front, cfg, 100) == pytest.approx(0.85)
-    assert normalized_objectives(recs[0]["metrics"], cfg.search.objectives, 100) == pytest.approx([0.1, 0.1])
+    assert normalized_objectives(recs[0].metrics, cfg.search.objectives, 100) == pytest.approx([0.1, 0.1])
 
 
 def test_ff_under_finn_estimate_is_marked_as_the_analytic_models():
@@ -66,25 +67,23 @@ def test_ff_under_finn_estimate_is_marked_as_the_analytic_models():
 
     from codesign.html_report import pareto_table_html
     from codesign.report import _res, pareto_table
-    from codesign.trial import _score
+    from codesign.trial import TrialContext, _scored
     analytic = _est()
     finn = replace(analytic, source="finn-estimate", total=replace(analytic.total, lut=1234, ff=0))
     cfg = config_from_mapping({})
-    record = {"trial_id": "t1", "source": "finn-estimate", "design": "fc64"}
-    metrics = _score(record, finn, get_board("pynq-z2"), cfg, ff_fallback=analytic, decisive=True)
-    assert metrics["ff"] == analytic.total.ff and metrics["lut"] == 1234
-    assert record["resource_sources"] == {"lut": "finn-estimate", "ff": "analytic", "bram18": "finn-estimate",
-                                          "uram": "finn-estimate", "dsp": "finn-estimate"}
-    from codesign.records import TrialRecord
-    typed = TrialRecord.from_json({**record, "params": {}, "design": None})
-    assert typed.resource_sources["ff"] == "analytic" and TrialRecord.from_json(typed.to_json()) == typed
-    metrics["accuracy"] = 0.9
+    ctx = TrialContext(cfg, get_board("pynq-z2"), Path("."), Path("."), logging.getLogger("test"))
+    record = _scored(ctx, TrialRecord("t1", Status.OK, {}, source="finn-estimate"), finn, ff_fallback=analytic,
+                     decisive=True)
+    assert record.metrics["ff"] == analytic.total.ff and record.metrics["lut"] == 1234
+    assert record.resource_sources == {"lut": "finn-estimate", "ff": "analytic", "bram18": "finn-estimate",
+                                       "uram": "finn-estimate", "dsp": "finn-estimate"}
+    assert TrialRecord.from_json(record.to_json()) == record
+    record = record.replace(metrics={**record.metrics, "accuracy": 0.9})
     lines = pareto_table([record]).splitlines()
-    assert lines[2].count("*") == 1 and _res(metrics, "ff") + "*" in lines[2]
+    assert lines[2].count("*") == 1 and _res(record.metrics, "ff") + "*" in lines[2]
     assert lines[-1] == "* FF from the analytic model (not estimated by the source)"
     html = pareto_table_html([record])
     assert f"{analytic.total.ff:,.0f}* " in html and "FF from the analytic model" in html
-    plain = {"trial_id": "t2", "source": "analytic", "design": "fc64"}
-    _score(plain, analytic, get_board("pynq-z2"), cfg)
-    plain["metrics"]["accuracy"] = 0.9
+    plain = _scored(ctx, TrialRecord("t2", Status.OK, {}, source="analytic"), analytic)
+    plain = plain.replace(metrics={**plain.metrics, "accuracy": 0.9})
     assert "*" not in pareto_table([plain]) and "analytic model" not in pareto_table_html([plain])
