@@ -10,7 +10,9 @@ each node through explicit registries:
 * `ABSORBED_OPS`: ops with no hardware layer of their own (batch norm, ReLU, scaling Mul/Add, reshapes...).
   FINN and hls4ml fold them into thresholds or the neighbouring layer.
 
-Any other op type raises `UnsupportedModel`; a graph without a single quantizer raises `NotQuantized`.
+Any other op type raises `UnsupportedModel`, and so does an elementwise Add/Sub/Mul/Div of two computed
+tensors (a residual connection: absorbing it would drop a branch); a graph without a single quantizer
+raises `NotQuantized`.
 
 Bits: a weight's bits are those of the quantizer on its initializer (BipolarQuant: 1; none: 32 = float).
 A compute layer's act_bits are those of the first quantizer on its output path before the next
@@ -259,13 +261,32 @@ def _check_ops(model, path: Path) -> None:
                            f"read from it. Export the Brevitas model as QONNX with "
                            f"brevitas.export.export_qonnx (see flows.qonnx.export_and_verify)")
     known = set(QUANT_BITS) | set(LAYER_HANDLERS) | set(ABSORBED_OPS)
-    bad = [n for n in model.graph.node if n.op_type not in known]
+    bad = [n for n in model.graph.node if n.op_type not in known or _merges_streams(model, n)]
     if bad:
         types = sorted({n.op_type for n in bad})
         names = ", ".join(f"{name} ({op})" for name, op in _file_node_names(path, bad))
         hint = ("; QuantizeLinear/DequantizeLinear mean a QCDQ export: use brevitas.export.export_qonnx instead"
                 if set(types) & set(QCDQ_OPS) else "")
+        if any(_merges_streams(model, n) for n in bad):
+            hint += ("; an elementwise op of two computed tensors (a residual Add) merges two branches: graphs "
+                     "with branches are not estimated yet")
         raise UnsupportedModel(f"{path}: unsupported op type(s) {types} in node(s) {names}{hint}")
+
+
+def _merges_streams(model, node) -> bool:
+    """An absorbed elementwise op (Add, Mul...) whose inputs are two computed tensors joins two branches
+    of the graph (a residual connection); absorbing it would silently drop one branch."""
+    if node.op_type not in ("Add", "Sub", "Mul", "Div"):
+        return False
+    return sum(1 for t in node.input if t and not _static(model, t)) >= 2
+
+
+def _static(model, tensor: str) -> bool:
+    """Whether `tensor` is a constant: an initializer, or computed from constants only (a quantized bias)."""
+    if model.get_initializer(tensor) is not None:
+        return True
+    producer = model.find_producer(tensor)
+    return producer is not None and all(_static(model, t) for t in producer.input if t)
 
 
 def _check_args(style: str, input_bits, target_fps, clock_mhz) -> None:

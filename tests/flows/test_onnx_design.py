@@ -185,3 +185,30 @@ def test_bits_round_up_to_allowed_widths():
 
 def test_registries_are_disjoint():
     assert not set(ABSORBED_OPS) & set(LAYER_HANDLERS) and not set(QUANT_BITS) & set(ABSORBED_OPS)
+
+
+class _Residual(nn.Module):
+    """A quantized MLP block with a skip connection: y = x + fc2(relu(fc1(x)))."""
+
+    def __init__(self, bias: bool):
+        super().__init__()
+        self.inp = qnn.QuantIdentity(bit_width=4, return_quant_tensor=False)
+        self.fc1 = qnn.QuantLinear(8, 8, bias=bias, weight_bit_width=4)
+        self.act = qnn.QuantReLU(bit_width=4)
+        self.fc2 = qnn.QuantLinear(8, 8, bias=bias, weight_bit_width=4)
+
+    def forward(self, x):
+        x = self.inp(x)
+        return x + self.fc2(self.act(self.fc1(x)))
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_a_residual_add_is_an_error_naming_it_not_dropped(tmp_path, bias):
+    path = tmp_path / "residual.onnx"
+    export_qonnx(_Residual(bias).eval(), torch.zeros(1, 8), str(path))
+    adds = [n.name for n in onnx.load(str(path)).graph.node if n.op_type == "Add"]
+    assert adds
+    # one node named: the skip connection's Add, not a bias or a scaling constant
+    with pytest.raises(UnsupportedModel, match=r"unsupported op type\(s\) \['Add'\] in node\(s\) [^,]+ \(Add\); "
+                                               r"an elementwise op of two computed tensors \(a residual Add\)"):
+        design_from_qonnx(path)
