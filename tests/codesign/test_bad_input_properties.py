@@ -1,4 +1,6 @@
 """Property-based: no input makes config or design parsing escape with anything but a clean error."""
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -154,7 +156,7 @@ def _run_with(tmp, name: str, data: bytes) -> list[str]:
     }[name]()
 
 
-def _write(path, data) -> "Path":
+def _write(path, data) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data if isinstance(data, bytes) else data.encode())
     return path

@@ -1,6 +1,5 @@
 """QONNX export verified against Brevitas for every precision, and the classic 1-bit trap caught."""
 import pytest
-import torch
 from brevitas import nn as qnn
 
 from flows.qonnx import ExportError, ExportMismatch, compare_outputs, export_and_verify, load_clean
