@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -25,81 +24,22 @@ def _cmd_boards(args) -> int:
     return 0
 
 
-def _design_and_board(args):
-    """The design of a YAML (estimator contract) or QONNX file, and the board to use."""
-    import yaml
-
-    from hw_models import DesignError, design_from_mapping
-    path = Path(args.design)
-    if not path.is_file():
-        raise DesignError(f"design file {str(path)!r} does not exist")
-    if args.target_fps is not None and not (math.isfinite(args.target_fps) and args.target_fps > 0):
-        raise DesignError(f"--target-fps {args.target_fps}: must be a finite number > 0")
-    if path.suffix.lower() == ".onnx":
-        from flows.onnx_design import design_from_qonnx
-        return design_from_qonnx(path, style=args.style or "finn", target_fps=args.target_fps), args.board
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise DesignError(f"{path}: not a text file") from None
-    except yaml.YAMLError as exc:
-        raise DesignError(f"design file {str(path)!r} is not valid YAML: {' '.join(str(exc).split())}") from None
-    if isinstance(data, dict) and args.target_fps is not None:
-        data = {**data, "target_fps": args.target_fps}
-    if isinstance(data, dict) and args.style is not None:
-        data = {**data, "style": args.style}
-    return design_from_mapping(data, board=args.board)
-
-
-def _extra_boards(args):
-    from boards import load_board_file
-    return load_board_file(args.board_file) if args.board_file else None
-
-
 def _cmd_estimate(args) -> int:
-    from boards import get_board
+    from codesign.api import estimate
     from codesign.report import estimate_text
-    from hw_models import DesignError, estimate
-    from hw_models.coefficients import load_coefficients
-    design, board_name = _design_and_board(args)
-    if board_name is None:
-        raise DesignError("no board: give --board NAME or a 'board:' key in the design file")
-    try:
-        coeffs = load_coefficients(args.coefficients)
-    except ValueError as exc:
-        raise DesignError(f"--coefficients: {exc}") from None
-    est = estimate(design, get_board(board_name, _extra_boards(args)), coeffs,
-                   source="analytic" if args.coefficients == "analytic" else "calibrated")
+    est = estimate(args.design, board=args.board, style=args.style, target_fps=args.target_fps,
+                   coefficients=args.coefficients, board_file=args.board_file)
     print(json.dumps(est.as_dict(), indent=1) if args.json else estimate_text(est))
     return 0
 
 
 def _cmd_fit(args) -> int:
-    from boards import catalog, get_board
+    from codesign.api import fit
     from codesign.report import fit_table
-    from hw_models.fit import fit_boards
-    design, board_name = _design_and_board(args)
-    extra = _extra_boards(args)
-    boards = [get_board(b, extra) for b in args.boards.split(",")] if args.boards else list({**catalog(), **(extra or {})}.values())
-    results = fit_boards(design, boards)
+    results = fit(args.design, boards=args.boards.split(",") if args.boards else None, style=args.style,
+                  board_file=args.board_file, target_fps=args.target_fps)
     print(json.dumps([r.as_dict() for r in results], indent=1) if args.json else fit_table(results))
     return 0
-
-
-def _search_overrides(cfg, args):
-    """The config with --num-samples / --max-concurrent applied, validated like the file itself."""
-    from codesign.config import ConfigError, config_from_mapping
-    overrides = {}
-    for flag, key in (("--num-samples", "num_samples"), ("--max-concurrent", "max_concurrent")):
-        value = getattr(args, key)
-        if value is not None:
-            if value < 1:
-                raise ConfigError(f"{flag} {value}: must be >= 1")
-            overrides[key] = value
-    if not overrides:
-        return cfg
-    data = cfg.model_dump(mode="json")
-    return config_from_mapping({**data, "search": {**data["search"], **overrides}})
 
 
 def _cmd_search(args) -> int:
@@ -113,15 +53,17 @@ def _cmd_search(args) -> int:
                               "configuration it started with (omit CONFIG, or start a new search)")
         if args.num_samples is not None or args.max_concurrent is not None:
             raise ConfigError("--num-samples/--max-concurrent cannot change a resumed search")
-        from codesign.tune import resume_search
-        run_dir, summary = resume_search(args.resume, address=args.address, quiet=args.quiet)
+        from codesign.api import resume
+        result = resume(args.resume, address=args.address, quiet=args.quiet)
+        run_dir, summary = result.run_dir, result.summary
     else:
         if args.config is None:
             raise ConfigError("give a CONFIG file (or --resume RUN to continue an interrupted search)")
-        cfg = _search_overrides(load_config(args.config), args)
-        runfolder.check_output_dir(args.output or cfg.output_dir)
-        from codesign.tune import run_search  # imports Ray: only when a search really runs
-        run_dir, summary = run_search(cfg, address=args.address, output_dir=args.output, quiet=args.quiet)
+        from codesign.api import search
+        cfg = load_config(args.config)
+        result = search(cfg, num_samples=args.num_samples, max_concurrent=args.max_concurrent, output=args.output,
+                        address=args.address, quiet=args.quiet)
+        run_dir, summary, cfg = result.run_dir, result.summary, runfolder.open_run(result.run_dir).config
     print(run_report(run_dir))
     print(f"\nrun folder: {run_dir}  ({summary['elapsed_s']:.0f} s)")
     if summary["status"] != "complete":
