@@ -88,6 +88,12 @@ class DatasetConfig(_Strict):
     path: str | None = None  # for npz: x_train, y_train, x_test, y_test
     val_fraction: float = Field(default=0.2, gt=0, lt=1)
     test_fraction: float = Field(default=0.25, gt=0, lt=1)  # digits / mnist1d only
+    scaling: Literal["global", "minmax", "none"] = Field(default="global", description=(
+        "How inputs reach [0, 1], the range of the networks' unsigned input quantizer: `global` (one range "
+        "for the whole data set: digits 0..16, mnist1d its 0.5-99.5 percentiles, an npz file its min..max), "
+        "`minmax` (each feature's own min..max on the training split, so narrow-range tabular features "
+        "keep their resolution; values beyond it are clipped), `none` (the data is already in [0, 1]; "
+        "anything outside is an error)."))
 
     @model_validator(mode="after")
     def _path(self):

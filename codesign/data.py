@@ -1,4 +1,5 @@
-"""Datasets: generated or shipped locally (no downloads). Inputs are scaled to [0, 1]."""
+"""Datasets: generated or shipped locally (no downloads). Inputs are scaled to [0, 1], the range the
+networks' unsigned input quantizer reads (`dataset.scaling`, see `SCALINGS`)."""
 from __future__ import annotations
 
 import zipfile
@@ -38,21 +39,42 @@ def _split(x, y, fraction: float, seed: int):
         raise DatasetError(f"cannot split {len(y)} samples into train/validation: {exc}") from None
 
 
-def _scale01(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+def _scale01(x: np.ndarray, lo, hi) -> np.ndarray:
     return np.clip((x.astype(np.float32) - lo) / (hi - lo), 0.0, 1.0)
 
 
-def _digits(val_fraction: float, test_fraction: float, seed: int) -> Dataset:
+# how inputs reach [0, 1]: one range for the whole data set (the data set's own: digits 0..16, mnist1d
+# its 0.5-99.5 percentiles, an npz file its min..max), per feature from the training split, or not at all
+SCALINGS: tuple[str, ...] = ("global", "minmax", "none")
+
+
+def _scaled(name: str, scaling: str, bounds: tuple[float, float], *xs: np.ndarray) -> list[np.ndarray]:
+    """`xs` (train first) in [0, 1]. minmax: each feature's training min..max (a constant feature maps
+    to 0; values beyond the training range are clipped); none: the data must already be in [0, 1]."""
+    if scaling == "global":
+        return [_scale01(x, *bounds) for x in xs]
+    if scaling == "minmax":
+        lo, hi = xs[0].min(axis=0), xs[0].max(axis=0)
+        return [_scale01(x, lo, np.where(hi > lo, hi, lo + 1.0)) for x in xs]
+    outside = sum(int(np.count_nonzero((x < 0) | (x > 1))) for x in xs)
+    if outside:
+        raise DatasetError(f"dataset.scaling 'none': {name} has {outside} value(s) outside [0, 1], the range of "
+                           f"the networks' unsigned input quantizer; use scaling 'global' or 'minmax'")
+    return [x.astype(np.float32) for x in xs]
+
+
+def _digits(val_fraction: float, test_fraction: float, seed: int, scaling: str) -> Dataset:
     from sklearn.datasets import load_digits
     d = load_digits()
-    x = _scale01(d.data, 0.0, 16.0)
+    x = d.data.astype(np.float32)
     y = d.target.astype(np.int64)
     x_rest, x_test, y_rest, y_test = _split(x, y, test_fraction, seed)
     x_train, x_val, y_train, y_val = _split(x_rest, y_rest, val_fraction, seed)
+    x_train, x_val, x_test = _scaled("digits", scaling, (0.0, 16.0), x_train, x_val, x_test)
     return Dataset("digits", x_train, y_train, x_val, y_val, x_test, y_test, 10, (1, 8, 8))
 
 
-def _mnist1d(val_fraction: float, test_fraction: float, seed: int) -> Dataset:
+def _mnist1d(val_fraction: float, test_fraction: float, seed: int, scaling: str) -> Dataset:
     import tempfile
 
     from mnist1d.data import get_dataset, get_dataset_args
@@ -62,14 +84,14 @@ def _mnist1d(val_fraction: float, test_fraction: float, seed: int) -> Dataset:
         data = get_dataset(args, path=str(Path(tmp) / "mnist1d.pkl"), download=False, regenerate=True)
     x = np.concatenate([data["x"], data["x_test"]]).astype(np.float32)
     y = np.concatenate([data["y"], data["y_test"]]).astype(np.int64)
-    lo, hi = float(np.percentile(x, 0.5)), float(np.percentile(x, 99.5))
-    x = _scale01(x, lo, hi)
+    bounds = float(np.percentile(x, 0.5)), float(np.percentile(x, 99.5))
     x_rest, x_test, y_rest, y_test = _split(x, y, test_fraction, seed)
     x_train, x_val, y_train, y_val = _split(x_rest, y_rest, val_fraction, seed)
+    x_train, x_val, x_test = _scaled("mnist1d", scaling, bounds, x_train, x_val, x_test)
     return Dataset("mnist1d", x_train, y_train, x_val, y_val, x_test, y_test, 10, None)
 
 
-def _npz(path: str, val_fraction: float, seed: int) -> Dataset:
+def _npz(path: str, val_fraction: float, seed: int, scaling: str) -> Dataset:
     p = Path(path)
     if not p.is_file():
         raise DatasetError(f"dataset file {path!r} does not exist")
@@ -86,8 +108,7 @@ def _npz(path: str, val_fraction: float, seed: int) -> Dataset:
         raise DatasetError(f"dataset file {path!r} is not a readable .npz: {exc or type(exc).__name__}") from None
     _check_arrays(path, x_tr, y_tr, x_te, y_te)
     lo, hi = float(min(x_tr.min(), x_te.min())), float(max(x_tr.max(), x_te.max()))
-    hi = hi if hi > lo else lo + 1.0
-    x_tr, x_te = _scale01(x_tr, lo, hi), _scale01(x_te, lo, hi)
+    bounds = lo, (hi if hi > lo else lo + 1.0)
     image_shape = None
     shape = x_tr.shape[1:]
     if len(shape) == 2 and shape[0] == shape[1]:
@@ -98,6 +119,7 @@ def _npz(path: str, val_fraction: float, seed: int) -> Dataset:
     y_tr, y_te = y_tr.astype(np.int64), y_te.astype(np.int64)
     n_classes = int(y_tr.max()) + 1
     x_train, x_val, y_train, y_val = _split(x_tr, y_tr, val_fraction, seed)
+    x_train, x_val, x_te = _scaled(repr(path), scaling, bounds, x_train, x_val, x_te)
     return Dataset(p.stem, x_train, y_train, x_val, y_val, x_te, y_te, n_classes, image_shape)
 
 
@@ -153,19 +175,21 @@ def check_space_fits_data(space, data: Dataset) -> None:
 def dataset_for(cfg) -> Dataset:
     """The dataset of a search config (`cfg.dataset` split with `cfg.seed`)."""
     d = cfg.dataset
-    return load_dataset(d.name, d.path, d.val_fraction, d.test_fraction, cfg.seed)
+    return load_dataset(d.name, d.path, d.val_fraction, d.test_fraction, cfg.seed, d.scaling)
 
 
 @lru_cache(maxsize=4)
 def load_dataset(name: str, path: str | None = None, val_fraction: float = 0.2, test_fraction: float = 0.25,
-                 seed: int = 0) -> Dataset:
+                 seed: int = 0, scaling: str = "global") -> Dataset:
     """Load a dataset by name (cached per process: trial workers are reused)."""
+    if scaling not in SCALINGS:
+        raise DatasetError(f"dataset.scaling: {scaling!r} unknown; valid: {list(SCALINGS)}")
     if name == "digits":
-        return _digits(val_fraction, test_fraction, seed)
+        return _digits(val_fraction, test_fraction, seed, scaling)
     if name == "mnist1d":
-        return _mnist1d(val_fraction, test_fraction, seed)
+        return _mnist1d(val_fraction, test_fraction, seed, scaling)
     if name == "npz":
         if not path:
             raise DatasetError("dataset 'npz' needs a path")
-        return _npz(path, val_fraction, seed)
+        return _npz(path, val_fraction, seed, scaling)
     raise DatasetError(f"unknown dataset {name!r}; valid: digits, mnist1d, npz")

@@ -18,6 +18,7 @@ def test_defaults_are_valid_and_resolve_pynq_z2():
     ({"board": "pynq-z7"}, r"board: unknown board 'pynq-z7'; valid: .*kv260"),
     ({"dataset": {"name": "cifar10"}}, r"dataset\.name: must be one of 'digits', 'mnist1d' or 'npz'"),
     ({"dataset": {"name": "npz"}}, r"needs a path"),
+    ({"dataset": {"scaling": "zscore"}}, r"dataset\.scaling: must be one of 'global', 'minmax' or 'none'"),
     ({"search": {"objectives": [{"metric": "luts"}]}}, r"unknown metric 'luts'; valid: .*lut"),
     ({"search": {"algorithm": "cmaes"}}, r"search\.algorithm: must be one of"),
     ({"search": {"scheduler": "asha"}}, r"asha' needs exactly one objective"),

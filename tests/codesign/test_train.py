@@ -53,6 +53,52 @@ def test_npz_dataset(tmp_path):
         load_dataset("npz", str(tmp_path / "bad.npz"))
 
 
+def test_digits_global_scaling_is_the_fixed_0_to_16_range():
+    from sklearn.datasets import load_digits
+    d = load_dataset("digits")
+    raw = load_digits().data / 16.0
+    rows = {tuple(r) for r in raw.astype(np.float32)}
+    assert all(tuple(r) in rows for r in d.x_test[:20])  # every sample is a raw digit divided by 16
+
+
+def test_minmax_scaling_gives_every_tabular_feature_its_own_range(tmp_path):
+    """A wide feature (0..1000) next to a narrow one (0..1): one global range leaves the narrow one below
+    one 8-bit step (1000 / 256 ~ 4 > 1); minmax maps each to [0, 1] on the training split."""
+    rng = np.random.default_rng(1)
+
+    def x(n):
+        return np.stack([rng.uniform(0, 1000, n), rng.uniform(0, 1, n), np.full(n, 7.0)], axis=1)
+    path = tmp_path / "tab.npz"
+    np.savez(path, x_train=x(200), y_train=rng.integers(0, 2, 200), x_test=x(50) * 1.5,
+             y_test=rng.integers(0, 2, 50))
+    wide = load_dataset("npz", str(path))
+    assert wide.x_train[:, 1].max() < 1 / 256  # the narrow feature is lost to 8-bit inputs
+    per = load_dataset("npz", str(path), scaling="minmax")
+    lo, hi = per.x_train.min(axis=0), per.x_train.max(axis=0)
+    assert lo[:2] == pytest.approx([0, 0], abs=0.02) and hi[:2] == pytest.approx([1, 1], abs=0.02)
+    assert np.all(per.x_train[:, 2] == 0)  # a constant feature maps to 0, no division by zero
+    assert 0 <= per.x_test.min() and per.x_test.max() == 1.0  # beyond the training range: clipped
+    from codesign.config import config_from_mapping
+    from codesign.data import dataset_for
+    cfg = config_from_mapping({"dataset": {"name": "npz", "path": str(path), "scaling": "minmax"}})
+    assert np.array_equal(dataset_for(cfg).x_train, per.x_train)  # what every trial of such a search trains on
+
+
+def test_no_scaling_takes_data_in_0_1_as_it_is_and_refuses_anything_else(tmp_path):
+    from codesign.data import DatasetError
+    rng = np.random.default_rng(2)
+    path = tmp_path / "unit.npz"
+    np.savez(path, x_train=rng.random((60, 4)), y_train=rng.integers(0, 2, 60), x_test=rng.random((20, 4)),
+             y_test=rng.integers(0, 2, 20))
+    d = load_dataset("npz", str(path), scaling="none")
+    with np.load(path) as f:
+        assert np.allclose(np.sort(d.x_test, axis=0), np.sort(f["x_test"].astype(np.float32), axis=0))
+    with pytest.raises(DatasetError, match=r"scaling 'none': digits has \d+ value\(s\) outside \[0, 1\]"):
+        load_dataset("digits", scaling="none")
+    with pytest.raises(DatasetError, match=r"dataset.scaling: 'zscore' unknown; valid: \['global', 'minmax', 'none'\]"):
+        load_dataset("digits", scaling="zscore")
+
+
 def test_mnist1d_is_generated_locally():
     d = load_dataset("mnist1d")
     assert d.n_features == 40 and d.n_classes == 10 and d.image_shape is None
