@@ -66,6 +66,7 @@ class TrialRecord:
     node_id: str | None = None  # the Ray node that ran it
     process_error: bool = False  # its worker process died: run again on resume
     completed_from: str | None = None  # a file it was completed from on resume, instead of re-running
+    duplicate_of: str | None = None  # an earlier trial with the same parameters, whose results it reuses
     user_attrs: Mapping[str, Any] = field(default_factory=dict)  # extra data (benchmarks), as in Optuna
     # resource -> the source its metric came from (FF under finn-estimate: the analytic model); empty: `source`
     resource_sources: Mapping[str, str] = field(default_factory=dict)
@@ -97,6 +98,7 @@ class TrialRecord:
                "history": [list(h) for h in self.history], "timings": vars(self.timings).copy(),
                "trial_dir": self.trial_dir, "artifacts": list(self.artifacts), "node_id": self.node_id,
                "process_error": self.process_error, "completed_from": self.completed_from,
+               "duplicate_of": self.duplicate_of,
                "user_attrs": dict(self.user_attrs), "resource_sources": dict(self.resource_sources)}
         return out
 
@@ -145,7 +147,7 @@ def _from_json(data: Mapping, version: int) -> TrialRecord:
         epochs_run=data.get("epochs_run"), history=tuple(tuple(h) for h in data.get("history") or ()),
         timings=timings, trial_dir=data.get("trial_dir"), artifacts=tuple(data.get("artifacts") or ()),
         node_id=data.get("node_id"), process_error=bool(data.get("process_error")),
-        completed_from=data.get("completed_from"), user_attrs=dict(data.get("user_attrs") or {}),
+        completed_from=data.get("completed_from"), duplicate_of=data.get("duplicate_of"), user_attrs=dict(data.get("user_attrs") or {}),
         resource_sources=dict(data.get("resource_sources") or {}))
 
 

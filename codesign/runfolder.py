@@ -18,13 +18,14 @@ import json
 import math
 import os
 import shlex
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from codesign.config import Config, ConfigError, load_config
-from codesign.records import RecordError, TrialRecord
+from codesign.records import RecordError, Status, Timings, TrialRecord
 
 CSV_COLUMNS = [
     "trial_id", "status", "failure_reason", "design", "style", "source", "accuracy", "val_accuracy",
@@ -175,11 +176,43 @@ def finished_record(run_dir: str | Path, trial_id: str) -> TrialRecord | None:
     return None
 
 
+def _same_params(a, b) -> bool:
+    return json.loads(_dumps(dict(a))) == json.loads(_dumps(dict(b)))
+
+
+def twin_record(run_dir: str | Path, trial_id: str, params: dict) -> TrialRecord | None:
+    """An earlier finished trial of this run with the same sampled parameters: the same network, bits,
+    folding and (one run, one config) seed, so training it again would compute the same. Failed,
+    stopped and crashed trials do not count."""
+    for rec in read_records(run_dir):
+        if rec.trial_id != trial_id and rec.status in (Status.OK, Status.INFEASIBLE) and _same_params(rec.params, params):
+            return rec
+    return None
+
+
+def reuse_twin(run_dir: str | Path, twin: TrialRecord, trial_id: str) -> TrialRecord:
+    """`twin`'s results as trial `trial_id`'s record, its files copied into this trial's folder (every
+    folder stays whole) and a line in its trial.log saying where they came from."""
+    run_dir = Path(run_dir)
+    src, dst = run_dir / "trials" / twin.trial_id, trial_dir(run_dir, trial_id)
+    artifacts = []
+    for name in twin.artifacts:
+        path = run_dir / name
+        if path.parent == src and path.is_file():
+            shutil.copy2(path, dst / path.name)
+            path = dst / path.name
+        artifacts.append(relative_path(run_dir, path))
+    with open(dst / "trial.log", "a", encoding="utf-8") as log:
+        log.write(f"same parameters as trial {twin.trial_id}: its results and files are reused, not retrained\n")
+    return twin.replace(trial_id=trial_id, trial_dir=relative_trial_dir(trial_id), artifacts=tuple(artifacts),
+                        duplicate_of=twin.trial_id, completed_from=None, node_id=None, timings=Timings())
+
+
 def completed_result(run_dir: str | Path, trial_id: str, params: dict) -> TrialRecord | None:
     """The finished record a worker left in trials/<id>/result.json for these params, else None
     (no file, a damaged one, or one for other params: then the trial runs again)."""
     rec = _load_record(Path(run_dir) / "trials" / trial_id / RESULT)
-    if rec is None or rec.trial_id != trial_id or json.loads(_dumps(params)) != json.loads(_dumps(rec.params)):
+    if rec is None or rec.trial_id != trial_id or not _same_params(params, rec.params):
         return None
     return rec
 

@@ -178,6 +178,12 @@ def _trainable(params: dict, *, cfg_json: str, run_dir: str) -> None:
     if completed is not None:  # trained and scored, but the driver died before writing its record
         tune.report(_final_result(completed.replace(completed_from=runfolder.RESULT)))
         return
+    twin = runfolder.twin_record(run_dir, trial_id, params)
+    if twin is not None:  # the sampler asked for a network this run already trained: reuse, never retrain
+        record = runfolder.reuse_twin(run_dir, twin, trial_id)
+        runfolder.write_result(runfolder.trial_dir(run_dir, trial_id), record)
+        tune.report(_final_result(record))
+        return
 
     def on_epoch(epoch: int, loss: float, val_acc: float) -> None:
         tune.report({"epoch": epoch, "loss": loss, "val_accuracy": val_acc, "final": False})

@@ -112,6 +112,24 @@ def test_failing_trials_are_recorded_and_the_search_goes_on(ray_local, tmp_path)
     assert "Traceback" in (run_dir / "trials" / records[0].trial_id / "trial.log").read_text()
 
 
+def test_a_network_already_trained_in_the_run_is_reused_not_retrained(ray_local, tmp_path):
+    from codesign.tune import run_search
+    # a space of one point: every trial after the first asks for the network the first one trained
+    cfg = _cfg(tmp_path, space={"width": [16], "weight_bits": [2], "act_bits": [2]}, folding={"target_fps": 1e4},
+               search={"num_samples": 3, "max_concurrent": 1})
+    run_dir, summary = run_search(cfg, quiet=True)
+    first, *again = read_records(run_dir)
+    assert first.duplicate_of is None and first.status == "ok" and len(again) == 2
+    for r in again:
+        assert r.duplicate_of == first.trial_id and r.params == first.params and r.metrics == first.metrics
+        log = (run_dir / "trials" / r.trial_id / "trial.log").read_text()
+        assert "trained:" not in log and f"same parameters as trial {first.trial_id}" in log
+        assert (run_dir / "trials" / r.trial_id / "model.pt").read_bytes() == \
+            (run_dir / "trials" / first.trial_id / "model.pt").read_bytes()
+        assert r.artifacts == tuple(a.replace(first.trial_id, r.trial_id) for a in first.artifacts)
+    assert summary["status"] == "complete" and summary["trials"] == 3
+
+
 def test_single_objective_with_asha(ray_local, tmp_path):
     from codesign.tune import run_search
     cfg = _cfg(tmp_path, training={"epochs": 4, "patience": 4},
