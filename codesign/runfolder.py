@@ -6,6 +6,7 @@ Layout of a run folder:
     trials.jsonl         one record per finished trial, appended as trials finish
     trials.csv, trials.parquet, pareto.csv, summary.json   written at the end of the search
     ray/                 Ray Tune's experiment state
+    cache/               results the flows share across trials (e.g. Yosys' counts of identical RTL)
 
 Paths inside records are relative to the run folder, so a copied or moved folder stays whole.
 Every file is written whole (temporary name + rename, or one fsync'ed line for trials.jsonl) and read
@@ -37,6 +38,7 @@ CSV_COLUMNS = [
 
 RECORDS = "trials.jsonl"
 RESULT = "result.json"  # a trial's finished record, written by its worker before it reports to Ray
+CACHE = "cache"  # results the flows share across the run's trials, keyed by their inputs (identical RTL)
 
 
 def check_output_dir(output_dir: str | Path) -> Path:

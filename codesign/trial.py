@@ -157,7 +157,8 @@ def run_toolchain(ctx: TrialContext, spec: ModelSpec, model, analytic: ResourceE
                            design=folded_design(spec.to_design(cfg.style, cfg.clock_mhz), ctx.board, cfg.coefficients),
                            board=ctx.board, clock_mhz=cfg.clock(ctx.board), work_dir=ctx.trial_dir,
                            x_check=dataset_for(cfg).x_test, image_shape=spec.image_shape,
-                           cycles_per_frame=analytic.cycles_per_frame, latency_cycles=analytic.latency_cycles)
+                           cycles_per_frame=analytic.cycles_per_frame, latency_cycles=analytic.latency_cycles,
+                           cache_dir=ctx.run_dir / runfolder.CACHE)
     results = run_flows(steps, flow_ctx, on_result=lambda r: _log_flow(ctx.log, r))
     estimates = {s: e for r in results for s, e in r.estimates.items()}
     record = record.replace(

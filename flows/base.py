@@ -61,6 +61,7 @@ class FlowContext:
     cycles_per_frame: int  # of the shape estimate (vendor reports give no throughput)
     latency_cycles: int
     onnx_path: Path | None = None  # the verified QONNX file, once the qonnx flow has run
+    cache_dir: Path | None = None  # shared by the run's trials: results keyed by their inputs (RUN/cache)
 
     def with_onnx(self, path: Path) -> "FlowContext":
         return replace(self, onnx_path=path)

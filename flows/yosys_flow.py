@@ -78,9 +78,10 @@ class YosysFlow(Flow):
             raise FlowSkipped(f"Yosys synth_xilinx has no family {ctx.board.family!r}; "
                               f"valid: {list(YOSYS_FAMILIES)}")
         check_x = ctx.x_check if options.simulate else None
-        stat, latency, check = call_with_timeout(synthesize_mlp_stat, ctx.network(), ctx.board.family,
-                                                 ctx.work_dir / "yosys", check_x=check_x,
-                                                 check_samples=options.verify_samples, timeout_s=options.timeout_s)
+        stat, latency, check = call_with_timeout(
+            synthesize_mlp_stat, ctx.network(), ctx.board.family, ctx.work_dir / "yosys", check_x=check_x,
+            check_samples=options.verify_samples, timeout_s=options.timeout_s,
+            cache_dir=ctx.cache_dir / "yosys" if ctx.cache_dir else None)
         est = yosys_estimate(stat, latency, ctx.board, clock_mhz=ctx.clock_mhz)
         detail = {"yosys_version": stat.yosys_version, "carry": stat.carry, "seconds": stat.seconds,
                   "latency_cycles": latency, **({"verilog_simulation": check} if check else {})}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from dataclasses import replace
@@ -93,15 +94,21 @@ def run_synthesis(cmd: Sequence[str], work: Path, script: str, top: str, *, time
     # the log names the exact Yosys build
     stat = yosys_stat(stat_json.read_text() if stat_json.is_file() else text, top=top)
     stat = replace(stat, yosys_version=yosys_version(text) or stat.yosys_version, seconds=round(wall, 2))
-    if cache_file is not None:
+    if cache_file is not None:  # whole or absent: trials running side by side share the cache
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        cache_file.write_text(json.dumps(stat.as_dict(), indent=1))
+        partial = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.partial")
+        partial.write_text(json.dumps(stat.as_dict(), indent=1))
+        os.replace(partial, cache_file)
     return stat
 
 
 def cached_stat(cache_file: Path | None) -> YosysStat | None:
+    """The cached result, or None (no file, or one that cannot be read: then Yosys runs again)."""
     if cache_file is not None and cache_file.is_file():
-        return YosysStat.from_dict(json.loads(cache_file.read_text()))
+        try:
+            return YosysStat.from_dict(json.loads(cache_file.read_text()))
+        except (ValueError, KeyError, TypeError):
+            return None
     return None
 
 

@@ -100,3 +100,28 @@ def test_doctor_walks_the_registry(capsys, counting):
     assert "flows (config `flows:`, `feedback:`)" in out
     for name in ("qonnx", "finn-estimate", "hls4ml", "vivado", "yosys", "counting"):
         assert any(line.startswith(name) for line in out.splitlines()), name
+
+
+def test_the_yosys_flow_shares_the_run_folders_cache(tmp_path, monkeypatch):
+    """Identical RTL is synthesised once per run: the flow hands Yosys the run's cache folder."""
+    import numpy as np
+
+    from boards import get_board
+    from flows import yosys_flow
+    from flows.base import FlowContext
+    from flows.yosys_stat import stat_from_cells
+    from hw_models import DenseLayer, Design
+    seen = {}
+
+    def fake(net, family, work_dir, **kwargs):
+        seen.update(kwargs, family=family)
+        return stat_from_cells({"LUT6": 10, "FDRE": 4}), 3, None
+    monkeypatch.setattr(yosys_flow, "synthesize_mlp_stat", fake)
+    monkeypatch.setattr(yosys_flow, "call_with_timeout", lambda fn, *a, timeout_s, **k: fn(*a, **k))  # in-process
+    ctx = FlowContext(model=None, forward=None, network=lambda: "net", design=Design((DenseLayer(4, 2, 2, 2),)),
+                      board=get_board("pynq-z2"), clock_mhz=100.0, work_dir=tmp_path / "trials" / "t1",
+                      x_check=np.zeros((1, 4)), image_shape=None, cycles_per_frame=1, latency_cycles=3,
+                      cache_dir=tmp_path / "cache")
+    result = yosys_flow.YosysFlow().run(ctx, yosys_flow.YosysOptions())
+    assert seen["cache_dir"] == tmp_path / "cache" / "yosys" and seen["family"] == "xc7"
+    assert result.estimates["yosys"].total.lut == 10 and result.detail["latency_cycles"] == 3

@@ -114,6 +114,12 @@ def _sources(root: Path) -> Path:
     return root
 
 
+def test_a_damaged_cache_entry_is_a_miss(tmp_path):
+    from flows.yosys_run import cached_stat
+    (tmp_path / "c.json").write_text('{"lut": 3, "ff"')  # a crash mid-write by an older version
+    assert cached_stat(tmp_path / "c.json") is None and cached_stat(tmp_path / "none.json") is None
+
+
 def test_synthesize_copies_sources_runs_once_and_caches(tmp_path, monkeypatch):
     calls = []
     _fake_yosys(monkeypatch, calls)
