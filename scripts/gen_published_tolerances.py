@@ -28,6 +28,7 @@ PAIRS = {
     "golden_finn.csv": ("analytic", "yosys-xc7"),
     "golden_finn_shell.csv": ("analytic", "yosys-xc7"),
     "golden_hls4ml.csv": ("analytic", "yosys-xc7", "yosys-xcup"),
+    "golden_hls4ml_csynth.csv": ("analytic", "yosys-xcup"),  # HLS C-synthesis estimates, not Vivado
 }
 FIELDS = ("golden", "model", "design", "resource", "predicted", "measured", "error", "tolerance")
 
