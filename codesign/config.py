@@ -198,8 +198,8 @@ class FlowStep(_Strict):
             options = flow.Options.model_validate(v.get("options") or {})
         except ValidationError as exc:
             raise ValueError(f"flow {flow.name!r}: " + "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {'unknown option' if e['type'] == 'extra_forbidden' else e['msg']}"
-                for e in exc.errors())) from None
+                ".".join(str(p) for p in e["loc"]) + ": " * bool(e["loc"])
+                + ("unknown option" if e["type"] == "extra_forbidden" else e["msg"]) for e in exc.errors())) from None
         return {**v, "options": options.model_dump()}
 
     def flow_options(self) -> FlowOptions:
@@ -211,7 +211,7 @@ def _legacy_flows(old: dict, feedback: str) -> list[dict]:
     the flows switched on, the feedback's flow and the export they need, with the options they had."""
     unknown = set(old) - _LEGACY_FLOW_KEYS
     if unknown:
-        raise ValueError(f"unknown key(s) {sorted(unknown)}; flows is a list of flow names "
+        raise ValueError(f"unknown key(s) {sorted(map(str, unknown))}; flows is a list of flow names "
                          f"(e.g. [qonnx, finn-estimate])")
     verify = old.get("verify_samples", 64)
     tool_s, synth_s = old.get("timeout_s", 600), old.get("synthesis_timeout_s", 7200)
@@ -363,7 +363,8 @@ class Config(_Strict):
     def _legacy_flows_section(cls, data):
         if isinstance(data, dict) and isinstance(data.get("flows"), dict):
             try:
-                flows = _legacy_flows(data["flows"], data.get("feedback", "analytic"))
+                feedback = data.get("feedback", "analytic")  # a wrong type is reported by the field itself
+                flows = _legacy_flows(data["flows"], feedback if isinstance(feedback, str) else "analytic")
             except ValueError as exc:
                 raise ValueError(f"flows: {exc}") from None
             return {**data, "flows": flows}

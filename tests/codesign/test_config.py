@@ -33,6 +33,7 @@ def test_defaults_are_valid_and_resolve_pynq_z2():
     ({"style": "hls4ml", "flows": [{"yosys": {"simulat": True}}]}, r"flow 'yosys': simulat: unknown option"),
     ({"flows": ["yosys"]}, r"flow 'yosys' needs style 'hls4ml' \(the config has style 'finn'\)"),
     ({"flows": ["qonnx", "qonnx"]}, r"flows: a flow is listed twice"),
+    ({"flows": {}, "feedback": []}, r"feedback: Input should be a valid string"),  # found by hypothesis
     ({"folding": {"target_fps": -1}}, r"target_fps must be > 0"),
     ({"board": {"name": "x", "part": "p", "family": "xc7", "clock_mhz": 100, "resources": {"lut": 5}, "bogus": 1}},
      r"board: board 'x': unknown key"),
