@@ -9,16 +9,14 @@ from codesign.config import Objective
 from hw_models import ResourceEstimate
 
 STATUSES: tuple[str, ...] = ("ok", "infeasible", "failed", "stopped")
-# source -> resources it does not estimate (finn-plus has no FF model): they come from the fallback estimate
-NOT_ESTIMATED: dict[str, tuple[str, ...]] = {"finn-estimate": ("ff",)}
 
 
 def hardware_metrics(est: ResourceEstimate, ff_fallback: ResourceEstimate | None = None) -> dict[str, float]:
     """Every hardware metric of an estimate, resources also as % of the board. `ff_fallback` supplies
-    the resources a source does not estimate (FF under finn-estimate); `resource_sources` says which."""
+    the resources `est` does not estimate (`est.missing`: FF under finn-estimate); `resource_sources` says which."""
     out: dict[str, float] = {n: float(getattr(est.total, n)) for n in RESOURCE_NAMES}
     util = dict(est.utilization)
-    for n in NOT_ESTIMATED.get(est.source, ()) if ff_fallback is not None else ():
+    for n in est.missing if ff_fallback is not None else ():
         out[n], util[n] = float(getattr(ff_fallback.total, n)), ff_fallback.utilization[n]
     for n in RESOURCE_NAMES:
         u = util[n]
@@ -31,7 +29,7 @@ def hardware_metrics(est: ResourceEstimate, ff_fallback: ResourceEstimate | None
 
 def resource_sources(est: ResourceEstimate, ff_fallback: ResourceEstimate | None = None) -> dict[str, str]:
     """Which source produced each resource of `hardware_metrics(est, ff_fallback)`."""
-    borrowed = NOT_ESTIMATED.get(est.source, ()) if ff_fallback is not None else ()
+    borrowed = est.missing if ff_fallback is not None else ()
     return {n: ff_fallback.source if n in borrowed else est.source for n in RESOURCE_NAMES}
 
 

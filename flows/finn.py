@@ -222,7 +222,8 @@ def finn_estimate(onnx_path: str | Path, design: Design, board: Board, clock_mhz
         source="finn-estimate", style="finn", board=board.name, clock_mhz=clock, total=total,
         per_layer=tuple(per_layer), cycles_per_frame=cycles_per_frame,
         latency_cycles=sum(l.cycles for l in per_layer), fits=board.fits(total),
-        utilization=board.utilization(total), violations=board.violations(total), notes=tuple(notes))
+        utilization=board.utilization(total), violations=board.violations(total), notes=tuple(notes),
+        missing=("ff",))
 
 
 class FinnEstimateOptions(FlowOptions):

@@ -14,6 +14,10 @@ from hw_models.design import FLOAT_BITS, Design, MaxPoolLayer, check_folding, sh
 from hw_models.terms import Terms
 
 
+# estimates recorded before `missing` existed: finn-plus never estimated FF
+_MISSING_BEFORE: dict[str, tuple[str, ...]] = {"finn-estimate": ("ff",)}
+
+
 @dataclass(frozen=True)
 class LayerEstimate:
     index: int
@@ -48,6 +52,7 @@ class ResourceEstimate:
     utilization: dict  # fraction of the board per resource
     violations: dict  # used / (capacity * fill limit) - 1 per resource; <= 0 fits
     notes: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()  # resources this source does not estimate (reported as 0; finn-plus: ff)
 
     @property
     def fps(self) -> float:
@@ -63,7 +68,7 @@ class ResourceEstimate:
             "total": self.total.as_dict(), "per_layer": [l.as_dict() for l in self.per_layer],
             "cycles_per_frame": self.cycles_per_frame, "fps": self.fps, "latency_cycles": self.latency_cycles,
             "latency_us": self.latency_us, "fits": self.fits, "utilization": dict(self.utilization),
-            "violations": dict(self.violations), "notes": list(self.notes),
+            "violations": dict(self.violations), "notes": list(self.notes), "missing": list(self.missing),
         }
 
     @classmethod
@@ -72,7 +77,7 @@ class ResourceEstimate:
         return cls(data["source"], data["style"], data["board"], data["clock_mhz"], Resources(**data["total"]),
                    tuple(LayerEstimate.from_dict(l) for l in data["per_layer"]), data["cycles_per_frame"],
                    data["latency_cycles"], data["fits"], dict(data["utilization"]), dict(data["violations"]),
-                   tuple(data.get("notes") or ()))
+                   tuple(data.get("notes") or ()), tuple(data.get("missing") or _MISSING_BEFORE.get(data["source"], ())))
 
 
 def _signed(bits: int) -> bool:

@@ -69,7 +69,7 @@ def test_ff_under_finn_estimate_is_marked_as_the_analytic_models():
     from codesign.report import _res, pareto_table
     from codesign.trial import TrialContext, _scored
     analytic = _est()
-    finn = replace(analytic, source="finn-estimate", total=replace(analytic.total, lut=1234, ff=0))
+    finn = replace(analytic, source="finn-estimate", total=replace(analytic.total, lut=1234, ff=0), missing=("ff",))
     cfg = config_from_mapping({})
     ctx = TrialContext(cfg, get_board("pynq-z2"), Path("."), Path("."), logging.getLogger("test"))
     record = _scored(ctx, TrialRecord("t1", Status.OK, {}, source="finn-estimate"), finn, ff_fallback=analytic,

@@ -20,6 +20,8 @@ def test_schema_1_record_reads_with_its_design_as_data():
     assert rec.design_summary == V1["design"]  # the same text the old record stored
     assert rec.estimates["analytic"].total.lut == V1["metrics"]["lut"]
     assert rec.estimates["finn-estimate"].cycles_per_frame == V1["estimates"]["finn-estimate"]["cycles_per_frame"]
+    # finn-plus never estimated FF: records written before estimates said so still know it
+    assert rec.estimates["finn-estimate"].missing == ("ff",) and rec.estimates["analytic"].missing == ()
     assert rec.flows["qonnx"].ran and rec.flows["qonnx"].detail["agreement"] == V1["flows"]["qonnx"]["agreement"]
     assert rec.timings.train_s == V1["train_s"] and rec.history[0] == tuple(V1["history"][0])
 
