@@ -47,9 +47,7 @@ def search(config: str | Path | Mapping | Config, *, num_samples: int | None = N
            quiet: bool = True) -> SearchResult:
     """Run a search (a config file, a mapping as in the file, or a `Config`) on Ray Tune: local Ray
     unless `address` names a cluster. Returns the run folder and its summary."""
-    from codesign import runfolder
     cfg = with_overrides(_config(config), num_samples=num_samples, max_concurrent=max_concurrent)
-    runfolder.check_output_dir(output or cfg.output_dir)
     from codesign.tune import run_search  # imports Ray: only when a search really runs
     run_dir, summary = run_search(cfg, address=address, output_dir=str(output) if output else None, quiet=quiet)
     return SearchResult(Path(run_dir), summary)

@@ -169,10 +169,10 @@ def _load_record(path: Path) -> TrialRecord | None:
         return None
 
 
-def finished_record(run_dir: str | Path, trial_id: str) -> TrialRecord | None:
+def finished_record(records: list[TrialRecord], trial_id: str) -> TrialRecord | None:
     """The record of a trial that already finished in this run folder (in trials.jsonl), else None.
     A trial whose worker process crashed has not finished: it is run again."""
-    for rec in read_records(run_dir):
+    for rec in records:
         if rec.trial_id == trial_id and not rec.process_error:
             return rec
     return None
@@ -182,11 +182,11 @@ def _same_params(a, b) -> bool:
     return json.loads(_dumps(dict(a))) == json.loads(_dumps(dict(b)))
 
 
-def twin_record(run_dir: str | Path, trial_id: str, params: dict) -> TrialRecord | None:
+def twin_record(records: list[TrialRecord], trial_id: str, params: dict) -> TrialRecord | None:
     """An earlier finished trial of this run with the same sampled parameters: the same network, bits,
     folding and (one run, one config) seed, so training it again would compute the same. Failed,
     stopped and crashed trials do not count."""
-    for rec in read_records(run_dir):
+    for rec in records:
         if rec.trial_id != trial_id and rec.status in (Status.OK, Status.INFEASIBLE) and _same_params(rec.params, params):
             return rec
     return None

@@ -77,8 +77,8 @@ def _evaluate(ctx: TrialContext, record: TrialRecord, on_epoch) -> TrialRecord:
     spec = candidate_spec(cfg, dict(record.params))
     t0 = time.perf_counter()
     est = estimate_spec(cfg, spec, ctx.board)
-    record = record.replace(spec=spec.as_dict(), estimates={est.source: est},
-                            design=folded_design(spec.to_design(cfg.style, cfg.clock_mhz), ctx.board, cfg.coefficients),
+    design = folded_design(spec.to_design(cfg.style, cfg.clock_mhz), ctx.board, cfg.coefficients)
+    record = record.replace(spec=spec.as_dict(), estimates={est.source: est}, design=design,
                             timings=Timings(estimate_s=time.perf_counter() - t0))
     record = _scored(ctx, record, est)
     log.info("design %s: %s", record.design_summary, {k: record.metrics[k] for k in ("lut", "ff", "bram18", "dsp", "fps")})
@@ -98,7 +98,7 @@ def _evaluate(ctx: TrialContext, record: TrialRecord, on_epoch) -> TrialRecord:
              result.val_accuracy, result.epochs_run, result.train_s)
     if cfg.style == "hls4ml":
         est, record = _with_trained_weights(ctx, spec, model, est, record)
-    record, primary = run_toolchain(ctx, spec, model, est, record)
+    record, primary = run_toolchain(ctx, spec, design, model, est, record)
     if primary is not None:  # the feedback's numbers decide, whatever the model said after training
         record = _scored(ctx, record.replace(source=primary.source), primary, f" by {primary.source}",
                          ff_fallback=est, decisive=True)
@@ -133,9 +133,10 @@ def _with_trained_weights(ctx: TrialContext, spec: ModelSpec, model, before: Res
     return est, _scored(ctx, record, est, " with the trained weights")
 
 
-def run_toolchain(ctx: TrialContext, spec: ModelSpec, model, analytic: ResourceEstimate,
+def run_toolchain(ctx: TrialContext, spec: ModelSpec, design, model, analytic: ResourceEstimate,
                   record: TrialRecord) -> tuple[TrialRecord, ResourceEstimate | None]:
-    """Take the trained model through the configured flows in order (`Config.flow_steps`): the record
+    """Take the trained model and its folded `design` through the configured flows in order
+    (`Config.flow_steps`): the record
     with what each computed (flows, estimates, files), and the estimate of the feedback's flow when it
     ran (else None: the trial keeps its model estimate). A failing flow raises (the trial fails)."""
     cfg = ctx.cfg
@@ -154,8 +155,7 @@ def run_toolchain(ctx: TrialContext, spec: ModelSpec, model, analytic: ResourceE
             return model.eval()(torch.from_numpy(np.asarray(x, dtype=np.float32))).numpy()
 
     flow_ctx = FlowContext(model=model, forward=forward, network=lambda: quantized_mlp(model),
-                           design=folded_design(spec.to_design(cfg.style, cfg.clock_mhz), ctx.board, cfg.coefficients),
-                           board=ctx.board, clock_mhz=cfg.clock(ctx.board), work_dir=ctx.trial_dir,
+                           design=design, board=ctx.board, clock_mhz=cfg.clock(ctx.board), work_dir=ctx.trial_dir,
                            x_check=dataset_for(cfg).x_test, image_shape=spec.image_shape,
                            cycles_per_frame=analytic.cycles_per_frame, latency_cycles=analytic.latency_cycles,
                            cache_dir=ctx.run_dir / runfolder.CACHE)

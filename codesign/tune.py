@@ -170,7 +170,8 @@ def _trainable(params: dict, *, cfg_json: str, run_dir: str) -> None:
 
     cfg = Config.model_validate_json(cfg_json)
     trial_id = tune.get_context().get_trial_id()
-    finished = runfolder.finished_record(run_dir, trial_id)
+    records = runfolder.read_records(run_dir)
+    finished = runfolder.finished_record(records, trial_id)
     if finished is not None:  # re-run after a resume, but it had finished: never train it twice
         tune.report(_final_result(finished, replayed=True))
         return
@@ -178,7 +179,7 @@ def _trainable(params: dict, *, cfg_json: str, run_dir: str) -> None:
     if completed is not None:  # trained and scored, but the driver died before writing its record
         tune.report(_final_result(completed.replace(completed_from=runfolder.RESULT)))
         return
-    twin = runfolder.twin_record(run_dir, trial_id, params)
+    twin = runfolder.twin_record(records, trial_id, params)
     if twin is not None:  # the sampler asked for a network this run already trained: reuse, never retrain
         record = runfolder.reuse_twin(run_dir, twin, trial_id)
         runfolder.write_result(runfolder.trial_dir(run_dir, trial_id), record)
