@@ -84,16 +84,17 @@ def _check_bits(v: list[int]) -> list[int]:
 
 
 class DatasetConfig(_Strict):
-    name: Literal["digits", "mnist1d", "npz"] = "digits"
+    name: Literal["digits", "mnist1d", "jetlike", "npz"] = "digits"
     path: str | None = None  # for npz: x_train, y_train, x_test, y_test
     val_fraction: float = Field(default=0.2, gt=0, lt=1)
-    test_fraction: float = Field(default=0.25, gt=0, lt=1)  # digits / mnist1d only
-    scaling: Literal["global", "minmax", "none"] = Field(default="global", description=(
-        "How inputs reach [0, 1], the range of the networks' unsigned input quantizer: `global` (one range "
-        "for the whole data set: digits 0..16, mnist1d its 0.5-99.5 percentiles, an npz file its min..max), "
-        "`minmax` (each feature's own min..max on the training split, so narrow-range tabular features "
-        "keep their resolution; values beyond it are clipped), `none` (the data is already in [0, 1]; "
-        "anything outside is an error)."))
+    test_fraction: float = Field(default=0.25, gt=0, lt=1)  # generated data sets only (npz has its own test split)
+    scaling: Literal["global", "minmax", "standard", "none"] = Field(default="global", description=(
+        "How inputs reach the networks' input quantizer: `global` (one range for the whole data set, to "
+        "[0, 1]: digits 0..16, mnist1d its 0.5-99.5 percentiles, an npz file its min..max), `minmax` (each "
+        "feature's own min..max on the training split, to [0, 1], so narrow-range tabular features keep "
+        "their resolution; values beyond it are clipped), `standard` (each feature's training mean and "
+        "standard deviation: zero mean, unit variance, read by a signed input quantizer), `none` (the data is "
+        "already in [0, 1]; anything outside is an error)."))
 
     @model_validator(mode="after")
     def _path(self):
@@ -305,6 +306,37 @@ class SearchConfig(_Strict):
         return self
 
 
+class FloatModelConfig(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, populate_by_name=True)
+    float_model: str = Field(alias="float", description=(
+        "`PATH.py:FUNCTION` (relative to the config file) or `package.module:function` returning a float "
+        "`torch.nn.Module`; the search quantizes it, choosing each layer's bits from `space.weight_bits` / "
+        "`space.act_bits` (docs/user_networks.md)."))
+
+    width_multipliers: list[float] = Field(default=[1.0], min_length=1, description=(
+        "Factors for the width (units, channels) of every dense / conv layer but the output; more than one "
+        "is searched (`width_multiplier`). A narrowed layer starts from the float model's leading filters."))
+
+    @field_validator("float_model")
+    @classmethod
+    def _ref(cls, v):
+        return _check_ref(v)
+
+    @field_validator("width_multipliers")
+    @classmethod
+    def _positive(cls, v):
+        if any(not 0 < m <= 4 for m in v):
+            raise ValueError(f"width multipliers must be in (0, 4], got {v}")
+        return v
+
+
+def _check_ref(v: str | None) -> str | None:
+    module, sep, function = (v or "").rpartition(":")
+    if v is not None and (not sep or not module or not function.isidentifier()):
+        raise ValueError(f"{v!r} is not PATH.py:FUNCTION or package.module:function")
+    return v
+
+
 class Config(_Strict):
     name: str = "search"
     seed: int = 0
@@ -313,6 +345,11 @@ class Config(_Strict):
     style: Literal["finn", "hls4ml"] = "finn"
     clock_mhz: float | None = Field(default=None, gt=0)
     dataset: DatasetConfig = DatasetConfig()
+    model: Union[str, FloatModelConfig, None] = Field(default=None, description=(
+        "A search space of your own instead of `space`: `PATH.py:FUNCTION` (a path relative to the config "
+        "file) or `package.module:function`, a function `build(trial, data)` that asks Optuna's trial API for "
+        "its choices and returns a network of `codesign.net` layers; or `{float: PATH.py:FUNCTION}`, a float "
+        "PyTorch model to quantize (see docs/user_networks.md)."))
     space: SpaceConfig = SpaceConfig()
     folding: FoldingConfig = FoldingConfig()
     training: TrainingConfig = TrainingConfig()
@@ -335,6 +372,22 @@ class Config(_Strict):
         except ValueError as exc:
             raise ValueError(str(exc)) from None
         return v
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v):
+        return _check_ref(v) if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _user_space(self):
+        if self.model is not None:
+            if self.search.algorithm == "grid":
+                raise ValueError("search.algorithm 'grid' enumerates the built-in space; a user space (model:) is "
+                                 "define-by-run: use nsga2, tpe, gp or random")
+            if self.folding.mode == "search":
+                raise ValueError("folding.mode 'search' works on the built-in space only; with a user space (model:) "
+                                 "folding is derived (folding.mode derive)")
+        return self
 
     @property
     def estimate_source(self) -> str:
@@ -436,9 +489,22 @@ def load_config(path: str | Path) -> Config:
         data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"config file {str(path)!r} cannot be parsed: {' '.join(str(exc).split())}") from None
-    return config_from_mapping(data if data is not None else {})
+    data = data if data is not None else {}
+    if isinstance(data, dict) and isinstance(data.get("model"), str):
+        data = {**data, "model": _beside(path, data["model"])}
+    elif isinstance(data, dict) and isinstance(data.get("model"), dict) and isinstance(data["model"].get("float"), str):
+        data = {**data, "model": {**data["model"], "float": _beside(path, data["model"]["float"])}}
+    return config_from_mapping(data)
+
+
+def _beside(config: Path, ref: str) -> str:
+    """A `PATH.py:FUNCTION` reference with a relative path made absolute from the config file's folder."""
+    module, sep, function = ref.rpartition(":")
+    if sep and module.endswith(".py") and not Path(module).is_absolute():
+        return f"{(config.parent / module).resolve()}:{function}"
+    return ref
 
 
 def dump_config(cfg: Config) -> str:
     """The resolved config (every default filled in) as YAML, as saved with every run."""
-    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    return yaml.safe_dump(cfg.model_dump(mode="json", by_alias=True), sort_keys=False)

@@ -1,9 +1,10 @@
 """Datasets: generated or shipped locally (no downloads). Inputs are scaled to [0, 1], the range the
-networks' unsigned input quantizer reads (`dataset.scaling`, see `SCALINGS`)."""
+networks' unsigned input quantizer reads, or standardised for a signed one (`dataset.scaling`, see
+`SCALINGS`)."""
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,10 +26,17 @@ class Dataset:
     y_test: np.ndarray
     n_classes: int
     image_shape: tuple[int, int, int] | None  # (channels, h, w) when the samples are square images
+    shape: tuple[int, ...] | None = None  # one sample: (C, H, W) images, (C, L) signals; None: flat
+    signed_input: bool = False  # standardised features: the input quantizer is signed
 
     @property
     def n_features(self) -> int:
         return int(np.prod(self.x_train.shape[1:]))
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """One sample as a user network reads it (the arrays hold flat samples)."""
+        return self.shape or self.image_shape or (self.n_features,)
 
 
 def _split(x, y, fraction: float, seed: int):
@@ -44,18 +52,24 @@ def _scale01(x: np.ndarray, lo, hi) -> np.ndarray:
 
 
 # how inputs reach [0, 1]: one range for the whole data set (the data set's own: digits 0..16, mnist1d
-# its 0.5-99.5 percentiles, an npz file its min..max), per feature from the training split, or not at all
-SCALINGS: tuple[str, ...] = ("global", "minmax", "none")
+# its 0.5-99.5 percentiles, an npz file its min..max), per feature from the training split, or not at
+# all; `standard` instead centres each feature and scales it to unit variance (a signed input)
+SCALINGS: tuple[str, ...] = ("global", "minmax", "standard", "none")
 
 
 def _scaled(name: str, scaling: str, bounds: tuple[float, float], *xs: np.ndarray) -> list[np.ndarray]:
     """`xs` (train first) in [0, 1]. minmax: each feature's training min..max (a constant feature maps
-    to 0; values beyond the training range are clipped); none: the data must already be in [0, 1]."""
+    to 0; values beyond the training range are clipped); standard: zero mean, unit variance instead;
+    none: the data must already be in [0, 1]."""
     if scaling == "global":
         return [_scale01(x, *bounds) for x in xs]
     if scaling == "minmax":
         lo, hi = xs[0].min(axis=0), xs[0].max(axis=0)
         return [_scale01(x, lo, np.where(hi > lo, hi, lo + 1.0)) for x in xs]
+    if scaling == "standard":  # the training split's mean and standard deviation per feature
+        mean, std = xs[0].mean(axis=0), xs[0].std(axis=0)
+        std = np.where(std > 0, std, 1.0)
+        return [((x.astype(np.float32) - mean) / std).astype(np.float32) for x in xs]
     outside = sum(int(np.count_nonzero((x < 0) | (x > 1))) for x in xs)
     if outside:
         raise DatasetError(f"dataset.scaling 'none': {name} has {outside} value(s) outside [0, 1], the range of "
@@ -88,7 +102,21 @@ def _mnist1d(val_fraction: float, test_fraction: float, seed: int, scaling: str)
     x_rest, x_test, y_rest, y_test = _split(x, y, test_fraction, seed)
     x_train, x_val, y_train, y_val = _split(x_rest, y_rest, val_fraction, seed)
     x_train, x_val, x_test = _scaled("mnist1d", scaling, bounds, x_train, x_val, x_test)
-    return Dataset("mnist1d", x_train, y_train, x_val, y_val, x_test, y_test, 10, None)
+    return Dataset("mnist1d", x_train, y_train, x_val, y_val, x_test, y_test, 10, None, (1, x.shape[1]))
+
+
+def _jetlike(val_fraction: float, test_fraction: float, seed: int, scaling: str) -> Dataset:
+    """16 features, 5 classes, 10,000 samples shaped like hls4ml's jet-tagging inputs, generated
+    (sklearn make_classification with a fixed seed): the MLP of hls4ml's tutorials, not LHC data."""
+    from sklearn.datasets import make_classification
+    x, y = make_classification(n_samples=10_000, n_features=16, n_informative=12, n_redundant=2, n_classes=5,
+                               n_clusters_per_class=2, class_sep=1.0, random_state=1234)
+    x, y = x.astype(np.float32), y.astype(np.int64)
+    x_rest, x_test, y_rest, y_test = _split(x, y, test_fraction, seed)
+    x_train, x_val, y_train, y_val = _split(x_rest, y_rest, val_fraction, seed)
+    bounds = float(np.percentile(x, 0.5)), float(np.percentile(x, 99.5))
+    x_train, x_val, x_test = _scaled("jetlike", scaling, bounds, x_train, x_val, x_test)
+    return Dataset("jetlike", x_train, y_train, x_val, y_val, x_test, y_test, 5, None)
 
 
 def _npz(path: str, val_fraction: float, seed: int, scaling: str) -> Dataset:
@@ -102,6 +130,7 @@ def _npz(path: str, val_fraction: float, seed: int, scaling: str) -> Dataset:
                 raise DatasetError(f"dataset file {path!r} lacks array(s) {sorted(missing)}; "
                                    "needs x_train, y_train, x_test, y_test")
             x_tr, y_tr, x_te, y_te = (f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+            layout = str(f["layout"]) if "layout" in f.files else None
     except DatasetError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # what np.load raises on other files
@@ -109,18 +138,36 @@ def _npz(path: str, val_fraction: float, seed: int, scaling: str) -> Dataset:
     _check_arrays(path, x_tr, y_tr, x_te, y_te)
     lo, hi = float(min(x_tr.min(), x_te.min())), float(max(x_tr.max(), x_te.max()))
     bounds = lo, (hi if hi > lo else lo + 1.0)
-    image_shape = None
-    shape = x_tr.shape[1:]
-    if len(shape) == 2 and shape[0] == shape[1]:
-        image_shape = (1, shape[0], shape[1])
-    elif len(shape) == 3 and shape[1] == shape[2]:
-        image_shape = tuple(int(s) for s in shape)
+    sample = _sample_shape(path, tuple(int(v) for v in x_tr.shape[1:]), tuple(int(v) for v in x_te.shape[1:]), layout)
+    image_shape = sample if len(sample) == 3 and sample[1] == sample[2] else None
     x_tr, x_te = x_tr.reshape(len(x_tr), -1), x_te.reshape(len(x_te), -1)
     y_tr, y_te = y_tr.astype(np.int64), y_te.astype(np.int64)
     n_classes = int(y_tr.max()) + 1
     x_train, x_val, y_train, y_val = _split(x_tr, y_tr, val_fraction, seed)
     x_train, x_val, x_te = _scaled(repr(path), scaling, bounds, x_train, x_val, x_te)
-    return Dataset(p.stem, x_train, y_train, x_val, y_val, x_te, y_te, n_classes, image_shape)
+    return Dataset(p.stem, x_train, y_train, x_val, y_val, x_te, y_te, n_classes, image_shape,
+                   sample if len(sample) > 1 else None)
+
+
+LAYOUTS = ("image", "signal")
+
+
+def _sample_shape(path: str, train: tuple[int, ...], test: tuple[int, ...], layout: str | None) -> tuple[int, ...]:
+    """One sample's shape: (F,) flat; N x H x W -> (1, H, W) and N x C x H x W -> (C, H, W) images; with an
+    array `layout` = "signal" in the file, N x C x L -> (C, L) signals (N x L -> (1, L))."""
+    if train != test:
+        raise DatasetError(f"dataset file {path!r}: x_train samples have shape {train}, x_test {test}")
+    if layout is not None and layout not in LAYOUTS:
+        raise DatasetError(f"dataset file {path!r}: layout {layout!r} unknown; valid: {list(LAYOUTS)}")
+    if layout == "signal":
+        if len(train) not in (1, 2):
+            raise DatasetError(f"dataset file {path!r}: signals are N x L or N x C x L, got samples of shape {train}")
+        return (1, train[0]) if len(train) == 1 else train
+    if len(train) == 2:
+        return (1, *train)
+    if len(train) > 3:
+        raise DatasetError(f"dataset file {path!r}: samples of shape {train}; expected flat, H x W or C x H x W")
+    return train
 
 
 def _check_arrays(path: str, x_tr, y_tr, x_te, y_te) -> None:
@@ -185,11 +232,15 @@ def load_dataset(name: str, path: str | None = None, val_fraction: float = 0.2, 
     if scaling not in SCALINGS:
         raise DatasetError(f"dataset.scaling: {scaling!r} unknown; valid: {list(SCALINGS)}")
     if name == "digits":
-        return _digits(val_fraction, test_fraction, seed, scaling)
-    if name == "mnist1d":
-        return _mnist1d(val_fraction, test_fraction, seed, scaling)
-    if name == "npz":
+        data = _digits(val_fraction, test_fraction, seed, scaling)
+    elif name == "mnist1d":
+        data = _mnist1d(val_fraction, test_fraction, seed, scaling)
+    elif name == "jetlike":
+        data = _jetlike(val_fraction, test_fraction, seed, scaling)
+    elif name == "npz":
         if not path:
             raise DatasetError("dataset 'npz' needs a path")
-        return _npz(path, val_fraction, seed, scaling)
-    raise DatasetError(f"unknown dataset {name!r}; valid: digits, mnist1d, npz")
+        data = _npz(path, val_fraction, seed, scaling)
+    else:
+        raise DatasetError(f"unknown dataset {name!r}; valid: digits, mnist1d, jetlike, npz")
+    return replace(data, signed_input=scaling == "standard")

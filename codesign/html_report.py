@@ -21,7 +21,7 @@ from codesign.records import Status, TrialRecord
 from codesign.report import BORROWED_MARK, borrowed_footnotes
 from codesign.results import front_hypervolume, hypervolume_history, pareto_front
 from codesign.space import layer_parts
-from hw_models import ConvLayer, DenseLayer, Design, MaxPoolLayer
+from hw_models import Design
 
 REPORT_DIR = "report"
 PNG_NAMES: tuple[str, ...] = ("pareto.png", "budget.png", "bits.png", "hypervolume.png")
@@ -88,7 +88,7 @@ def hypervolume_series(records: list[TrialRecord], cfg: Config) -> list[tuple[in
 
 
 def _weighted(record: TrialRecord) -> list:
-    return [l for l in record.design.layers if not isinstance(l, MaxPoolLayer)] if record.design else []
+    return [l for l in record.design.layers if l.weighted] if record.design else []
 
 
 def layer_bits(record: TrialRecord) -> tuple[list[int], list[int]]:
@@ -100,8 +100,8 @@ def layer_bits(record: TrialRecord) -> tuple[list[int], list[int]]:
 def hidden_width(record: TrialRecord) -> int | None:
     """The widest hidden dense layer (conv channels when there is none)."""
     layers = _weighted(record)
-    widths = [l.out_features for l in layers[:-1] if isinstance(l, DenseLayer)]
-    widths = widths or [l.out_ch for l in layers if isinstance(l, ConvLayer)]
+    widths = [l.out_shape[0] for l in layers[:-1] if l.kind == "dense"]
+    widths = widths or [l.out_shape[0] for l in layers if l.kind != "dense"]
     return max(widths) if widths else None
 
 

@@ -56,10 +56,14 @@ def quant_linear(n_in: int, n_out: int, bits: int, scaling: str = "po2") -> nn.M
     return qnn.QuantLinear(n_in, n_out, bias=False, **_weight_kwargs(bits, scaling))
 
 
-def quant_conv(in_ch: int, out_ch: int, kernel: int, bits: int, scaling: str = "po2") -> nn.Module:
+def quant_conv(in_ch: int, out_ch: int, kernel, bits: int, scaling: str = "po2", *, stride=1, padding=0,
+               groups: int = 1, rank: int = 2) -> nn.Module:
+    """A 2-D (or, with rank 1, 1-D) convolution without bias; `groups` = channels is depthwise."""
+    args = dict(stride=stride, padding=padding, groups=groups, bias=False)
     if bits >= FLOAT_BITS:
-        return nn.Conv2d(in_ch, out_ch, kernel, bias=False)
-    return qnn.QuantConv2d(in_ch, out_ch, kernel, bias=False, **_weight_kwargs(bits, scaling))
+        return (nn.Conv2d if rank == 2 else nn.Conv1d)(in_ch, out_ch, kernel, **args)
+    return (qnn.QuantConv2d if rank == 2 else qnn.QuantConv1d)(in_ch, out_ch, kernel, **args,
+                                                                **_weight_kwargs(bits, scaling))
 
 
 def quant_act(bits: int, activation: str, scaling: str = "po2") -> nn.Module:
@@ -74,11 +78,12 @@ def quant_act(bits: int, activation: str, scaling: str = "po2") -> nn.Module:
     return qnn.QuantHardTanh(act_quant=signed, bit_width=bits, max_val=1.0, min_val=-1.0)
 
 
-def input_quant(bits: int, scaling: str = "po2") -> nn.Module:
-    """Quantize the [0, 1] input to unsigned `bits`-bit integers times a learned scale."""
+def input_quant(bits: int, scaling: str = "po2", signed: bool = False) -> nn.Module:
+    """Quantize the [0, 1] input to unsigned `bits`-bit integers times a learned scale (a standardised
+    input: signed integers)."""
     if bits >= FLOAT_BITS:
         return nn.Identity()
-    return qnn.QuantIdentity(act_quant=QUANTIZERS[scaling][1], bit_width=bits)
+    return qnn.QuantIdentity(act_quant=QUANTIZERS[scaling][2 if signed else 1], bit_width=bits)
 
 
 class QuantNet(nn.Module):
@@ -86,7 +91,7 @@ class QuantNet(nn.Module):
         super().__init__()
         self.spec = spec
         sc = spec.scaling
-        self.input_quant = input_quant(spec.input_bits, sc)
+        self.input_quant = input_quant(spec.input_bits, sc, spec.input_signed)
         self.image_shape = spec.image_shape
         blocks: list[nn.Module] = []
         if spec.kind == "cnn":
@@ -123,25 +128,71 @@ class QuantNet(nn.Module):
         return self.body(self.input_quant(x))
 
 
-def weight_csd_digits(model: QuantNet) -> list[float | None]:
+class SumModule(nn.Module):
+    """A residual add of two tensors, then its requantisation (when any)."""
+
+    def __init__(self, post: nn.Module | None):
+        super().__init__()
+        self.post = post
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        y = a + b
+        return self.post(y) if self.post is not None else y
+
+
+class CatModule(nn.Module):
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(xs, dim=1)
+
+
+class GraphNet(nn.Module):
+    """A user network (`codesign.net.NetSpec`): its layers' modules, run in topological order."""
+
+    def __init__(self, spec):
+        super().__init__()
+        self.spec = spec
+        self.input_quant = input_quant(spec.input_bits, spec.scaling, spec.input_signed)
+        built = spec.modules()
+        self.layers = nn.ModuleList(m for m, _ in built)
+        self.inputs = [inputs for _, inputs in built]
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.spec.sample_shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2 and len(self.spec.sample_shape) > 1:  # flat samples; exports pass the shape directly
+            x = x.reshape(x.shape[0], *self.spec.sample_shape)
+        outs: list[torch.Tensor] = []
+        x = self.input_quant(x)
+        for layer, inputs in zip(self.layers, self.inputs):
+            outs.append(layer(*(x if p == -1 else outs[p] for p in inputs)))
+        return outs[-1]
+
+
+_WEIGHTED = (qnn.QuantLinear, qnn.QuantConv1d, qnn.QuantConv2d)
+
+
+def weight_csd_digits(model: nn.Module) -> list[float | None]:
     """Per conv/dense layer, in order: mean non-zero CSD digits of its trained integer weights
     (None for a float layer). Constant-weight hardware (hls4ml at reuse factor 1) costs with it."""
     from hw_models.weights import mean_csd_digits
     out: list[float | None] = []
-    for module in model.body:
-        if isinstance(module, (qnn.QuantLinear, qnn.QuantConv2d)):
+    for module in model.modules():
+        if isinstance(module, _WEIGHTED):
             with torch.no_grad():
                 out.append(mean_csd_digits(np.asarray(module.quant_weight().int().cpu().numpy())))
-        elif isinstance(module, (nn.Linear, nn.Conv2d)):
+        elif isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
             out.append(None)
     return out
 
 
-def build_model(spec: ModelSpec, seed: int | None = None) -> QuantNet:
-    """The network of `spec`; with a seed, its initial weights are reproducible."""
+def build_model(spec, seed: int | None = None) -> nn.Module:
+    """The network of `spec` (a built-in `ModelSpec` or a user `NetSpec`); with a seed, its initial
+    weights are reproducible."""
     if seed is not None:
         torch.manual_seed(seed)
-    return QuantNet(spec)
+    return QuantNet(spec) if isinstance(spec, ModelSpec) else GraphNet(spec)
 
 
 def _numpy_fn(module: nn.Module) -> Callable[[np.ndarray], np.ndarray]:
@@ -156,7 +207,9 @@ def _quantizer(module: nn.Module) -> Quantizer:
     return Quantizer(int(proxy.bit_width()), float(proxy.scale().detach()), bool(proxy.is_signed))
 
 
-def _check_rtl_supported(spec: ModelSpec) -> None:
+def _check_rtl_supported(spec) -> None:
+    if not isinstance(spec, ModelSpec):
+        raise RtlUnsupported("networks of a user space are not converted to RTL yet (only the built-in MLPs)")
     if spec.kind != "mlp":
         raise RtlUnsupported(f"only MLPs are converted to RTL so far (model kind {spec.kind!r})")
     if spec.scaling != "po2":

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from codesign.config import Config, FoldingConfig, IntRange, SpaceConfig
-from hw_models.design import ConvLayer, DenseLayer, Design, MaxPoolLayer, divisors, valid_reuse_factors
+from hw_models.design import (ConvLayer, DenseLayer, Design, MaxPoolLayer, design_summary, divisors,
+                              valid_reuse_factors)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class ModelSpec:
     target_fps: float | None = None
     folding: tuple[tuple[float, float], ...] | None = None  # per hw layer (pe_frac, simd_or_rf_frac) in [0, 1]
     scaling: str = "po2"  # quantizer scales: powers of two (fixed point) or free floats
+    input_signed: bool = False  # a standardised data set: the input quantizer is signed
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -72,7 +74,7 @@ class ModelSpec:
         if self.folding is not None:
             layers = [_apply_fractions(layer, fr, style) for layer, fr in zip(layers, self.folding)]
         return Design(layers=tuple(layers), style=style, input_bits=self.input_bits, clock_mhz=clock_mhz,
-                      target_fps=self.target_fps)
+                      target_fps=self.target_fps, input_signed=self.input_signed)
 
     def summary(self) -> str:
         return design_summary(self.to_design("finn"))
@@ -96,20 +98,7 @@ def _apply_fractions(layer, fractions: tuple[float, float], style: str):
 def layer_parts(layer) -> tuple[str, str, str]:
     """(kind and size, W/A bits, folding) of one hardware layer, e.g. ("fc64", "W4A2", "p1s8"),
     ("pool2", "", "p4"), ("conv8k3", "W2A2", "rf4")."""
-    if isinstance(layer, MaxPoolLayer):
-        return f"pool{layer.pool}", "", f"p{layer.pe}" if layer.pe else ""
-    head = f"conv{layer.out_ch}k{layer.kernel}" if isinstance(layer, ConvLayer) else f"fc{layer.out_features}"
-    fold = ""
-    if layer.reuse_factor:
-        fold = f"rf{layer.reuse_factor}"
-    elif layer.pe or layer.simd:
-        fold = f"p{layer.pe or 1}s{layer.simd or 1}"
-    return head, f"W{layer.weight_bits}A{layer.act_bits}", fold
-
-
-def design_summary(design: Design) -> str:
-    """Compact per-layer text, e.g. `conv8k3 W2A2 p4s1 | pool2 | fc10 W4A32 p1s4`."""
-    return " | ".join(" ".join(p for p in layer_parts(layer) if p) for layer in design.layers)
+    return layer.parts()
 
 
 def _suggest_int(trial, name: str, space) -> int:
@@ -121,7 +110,7 @@ def _suggest_int(trial, name: str, space) -> int:
 
 
 def sample_spec(trial, space: SpaceConfig, folding: FoldingConfig, *, n_features: int,
-                image_shape: tuple[int, int, int] | None, n_classes: int) -> ModelSpec:
+                image_shape: tuple[int, int, int] | None, n_classes: int, input_signed: bool = False) -> ModelSpec:
     """Ask `trial` (an Optuna trial or FixedTrial) for every choice of one candidate network."""
     kinds = list(space.kind)
     if image_shape is None and "cnn" in kinds:
@@ -177,10 +166,11 @@ def sample_spec(trial, space: SpaceConfig, folding: FoldingConfig, *, n_features
     return ModelSpec(kind=kind, n_features=n_features, image_shape=image_shape if kind == "cnn" else None,
                      n_classes=n_classes, input_bits=space.input_bits, activation=activation,
                      convs=tuple(convs), dense=tuple(dense), target_fps=target, folding=fractions,
-                     scaling=space.scaling)
+                     scaling=space.scaling, input_signed=input_signed)
 
 
-def spec_from_params(params: dict, cfg: Config, *, n_features: int, image_shape, n_classes: int) -> ModelSpec:
+def spec_from_params(params: dict, cfg: Config, *, n_features: int, image_shape, n_classes: int,
+                     input_signed: bool = False) -> ModelSpec:
     """Replay a trial's sampled parameters into its `ModelSpec`."""
     import warnings
 
@@ -188,7 +178,7 @@ def spec_from_params(params: dict, cfg: Config, *, n_features: int, image_shape,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # FixedTrial warns when a value is not among the choices
         return sample_spec(FixedTrial(params), cfg.space, cfg.folding, n_features=n_features,
-                           image_shape=image_shape, n_classes=n_classes)
+                           image_shape=image_shape, n_classes=n_classes, input_signed=input_signed)
 
 
 def grid_space(cfg: Config, *, image_shape) -> dict[str, list]:

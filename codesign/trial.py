@@ -25,10 +25,14 @@ from hw_models import ResourceEstimate
 from hw_models.estimate import folded_design
 
 
-def candidate_spec(cfg: Config, params: dict) -> ModelSpec:
+def candidate_spec(cfg: Config, params: dict):
+    """The network of a trial's parameters: a built-in `ModelSpec`, or a user space's `NetSpec`."""
     data = dataset_for(cfg)
+    if cfg.model is not None:
+        from codesign.userspace import spec_from_params as user_spec_from_params
+        return user_spec_from_params(cfg, params, data)
     return spec_from_params(params, cfg, n_features=data.n_features, image_shape=data.image_shape,
-                            n_classes=data.n_classes)
+                            n_classes=data.n_classes, input_signed=data.signed_input)
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,11 @@ def _evaluate(ctx: TrialContext, record: TrialRecord, on_epoch) -> TrialRecord:
     from codesign.model import build_model
     from codesign.train import train
     model = build_model(spec, seed=cfg.seed)
-    result = train(model, dataset_for(cfg), cfg.training, seed=cfg.seed, on_epoch=on_epoch)
+    if cfg.model is not None:
+        from codesign.userspace import initialise
+        initialise(model, cfg)
+    training = cfg.training.model_copy(update=getattr(spec, "training_overrides", dict)())
+    result = train(model, dataset_for(cfg), training, seed=cfg.seed, on_epoch=on_epoch)
     weights = runfolder.save_state_dict(ctx.trial_dir, model.state_dict())
     record = record.replace(status=Status.OK, epochs_run=result.epochs_run,
                             history=tuple(tuple(h) for h in result.history),

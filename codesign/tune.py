@@ -204,9 +204,28 @@ def _final_result(record: TrialRecord, replayed: bool = False) -> dict:
     return final
 
 
-def _space(trial, *, cfg: Config, n_features: int, image_shape, n_classes: int):
-    sample_spec(trial, cfg.space, cfg.folding, n_features=n_features, image_shape=image_shape, n_classes=n_classes)
+def _space(trial, *, cfg: Config, n_features: int, image_shape, n_classes: int, input_signed: bool = False):
+    if cfg.model is not None:
+        from codesign.data import dataset_for
+        from codesign.userspace import sample
+        sample(cfg, trial, dataset_for(cfg))
+    else:
+        sample_spec(trial, cfg.space, cfg.folding, n_features=n_features, image_shape=image_shape, n_classes=n_classes,
+                    input_signed=input_signed)
     return None  # Ray keeps every value the trial was asked for
+
+
+def check_space(cfg: Config, data) -> None:
+    """The search space can serve the data set (built-in) or builds a network (a user space): before any work."""
+    from codesign.data import check_space_fits_data
+    from codesign.userspace import SpaceError, check_space as check_user_space
+    if cfg.model is None:
+        check_space_fits_data(cfg.space, data)
+        return
+    try:
+        check_user_space(cfg, data)
+    except SpaceError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def check_feedback_tools(cfg: Config) -> None:
@@ -221,21 +240,21 @@ def check_feedback_tools(cfg: Config) -> None:
 def run_search(cfg: Config, *, address: str | None = None, output_dir: str | None = None,
                quiet: bool = False) -> tuple[Path, dict]:
     """Run the configured search on Ray Tune; returns the run folder and its summary."""
-    from codesign.data import check_space_fits_data, dataset_for
+    from codesign.data import dataset_for
 
     cfg.resolve_board()  # a config built without config_from_mapping: unknown board fails before any work
     runfolder.check_output_dir(output_dir or cfg.output_dir)
     check_feedback_tools(cfg)
     check_loggers(cfg.search.loggers)
     data = dataset_for(cfg)
-    check_space_fits_data(cfg.space, data)
+    check_space(cfg, data)
     run_dir = runfolder.create_run_dir(output_dir or cfg.output_dir, cfg.name)
     runfolder.write_text(run_dir, "config.yaml", dump_config(cfg))
     objectives = cfg.search.objectives
     study = StudyInfo(name=run_dir.name, storage=cfg.search.storage)
     searcher = ConstrainedOptunaSearch(
         space=partial(_space, cfg=cfg, n_features=data.n_features, image_shape=data.image_shape,
-                      n_classes=data.n_classes),
+                      n_classes=data.n_classes, input_signed=data.signed_input),
         metric=[o.metric for o in objectives], mode=[o.direction for o in objectives],
         sampler=make_sampler(cfg, data.image_shape), seed=cfg.seed,
         study_name=study.name, storage=open_new_study_storage(study, run_dir))

@@ -19,7 +19,7 @@ from pydantic import Field
 from flows.base import Flow, FlowContext, FlowOptions, FlowResult, FlowSkipped, ToolCheck
 from flows.qonnx import compare_outputs
 from flows.tools import call_with_timeout
-from hw_models.design import Design, MaxPoolLayer
+from hw_models.design import Design
 
 
 class Hls4mlError(RuntimeError):
@@ -69,7 +69,7 @@ def convert(onnx_path: str | Path, design: Design, fpga_part: str, output_dir: P
                                                      default_precision="fixed<32,16>")
     cfg["Model"]["Strategy"] = strategy
     compute = [n.name for n in model.graph.node if n.op_type in ("MatMul", "Conv", "Gemm")]
-    layers = [l for l in design.layers if not isinstance(l, MaxPoolLayer)]
+    layers = [l for l in design.layers if l.weighted]
     if len(compute) != len(layers):
         raise Hls4mlError(f"the QONNX graph has {len(compute)} MatMul/Conv nodes but the design {len(layers)} layers")
     for name, layer in zip(compute, layers):

@@ -3,16 +3,20 @@
 `design_from_qonnx(path)` loads and cleans the file with qonnx, sorts the graph topologically and maps
 each node through explicit registries:
 
-* `LAYER_HANDLERS`: MatMul / Gemm with a constant weight -> `DenseLayer`; Conv (square kernel, group 1)
-  -> `ConvLayer`; MaxPool (square kernel == stride) -> `MaxPoolLayer`.
+* `LAYER_HANDLERS`: MatMul / Gemm with a constant weight -> `DenseLayer`; Conv (2-D or 1-D, group 1)
+  -> `ConvLayer`, depthwise (group = channels) -> `DepthwiseConvLayer`; MaxPool / AveragePool (kernel ==
+  stride, unpadded) -> `MaxPoolLayer` / `AvgPoolLayer`; GlobalAveragePool or a ReduceMean over every pixel
+  -> `GlobalAvgPoolLayer`; an Add
+  of two computed tensors (a residual add) -> `AddLayer`; Concat of channels -> `ConcatLayer`.
 * `QUANT_BITS`: the quantizers Quant / IntQuant (bit width input), BipolarQuant (1 bit) and Trunc
   (output bit width input).
 * `ABSORBED_OPS`: ops with no hardware layer of their own (batch norm, ReLU, scaling Mul/Add, reshapes...).
   FINN and hls4ml fold them into thresholds or the neighbouring layer.
 
-Any other op type raises `UnsupportedModel`, and so does an elementwise Add/Sub/Mul/Div of two computed
-tensors (a residual connection: absorbing it would drop a branch); a graph without a single quantizer
-raises `NotQuantized`.
+The design is a graph: each layer reads the layers that produce its inputs (through absorbed ops); a
+tensor read by two layers fans out (FINN-style estimates insert its DuplicateStreams). Any other op
+type raises `UnsupportedModel`, and so does a Sub/Mul/Div of two computed tensors (absorbing it would
+drop a branch); a graph without a single quantizer raises `NotQuantized`.
 
 Bits: a weight's bits are those of the quantizer on its initializer (BipolarQuant: 1; none: 32 = float).
 A compute layer's act_bits are those of the first quantizer on its output path before the next
@@ -30,7 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from flows.qonnx import ExportError, load_clean
-from hw_models.design import (ALLOWED_BITS, FLOAT_BITS, STYLES, ConvLayer, DenseLayer, Design, DesignError,
+from hw_models.design import (ALLOWED_BITS, FLOAT_BITS, GRAPH_INPUT, STYLES, AddLayer, AvgPoolLayer, ConcatLayer,
+                              ConvLayer, DenseLayer, DepthwiseConvLayer, Design, DesignError, GlobalAvgPoolLayer,
                               MaxPoolLayer)
 from hw_models.weights import mean_csd_digits
 
@@ -49,6 +54,7 @@ ABSORBED_OPS: tuple[str, ...] = (
     "Squeeze", "Unsqueeze", "Identity", "Dropout", "Constant",
 )
 COMPUTE_OPS: tuple[str, ...] = ("MatMul", "Gemm", "Conv")
+MERGE_OPS: tuple[str, ...] = ("Add", "Concat")  # a layer of their own when they join computed tensors
 QCDQ_OPS: tuple[str, ...] = ("QuantizeLinear", "DequantizeLinear")
 
 
@@ -98,7 +104,7 @@ def _output_bits(model, tensor: str) -> int:
         for node in model.find_consumers(current) or []:
             if node.op_type in QUANT_BITS and node.input[0] == current:
                 return QUANT_BITS[node.op_type](model, node)
-            if node.op_type in COMPUTE_OPS:
+            if node.op_type in COMPUTE_OPS or _merges_streams(model, node):
                 continue
             for out in node.output:
                 if out not in seen:
@@ -149,22 +155,26 @@ def _within(csd: float | None, weight_bits: int) -> float | None:
     return csd
 
 
-def _square_image(model, node, tensor: str) -> tuple[int, int]:
-    """(channels, side) of an NCHW input; non-square or non-4D inputs are unsupported."""
+def _image(model, node, tensor: str) -> tuple[int, tuple[int, int]]:
+    """(channels, (height, width)) of an NCHW input, or of an NCL signal as a 1-pixel-high image."""
     shape = model.get_tensor_shape(tensor)
-    if shape is None or len(shape) != 4:
-        raise UnsupportedModel(f"{node.op_type} {node.name}: expected an NCHW input, got shape {shape}")
-    _, ch, h, w = shape
-    if h != w or not h:
-        raise UnsupportedModel(f"{node.op_type} {node.name}: only square images are supported, got {h}x{w}")
-    return int(ch), int(h)
+    if shape is None or len(shape) not in (3, 4) or not all(shape[1:]):
+        raise UnsupportedModel(f"{node.op_type} {node.name}: expected an NCHW or NCL input, got shape {shape}")
+    return int(shape[1]), ((1, int(shape[2])) if len(shape) == 3 else (int(shape[2]), int(shape[3])))
 
 
-def _square(node, name: str, values, default) -> int:
-    values = list(values) if values is not None else list(default)
-    if len(set(values)) != 1:
-        raise UnsupportedModel(f"{node.op_type} {node.name}: only square {name} are supported, got {values}")
-    return int(values[0])
+def _hw(node, name: str, values, rank: int, default: int) -> tuple[int, int]:
+    """An ONNX per-axis attribute as (height, width); 1-D ones are 1 (or 0 for pads) high."""
+    values = [int(v) for v in values] if values is not None else [default] * rank
+    return (1 if name != "pads" else 0, values[0]) if rank == 1 else (values[0], values[1])
+
+
+def _pads(node, pads, rank: int) -> tuple[int, int]:
+    pads = [int(p) for p in pads] if pads is not None else [0] * (2 * rank)
+    begin, end = pads[:rank], pads[rank:]
+    if begin != end:
+        raise UnsupportedModel(f"{node.op_type} {node.name}: asymmetric pads {pads} are not supported")
+    return _hw(node, "pads", begin, rank, 0)
 
 
 # ----------------------------------------------------------------------------- layer handlers
@@ -181,41 +191,93 @@ def _dense(model, node, out_bits: int) -> DenseLayer:
                       csd_digits=_within(csd, wbits))
 
 
-def _conv(model, node, out_bits: int) -> ConvLayer:
+def _conv(model, node, out_bits: int):
     attrs = _attrs(node)
-    if attrs.get("group", 1) != 1:
-        raise UnsupportedModel(f"Conv {node.name}: group={attrs['group']} (grouped / depthwise) is not supported")
     if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID", "NOTSET", "VALID"):
         raise UnsupportedModel(f"Conv {node.name}: auto_pad={attrs['auto_pad']!r} is not supported; use pads")
     if any(d != 1 for d in attrs.get("dilations", [1, 1])):
         raise UnsupportedModel(f"Conv {node.name}: dilations {attrs['dilations']} are not supported")
     shape, wbits, csd = _weight(model, node, node.input[1])
-    if len(shape) != 4:
-        raise UnsupportedModel(f"Conv {node.name}: only 2-D convolutions are supported (weight shape {shape})")
-    in_ch, in_dim = _square_image(model, node, node.input[0])
-    return ConvLayer(in_ch=in_ch, out_ch=int(shape[0]), kernel=_square(node, "kernels", shape[2:], ()),
-                     in_dim=in_dim, weight_bits=wbits, act_bits=out_bits, csd_digits=_within(csd, wbits),
-                     stride=_square(node, "strides", attrs.get("strides"), (1, 1)),
-                     padding=_square(node, "pads", attrs.get("pads"), (0, 0, 0, 0)))
+    if len(shape) not in (3, 4):
+        raise UnsupportedModel(f"Conv {node.name}: only 1-D and 2-D convolutions are supported (weight shape {shape})")
+    rank = len(shape) - 2
+    in_ch, in_dim = _image(model, node, node.input[0])
+    common = dict(kernel=_hw(node, "kernels", shape[2:], rank, 1), in_dim=in_dim, weight_bits=wbits, act_bits=out_bits,
+                  csd_digits=_within(csd, wbits), stride=_hw(node, "strides", attrs.get("strides"), rank, 1),
+                  padding=_pads(node, attrs.get("pads"), rank))
+    group = attrs.get("group", 1)
+    if group == 1:
+        return ConvLayer(in_ch=in_ch, out_ch=int(shape[0]), **common)
+    if group == in_ch == int(shape[0]) and shape[1] == 1:
+        return DepthwiseConvLayer(channels=in_ch, **common)
+    raise UnsupportedModel(f"Conv {node.name}: group={group} with {in_ch} input and {shape[0]} output channels: only "
+                           f"group 1 and depthwise (group = channels, one filter each) map to FINN / hls4ml layers")
 
 
-def _maxpool(model, node, out_bits: int) -> MaxPoolLayer:
+def _pool(model, node, out_bits: int):
     attrs = _attrs(node)
-    kernel = _square(node, "kernels", attrs.get("kernel_shape"), ())
-    stride = _square(node, "strides", attrs.get("strides"), (1, 1))
-    pads = _square(node, "pads", attrs.get("pads"), (0, 0, 0, 0))
-    if stride != kernel or pads:
-        raise UnsupportedModel(f"MaxPool {node.name}: only unpadded pools with stride == kernel are supported "
+    kernel = [int(k) for k in attrs.get("kernel_shape", ())]
+    rank = len(kernel)
+    if rank not in (1, 2):
+        raise UnsupportedModel(f"{node.op_type} {node.name}: {rank}-D pooling is not supported")
+    stride = [int(s) for s in attrs.get("strides", [1] * rank)]
+    pads = [int(p) for p in attrs.get("pads", [0] * 2 * rank)]
+    if stride != kernel or any(pads):
+        raise UnsupportedModel(f"{node.op_type} {node.name}: only unpadded pools with stride == kernel are supported "
                                f"(kernel {kernel}, stride {stride}, pads {pads})")
-    channels, in_dim = _square_image(model, node, node.input[0])
-    if attrs.get("ceil_mode", 0) and in_dim % kernel:
-        raise UnsupportedModel(f"MaxPool {node.name}: ceil_mode on a {in_dim}x{in_dim} input with pool {kernel} "
-                               f"is not supported")
-    return MaxPoolLayer(channels=channels, in_dim=in_dim, pool=kernel)
+    channels, in_dim = _image(model, node, node.input[0])
+    pool = _hw(node, "kernels", kernel, rank, 1)
+    if attrs.get("ceil_mode", 0) and (in_dim[0] % pool[0] or in_dim[1] % pool[1]):
+        raise UnsupportedModel(f"{node.op_type} {node.name}: ceil_mode on a {in_dim[0]}x{in_dim[1]} input with pool "
+                               f"{kernel} is not supported")
+    cls = MaxPoolLayer if node.op_type == "MaxPool" else AvgPoolLayer
+    return cls(channels=channels, in_dim=in_dim, pool=pool)
+
+
+def _global_pool(model, node, out_bits: int) -> GlobalAvgPoolLayer:
+    """GlobalAveragePool, or ReduceMean over every pixel (torch's AdaptiveAvgPool2d(1) / mean(dim=(2, 3)))."""
+    channels, in_dim = _image(model, node, node.input[0])
+    if node.op_type == "ReduceMean":
+        rank = len(model.get_tensor_shape(node.input[0]))
+        axes = _attrs(node).get("axes")
+        if axes is None and len(node.input) > 1 and node.input[1]:
+            axes = _constant(model, node.input[1], f"ReduceMean {node.name} axes").reshape(-1).tolist()
+        if axes is None or sorted(a % rank for a in axes) != list(range(2, rank)):
+            raise UnsupportedModel(f"ReduceMean {node.name}: only a mean over every pixel (axes 2..{rank - 1}) maps to "
+                                   f"a global average pool, got axes {axes}")
+    return GlobalAvgPoolLayer(channels=channels, in_dim=in_dim)
+
+
+def _tensor_shape(model, node, tensor: str) -> tuple[int, ...]:
+    shape = model.get_tensor_shape(tensor)
+    if shape is None or len(shape) < 2 or not all(shape[1:]):
+        raise UnsupportedModel(f"{node.op_type} {node.name}: the shape of {tensor!r} is unknown ({shape})")
+    return tuple(int(v) for v in shape[1:])
+
+
+def _add(model, node, out_bits: int) -> AddLayer:
+    shapes = {_tensor_shape(model, node, t) for t in node.input}
+    if len(shapes) != 1:
+        raise UnsupportedModel(f"Add {node.name}: adds tensors of different shapes {sorted(shapes)} (broadcast)")
+    return AddLayer(shape=shapes.pop(), act_bits=out_bits)
+
+
+def _concat(model, node, out_bits: int) -> ConcatLayer:
+    shapes = [_tensor_shape(model, node, t) for t in node.input]
+    axis = _attrs(node).get("axis", 1)
+    if axis not in (1, -len(shapes[0]) - 1) or len({s[1:] for s in shapes}) != 1:
+        raise UnsupportedModel(f"Concat {node.name}: only concatenation of channels (axis 1) is supported "
+                               f"(axis {axis}, shapes {shapes})")
+    rest = shapes[0][1:]
+    in_dim = None if not rest else ((1, rest[0]) if len(rest) == 1 else rest)
+    return ConcatLayer(channels_in=tuple(s[0] for s in shapes), in_dim=in_dim)
 
 
 # op -> handler(model, node, output act bits) -> layer; explicit registry
-LAYER_HANDLERS = {"MatMul": _dense, "Gemm": _dense, "Conv": _conv, "MaxPool": _maxpool}
+LAYER_HANDLERS = {"MatMul": _dense, "Gemm": _dense, "Conv": _conv, "MaxPool": _pool, "AveragePool": _pool,
+                  "GlobalAveragePool": _global_pool, "ReduceMean": _global_pool}
+# merge op -> handler, when the op joins two computed tensors (else it is absorbed: a bias, a scale)
+MERGE_HANDLERS = {"Add": _add, "Concat": _concat}
 
 
 # ----------------------------------------------------------------------------- checks and entry point
@@ -260,25 +322,29 @@ def _check_ops(model, path: Path) -> None:
         raise NotQuantized(f"{path}: a float ONNX model (no Quant/BipolarQuant/Trunc node): bit widths cannot be "
                            f"read from it. Export the Brevitas model as QONNX with "
                            f"brevitas.export.export_qonnx (see flows.qonnx.export_and_verify)")
-    known = set(QUANT_BITS) | set(LAYER_HANDLERS) | set(ABSORBED_OPS)
-    bad = [n for n in model.graph.node if n.op_type not in known or _merges_streams(model, n)]
+    known = set(QUANT_BITS) | set(LAYER_HANDLERS) | set(ABSORBED_OPS) | set(MERGE_HANDLERS)
+    bad = [n for n in model.graph.node if n.op_type not in known or _drops_branch(model, n)]
     if bad:
         types = sorted({n.op_type for n in bad})
         names = ", ".join(f"{name} ({op})" for name, op in _file_node_names(path, bad))
         hint = ("; QuantizeLinear/DequantizeLinear mean a QCDQ export: use brevitas.export.export_qonnx instead"
                 if set(types) & set(QCDQ_OPS) else "")
-        if any(_merges_streams(model, n) for n in bad):
-            hint += ("; an elementwise op of two computed tensors (a residual Add) merges two branches: graphs "
-                     "with branches are not estimated yet")
+        if any(_drops_branch(model, n) for n in bad):
+            hint += ("; an elementwise Sub/Mul/Div of two computed tensors joins two branches, and only Add and "
+                     "Concat map to hardware (FINN AddStreams / StreamingConcat)")
         raise UnsupportedModel(f"{path}: unsupported op type(s) {types} in node(s) {names}{hint}")
 
 
 def _merges_streams(model, node) -> bool:
-    """An absorbed elementwise op (Add, Mul...) whose inputs are two computed tensors joins two branches
-    of the graph (a residual connection); absorbing it would silently drop one branch."""
-    if node.op_type not in ("Add", "Sub", "Mul", "Div"):
+    """An elementwise op (Add, Mul...) or Concat whose inputs are two computed tensors joins two
+    branches of the graph (a residual connection); absorbing it would silently drop one branch."""
+    if node.op_type not in ("Add", "Sub", "Mul", "Div", "Concat"):
         return False
     return sum(1 for t in node.input if t and not _static(model, t)) >= 2
+
+
+def _drops_branch(model, node) -> bool:
+    return node.op_type not in MERGE_HANDLERS and _merges_streams(model, node)
 
 
 def _static(model, tensor: str) -> bool:
@@ -299,14 +365,27 @@ def _check_args(style: str, input_bits, target_fps, clock_mhz) -> None:
             raise DesignError(f"{name}: expected a positive number, got {value!r}")
 
 
-def _layers(model) -> list:
-    layers = []
+def _layers(model) -> tuple[list, list[tuple[int, ...]]]:
+    """The hardware layers in topological order, and per layer the layers it reads (-1: the graph
+    input), followed through absorbed ops and quantizers."""
+    layers, inputs = [], []
+    source = {model.graph.input[0].name: GRAPH_INPUT}  # tensor -> the layer whose output it carries
     for node in model.graph.node:
+        computed = [t for t in node.input if t in source]
         handler = LAYER_HANDLERS.get(node.op_type)
-        if handler is not None:
-            out_bits = _output_bits(model, node.output[0]) if node.op_type in COMPUTE_OPS else FLOAT_BITS
-            layers.append(handler(model, node, out_bits))
-    return layers
+        if handler is None and _merges_streams(model, node):
+            handler = MERGE_HANDLERS[node.op_type]
+        if handler is None:  # absorbed op or quantizer: its output carries its computed input
+            for out in node.output:
+                if computed:
+                    source[out] = source[computed[0]]
+            continue
+        out_bits = (_output_bits(model, node.output[0])
+                    if node.op_type in COMPUTE_OPS or node.op_type in MERGE_HANDLERS else FLOAT_BITS)
+        layers.append(handler(model, node, out_bits))
+        inputs.append(tuple(source[t] for t in computed) or (GRAPH_INPUT,))
+        source[node.output[0]] = len(layers) - 1
+    return layers, inputs
 
 
 def design_from_qonnx(path, *, style: str = "finn", input_bits: int | None = None,
@@ -324,15 +403,16 @@ def design_from_qonnx(path, *, style: str = "finn", input_bits: int | None = Non
     _check_ops(model, path)
     if len(model.graph.input) != 1:
         raise UnsupportedModel(f"{path}: expected one graph input, got {[i.name for i in model.graph.input]}")
-    layers = _layers(model)
+    layers, inputs = _layers(model)
     if not layers:
         raise UnsupportedModel(f"{path}: no MatMul/Gemm/Conv layer with a constant weight was found")
     if input_bits is None:
         input_bits = _output_bits(model, model.graph.input[0].name)
-    return Design(layers=tuple(layers), style=style, input_bits=input_bits,
+    chain = all(producers == (i - 1,) for i, producers in enumerate(inputs))
+    return Design(layers=tuple(layers), style=style, input_bits=input_bits, inputs=() if chain else tuple(inputs),
                   clock_mhz=float(clock_mhz) if clock_mhz is not None else None,
                   target_fps=float(target_fps) if target_fps is not None else None)
 
 
-__all__ = ["ABSORBED_OPS", "LAYER_HANDLERS", "QUANT_BITS", "NotQuantized", "UnsupportedModel", "allowed_bits",
+__all__ = ["ABSORBED_OPS", "LAYER_HANDLERS", "MERGE_HANDLERS", "QUANT_BITS", "NotQuantized", "UnsupportedModel", "allowed_bits",
            "design_from_qonnx"]

@@ -5,13 +5,15 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from boards import RESOURCE_NAMES, Board, Resources
-from hw_models import finn, folding, hls4ml
+from hw_models import folding
 from hw_models.coefficients import Coefficients, load_coefficients
-from hw_models.design import FLOAT_BITS, Design, MaxPoolLayer, check_folding, shape_warnings
-from hw_models.terms import Terms
+from hw_models.design import (FLOAT_BITS, GRAPH_INPUT, Design, DuplicateLayer, check_folding, check_graph,
+                              shape_warnings)
+from hw_models.memory import MemoryShape, memory_terms
+from hw_models.terms import Terms, terms
 
 
 # estimates recorded before `missing` existed: finn-plus never estimated FF
@@ -80,26 +82,22 @@ class ResourceEstimate:
                    tuple(data.get("notes") or ()), tuple(data.get("missing") or _MISSING_BEFORE.get(data["source"], ())))
 
 
-def _signed(bits: int) -> bool:
-    # bipolar and float streams are signed; quantized ReLU outputs and the unsigned input are not
-    return bits == 1 or bits >= FLOAT_BITS
-
-
-def _finn_layer(layer, in_bits: int, ram_style: str, coeffs: Coefficients):
+def _finn_layer(layer, in_bits: int, signed: bool, ram_style: str, coeffs: Coefficients):
     """One layer of a folded FINN-style design: (terms, cycles, latency, folding, detail)."""
     simd = getattr(layer, "simd", None) or 1
-    t, detail = finn.layer_terms(layer, in_bits, _signed(in_bits), layer.pe, simd, ram_style, coeffs)
-    cycles = finn.layer_cycles(layer, layer.pe, simd)
-    folding = {"pe": layer.pe} if isinstance(layer, MaxPoolLayer) else {"pe": layer.pe, "simd": simd}
+    pe = layer.pe or 1
+    t, detail = layer.finn_terms(in_bits, signed, pe, simd, ram_style, coeffs)
+    cycles = layer.finn_cycles(pe, simd)
+    folding = {"pe": layer.pe, "simd": simd} if layer.simd_limit is not None else ({"pe": layer.pe} if layer.pe_limit else {})
     return t, cycles, cycles, folding, detail
 
 
-def _hls4ml_layer(layer, in_bits: int, ram_style: str, coeffs: Coefficients):
+def _hls4ml_layer(layer, in_bits: int, signed: bool, ram_style: str, coeffs: Coefficients):
     """One layer of a folded hls4ml-style design: (terms, II, latency, folding, detail)."""
     rf = getattr(layer, "reuse_factor", None) or 1
-    t, detail = hls4ml.layer_terms(layer, in_bits, _signed(in_bits), rf, ram_style, coeffs)
-    ii, latency = hls4ml.layer_cycles(layer, rf)
-    return t, ii, latency, ({} if isinstance(layer, MaxPoolLayer) else {"reuse_factor": rf}), detail
+    t, detail = layer.hls4ml_terms(in_bits, signed, rf, ram_style, coeffs)
+    ii, latency = layer.hls4ml_cycles(rf)
+    return t, ii, latency, ({"reuse_factor": rf} if layer.weighted else {}), detail
 
 
 # style -> per-layer analytic model; explicit registry
@@ -121,31 +119,116 @@ def _layers(design: Design, coeffs: Coefficients):
     coefficients, and a search meets the same layers again and again: they are memoised per
     coefficient set (results are shared; treat them as read-only)."""
     model, memo = ANALYTIC_MODELS[design.style], coeffs.memo
-    for layer, in_bits in zip(design.layers, design.input_bits_per_layer()):
-        key = (design.style, layer, in_bits, design.ram_style)
+    bits = design.input_bits_per_layer()
+    if design.is_chain and not design.input_signed:  # the common case, without the graph walk
+        signs = [b == 1 or b >= FLOAT_BITS for b in bits]
+    else:
+        signs = design.input_signed_per_layer()
+    for layer, in_bits, signed in zip(design.layers, bits, signs):
+        key = (design.style, layer, in_bits, signed, design.ram_style)
         hit = memo.get(key)
         if hit is None:
             if len(memo) >= MEMO_LIMIT:
                 memo.clear()
-            t, cycles, latency, folding, detail = model(layer, in_bits, design.ram_style, coeffs)
+            t, cycles, latency, folding, detail = model(layer, in_bits, signed, design.ram_style, coeffs)
             hit = memo[key] = (t, cycles, latency, folding, detail, t.resources(coeffs))
         yield hit
+
+
+def with_duplicates(design: Design) -> Design:
+    """FINN-style: a DuplicateStreams layer after every tensor read by more than one layer (FINN's
+    InsertDuplicateStreams); the design's indices shift accordingly. Chains and hls4ml designs are unchanged."""
+    if design.is_chain or design.style != "finn":
+        return design
+    fanout = {p: c for p, c in design.consumers().items() if len(c) > 1}
+    if not fanout:
+        return design
+    layers, inputs, new_index = [], [], {GRAPH_INPUT: GRAPH_INPUT}
+    copies: dict[int, int] = {}  # producer (old index) -> its duplicate layer (new index)
+
+    def add_duplicate(producer: int, shape) -> None:
+        layers.append(DuplicateLayer(shape=tuple(shape), outputs=len(fanout[producer])))
+        inputs.append((new_index[producer],))
+        copies[producer] = len(layers) - 1
+
+    if GRAPH_INPUT in fanout:
+        first = design.layers[fanout[GRAPH_INPUT][0]]
+        add_duplicate(GRAPH_INPUT, first.in_shape)
+    for i, layer in enumerate(design.layers):
+        layers.append(layer)
+        inputs.append(tuple(copies.get(p, new_index[p]) for p in design.producers(i)))
+        new_index[i] = len(layers) - 1
+        if i in fanout:
+            add_duplicate(i, layer.out_shape)
+    return replace(design, layers=tuple(layers), inputs=tuple(inputs))
+
+
+def _lags(design: Design) -> list[int]:
+    """Per layer, the input pixels its longest path reads before the layer's first output."""
+    lags: list[int] = []
+    for i, layer in enumerate(design.layers):
+        before = max((0 if p == GRAPH_INPUT else lags[p]) for p in design.producers(i))
+        lags.append(before + layer.fill_pixels())
+    return lags
+
+
+def skip_fifo_terms(design: Design, in_bits: list[int], coeffs: Coefficients) -> dict[int, tuple[Terms, list[dict]]]:
+    """FINN-style merges: each input that arrives earlier than the merge's slowest input waits in a FIFO
+    as deep as the difference in sliding-window fill along the branches, in pixels x C/PE words of
+    PE x bits (FINN sizes these FIFOs by simulation, SetFIFODepths; the fill difference is its first-order
+    part). Per merge layer index: (terms, FIFO shapes)."""
+    if design.is_chain or design.style != "finn":
+        return {}
+    lags, out = _lags(design), {}
+    for i, layer in enumerate(design.layers):
+        producers = design.producers(i)
+        if len(producers) < 2:
+            continue
+        arrive = [0 if p == GRAPH_INPUT else lags[p] for p in producers]
+        pe = layer.pe or 1
+        total, shapes = Terms(), []
+        for p, lag in zip(producers, arrive):
+            pixels = max(arrive) - lag
+            if pixels <= 0:
+                continue
+            channels = (design.layers[p].out_shape if p != GRAPH_INPUT else layer.in_shape)[0]
+            words_per_pixel = max(1, channels // pe)
+            fifo = MemoryShape(depth=pixels * words_per_pixel, width_bits=pe * in_bits[i])
+            mem, style = memory_terms("finn.fifo", fifo, design.ram_style, coeffs.section("memory"))
+            total = total + mem + terms("finn.fifo", "lut", const=1) + terms("finn.fifo", "ff", const=1, width_bits=fifo.width_bits)
+            shapes.append({"input": p, "depth": fifo.depth, "width_bits": fifo.width_bits, "style": style})
+        if shapes:
+            out[i] = (total, shapes)
+    return out
+
+
+def _latency(design: Design, latencies: list[int]) -> int:
+    """The longest path through the graph (a chain: the sum)."""
+    done: list[int] = []
+    for i, latency in enumerate(latencies):
+        done.append(latency + max((0 if p == GRAPH_INPUT else done[p]) for p in design.producers(i)))
+    return done[-1] if design.is_chain else max(done)
 
 
 def design_terms(design: Design, board: Board, coefficients: str | Coefficients = "analytic") -> Terms:
     """The summed model terms of a design (missing folding derived): the features calibration fits."""
     coeffs = coefficients if isinstance(coefficients, Coefficients) else load_coefficients(coefficients)
+    folded = folded_design(design, board, coeffs)
     total = Terms()
-    for t, *_ in _layers(folded_design(design, board, coeffs), coeffs):
+    for t, *_ in _layers(folded, coeffs):
+        total = total + t
+    for t, _ in skip_fifo_terms(folded, folded.input_bits_per_layer(), coeffs).values():
         total = total + t
     return total
 
 
 def folded_design(design: Design, board: Board, coefficients: str | Coefficients = "analytic") -> Design:
-    """`design` with every missing PE/SIMD or reuse factor derived, as `estimate` uses it."""
+    """`design` with every missing PE/SIMD or reuse factor derived (and, FINN-style, the stream
+    duplications of its graph inserted), as `estimate` uses it."""
     coeffs = coefficients if isinstance(coefficients, Coefficients) else load_coefficients(coefficients)
+    check_graph(design)
     check_folding(design)
-    return folding.derive_folding(design, design.clock_mhz or board.clock_mhz, coeffs)
+    return folding.derive_folding(with_duplicates(design), design.clock_mhz or board.clock_mhz, coeffs)
 
 
 def estimate(design: Design, board: Board, coefficients: str | Coefficients = "analytic",
@@ -159,6 +242,9 @@ def estimate(design: Design, board: Board, coefficients: str | Coefficients = "a
     layers = [LayerEstimate(i, layer.kind, res, cycles, latency, folding, detail)
               for i, (layer, (_, cycles, latency, folding, detail, res))
               in enumerate(zip(folded.layers, _layers(folded, coeffs)))]
+    for i, (t, shapes) in skip_fifo_terms(folded, folded.input_bits_per_layer(), coeffs).items():
+        layers[i] = replace(layers[i], resources=layers[i].resources + t.resources(coeffs),
+                            detail={**layers[i].detail, "skip_fifos": shapes})
     total = Resources.total(l.resources for l in layers)
     total = Resources(*(round(getattr(total, n)) for n in RESOURCE_NAMES))
     violations = board.violations(total)
@@ -173,6 +259,7 @@ def estimate(design: Design, board: Board, coefficients: str | Coefficients = "a
     return ResourceEstimate(
         source=source, style=design.style, board=board.name, clock_mhz=clock, total=total,
         per_layer=tuple(layers), cycles_per_frame=max(l.cycles for l in layers),
-        latency_cycles=sum(l.latency_cycles for l in layers), fits=all(v <= 0 for v in violations.values()),
+        latency_cycles=_latency(folded, [l.latency_cycles for l in layers]),
+        fits=all(v <= 0 for v in violations.values()),
         utilization=board.utilization(total), violations=violations, notes=tuple(notes),
     )

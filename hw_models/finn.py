@@ -1,7 +1,8 @@
 """FINN-style streaming dataflow: MVAU (+ thresholds), sliding-window generator and max-pool.
 
-Every layer becomes FINN's hardware nodes: a dense layer one MVAU; a conv layer a
-ConvolutionInputGenerator (SWU) feeding an MVAU; a max-pool an SWU feeding a Pool node. Formulas
+The block formulas of FINN's hardware nodes, which the layer kinds of `hw_models.layers` combine
+(a dense layer is one MVAU; a conv layer a ConvolutionInputGenerator (SWU) feeding an MVAU; a max-pool
+an SWU feeding a Pool node; a residual add AddStreams and Thresholding ...). Formulas
 follow FINN-R (arXiv:1809.04570) and finn-plus 1.6.1's estimators; coefficients come from
 hw_models/data/*.yaml. FF has no FINN model: ours counts operand, accumulator and compare registers.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 
 from boards import Resources
-from hw_models.design import FLOAT_BITS, ConvLayer, DenseLayer
+from hw_models.common import FLOAT_BITS
 from hw_models.memory import MemoryShape, memory_terms
 from hw_models.terms import Terms, exact, terms
 
@@ -25,41 +26,40 @@ def accumulator_bits(mw: int, weight_bits: int, input_bits: int, input_signed: b
     return int(math.ceil(alpha + math.log2(1 + 2 ** -alpha) + 1))
 
 
-def mvau_cycles(layer: DenseLayer | ConvLayer, pe: int, simd: int) -> int:
+def mvau_cycles(layer, pe: int, simd: int) -> int:
     """FINN MVAU: (MH/PE) * (MW/SIMD) * input vectors (FINN-R eq. for folded matrix-vector units)."""
     return (layer.mh // pe) * (layer.mw // simd) * layer.input_vectors
 
 
-def swu_cycles(in_ch: int, in_dim: int, kernel: int, stride: int, out_dim: int, simd: int,
-               depthwise: bool = False) -> int:
+def _pair(value) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def swu_cycles(in_ch: int, in_dim, kernel, stride, out_dim, simd: int, depthwise: bool = False) -> int:
     """ConvolutionInputGenerator_rtl default style, 2D (finn-plus 1.6.1 get_exp_cycles); pooling
-    windows are generated depthwise."""
+    windows are generated depthwise. Sizes are (height, width) pairs or one int for square."""
+    (_, iw), (kh, kw), (sh, sw), (oh, ow) = _pair(in_dim), _pair(kernel), _pair(stride), _pair(out_dim)
     channel_factor = in_ch // simd
-    buffer_min = ((kernel - 1) * in_dim + (kernel - 1) + 1) * channel_factor
-    write_block = out_dim * kernel * kernel * channel_factor
-    read_block = stride * in_dim * channel_factor
+    buffer_min = ((kh - 1) * iw + (kw - 1) + 1) * channel_factor
+    write_block = ow * kh * kw * channel_factor
+    read_block = sw * iw * channel_factor
     max_cycles = max(write_block, read_block)
     extra = 0
     if depthwise:
-        max_cycles += out_dim * (stride - 1) * (channel_factor - 1)
-        extra = (stride - 1) * in_dim * channel_factor
-    return buffer_min + out_dim * max_cycles + extra
+        max_cycles += ow * (sw - 1) * (channel_factor - 1)
+        extra = (sh - 1) * iw * channel_factor
+    return buffer_min + oh * max_cycles + extra
 
 
-def pool_cycles(channels: int, pool: int, out_dim: int, pe: int) -> int:
-    """Pool_hls: channels * k^2 / PE * out_dim^2 (finn-plus 1.6.1 get_exp_cycles)."""
-    return (channels * pool * pool // pe) * out_dim * out_dim
+def pool_cycles(channels: int, pool, out_dim, pe: int) -> int:
+    """Pool_hls: channels * kh * kw / PE * output pixels (finn-plus 1.6.1 get_exp_cycles)."""
+    (kh, kw), (oh, ow) = _pair(pool), _pair(out_dim)
+    return (channels * kh * kw // pe) * oh * ow
 
 
 def layer_cycles(layer, pe: int, simd: int) -> int:
-    """Cycles per frame of the layer's slowest hardware node."""
-    if isinstance(layer, DenseLayer):
-        return mvau_cycles(layer, pe, simd)
-    if isinstance(layer, ConvLayer):
-        return max(mvau_cycles(layer, pe, simd),
-                   swu_cycles(layer.in_ch, layer.in_dim, layer.kernel, layer.stride, layer.out_dim, simd))
-    return max(swu_cycles(layer.channels, layer.in_dim, layer.pool, layer.pool, layer.out_dim, pe, depthwise=True),
-               pool_cycles(layer.channels, layer.pool, layer.out_dim, pe))
+    """Cycles per frame of the layer's slowest hardware node (see `hw_models.layers`)."""
+    return layer.finn_cycles(pe, simd)
 
 
 def _mac_lane_luts(w: int, a: int) -> int:
@@ -69,7 +69,7 @@ def _mac_lane_luts(w: int, a: int) -> int:
     return (2 * math.ceil((w + a) / 6) - 1) * (w + a)
 
 
-def mvau_terms(layer: DenseLayer | ConvLayer, input_bits: int, input_signed: bool, pe: int, simd: int,
+def mvau_terms(layer, input_bits: int, input_signed: bool, pe: int, simd: int,
                ram_style: str, coeffs) -> tuple[Terms, dict]:
     """One MVAU: weights in memory, PE x SIMD MAC lanes, adder trees, accumulators, thresholds."""
     rules = coeffs.section("finn", "rules")
@@ -107,28 +107,32 @@ def mvau_terms(layer: DenseLayer | ConvLayer, input_bits: int, input_signed: boo
     return compute + wmem + tmem, detail
 
 
-def swu_terms(in_ch: int, in_dim: int, kernel: int, bits: int, simd: int, ram_style: str,
+def swu_terms(in_ch: int, in_dim, kernel, bits: int, simd: int, ram_style: str,
               coeffs) -> tuple[Terms, dict]:
-    """Sliding-window line buffer of (k-1) rows + k pixels, SIMD * bits wide (finn-plus SWU_rtl)."""
-    depth = ((kernel - 1) * in_dim + kernel) * (in_ch // simd)
+    """Sliding-window line buffer of (kh-1) rows + kw pixels, SIMD * bits wide (finn-plus SWU_rtl)."""
+    (_, iw), (kh, kw) = _pair(in_dim), _pair(kernel)
+    depth = ((kh - 1) * iw + kw) * (in_ch // simd)
     width = simd * bits
     mem, style = memory_terms("finn.swu", MemoryShape(depth=depth, width_bits=width), ram_style, coeffs.section("memory"))
     logic = terms("finn.swu", "lut", const=1, stream_bits=width) + terms("finn.swu", "ff", const=1, stream_bits=width)
     return logic + mem, {"buffer": {"depth": depth, "width_bits": width, "style": style}}
 
 
+def threshold_terms(channels: int, in_bits: int, out_bits: int, pe: int, ram_style: str,
+                    coeffs) -> tuple[Terms, dict]:
+    """A standalone Thresholding node: 2^A - 1 thresholds of the input width per channel, compared
+    by PE lanes, stored per PE (FINN-R's threshold memory, as in the MVAU's)."""
+    n_thr = 2 ** out_bits - 1
+    mem = MemoryShape(depth=channels // pe, width_bits=n_thr * in_bits, count=pe)
+    tmem, style = memory_terms("finn.thresholding", mem, ram_style, coeffs.section("memory"))
+    compare = pe * n_thr * in_bits
+    logic = terms("finn.thresholding", "lut", const=1, compare_bits=compare) + terms("finn.thresholding", "ff", const=1, regs=pe * out_bits)
+    return logic + tmem, {"depth": mem.depth, "width_bits": mem.width_bits, "count": pe, "style": style}
+
+
 def layer_terms(layer, input_bits: int, input_signed: bool, pe: int, simd: int, ram_style: str,
                 coeffs) -> tuple[Terms, dict]:
-    if isinstance(layer, DenseLayer):
-        return mvau_terms(layer, input_bits, input_signed, pe, simd, ram_style, coeffs)
-    if isinstance(layer, ConvLayer):
-        swu, swu_detail = swu_terms(layer.in_ch, layer.in_dim, layer.kernel, input_bits, simd, ram_style, coeffs)
-        mvau, mvau_detail = mvau_terms(layer, input_bits, input_signed, pe, simd, ram_style, coeffs)
-        return swu + mvau, {"swu": swu_detail, "mvau": mvau_detail}
-    swu, swu_detail = swu_terms(layer.channels, layer.in_dim, layer.pool, input_bits, pe, ram_style, coeffs)
-    lane_bits = pe * input_bits
-    pool = terms("finn.pool", "lut", const=1, lane_bits=lane_bits) + terms("finn.pool", "ff", const=1, lane_bits=lane_bits)
-    return swu + pool, {"swu": swu_detail}
+    return layer.finn_terms(input_bits, input_signed, pe, simd, ram_style, coeffs)
 
 
 def mvau_resources(layer, input_bits: int, input_signed: bool, pe: int, simd: int, ram_style: str,

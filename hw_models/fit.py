@@ -21,10 +21,9 @@ from dataclasses import dataclass, replace
 from typing import Iterable
 
 from boards import Board
-from hw_models import finn, hls4ml
 from hw_models.coefficients import Coefficients, load_coefficients
-from hw_models.design import STYLES, Design, MaxPoolLayer, divisors
-from hw_models.estimate import ResourceEstimate, estimate
+from hw_models.design import STYLES, Design, divisors
+from hw_models.estimate import ResourceEstimate, estimate, with_duplicates
 from hw_models.folding import allowed_reuse_factors, check_search_size, derive_finn_folding
 
 _REF_CLOCK_MHZ = 100.0  # folding depends on the target in cycles only; any clock converts it
@@ -45,11 +44,7 @@ class LimitingLayer:
 
 
 def layer_name(layer) -> str:
-    if isinstance(layer, MaxPoolLayer):
-        return f"maxpool{layer.pool} {layer.channels}ch @{layer.in_dim}"
-    if layer.kind == "conv":
-        return f"conv{layer.kernel}x{layer.kernel} {layer.in_ch}->{layer.out_ch} @{layer.in_dim}"
-    return f"dense {layer.in_features}->{layer.out_features}"
+    return layer.describe()
 
 
 def limiting_layers(design: Design, est: ResourceEstimate) -> tuple[LimitingLayer, ...]:
@@ -78,10 +73,9 @@ class FitResult:
 # ----------------------------------------------------------------------------- folding options
 
 def _finn_layer_cycle_values(layer) -> set[int]:
-    if isinstance(layer, MaxPoolLayer):
-        return {finn.layer_cycles(layer, pe, 1) for pe in divisors(layer.channels)}
-    return {finn.layer_cycles(layer, pe, simd)
-            for pe in divisors(layer.mh) for simd in divisors(layer.simd_limit)}
+    pes = divisors(layer.pe_limit) if layer.pe_limit is not None else [1]
+    simds = divisors(layer.simd_limit) if layer.simd_limit is not None else [1]
+    return {layer.finn_cycles(pe, simd) for pe in pes for simd in simds}
 
 
 class _Hls4mlFolder:
@@ -91,16 +85,16 @@ class _Hls4mlFolder:
     def __init__(self, design: Design, coeffs: Coefficients):
         self.options = []  # per layer: None (max-pool) or (allowed RFs, their IIs), both ascending
         for layer in design.layers:
-            if isinstance(layer, MaxPoolLayer):
+            if not layer.weighted:
                 self.options.append(None)
                 continue
             allowed = allowed_reuse_factors(layer, coeffs)
-            self.options.append((allowed, [hls4ml.layer_cycles(layer, rf)[0] for rf in allowed]))
+            self.options.append((allowed, [layer.hls4ml_cycles(rf)[0] for rf in allowed]))
 
     def cycle_values(self, design: Design) -> set[int]:
         out = set()
         for layer, opt in zip(design.layers, self.options):
-            out |= {hls4ml.layer_cycles(layer, 1)[0]} if opt is None else set(opt[1])
+            out |= {layer.hls4ml_cycles(1)[0]} if opt is None else set(opt[1])
         return out
 
     def fold(self, design: Design, target: int) -> Design:
@@ -118,10 +112,8 @@ class _Hls4mlFolder:
 def _unfolded(design: Design) -> Design:
     layers = []
     for layer in design.layers:
-        if isinstance(layer, MaxPoolLayer):
-            layers.append(replace(layer, pe=None))
-        else:
-            layers.append(replace(layer, pe=None, simd=None, reuse_factor=None))
+        knobs = ("pe", "simd", "reuse_factor") if layer.weighted else ("pe",)
+        layers.append(replace(layer, **{k: None for k in knobs}))
     return replace(design, layers=tuple(layers), target_fps=None)
 
 
@@ -133,8 +125,8 @@ def _finn_fold(design: Design, target: int, coeffs: Coefficients) -> Design:
 
 def _cycles(folded: Design) -> int:
     if folded.style == "hls4ml":
-        return max(hls4ml.layer_cycles(l, getattr(l, "reuse_factor", None) or 1)[0] for l in folded.layers)
-    return max(finn.layer_cycles(l, l.pe, getattr(l, "simd", None) or 1) for l in folded.layers)
+        return max(l.hls4ml_cycles(getattr(l, "reuse_factor", None) or 1)[0] for l in folded.layers)
+    return max(l.finn_cycles(l.pe or 1, getattr(l, "simd", None) or 1) for l in folded.layers)
 
 
 @dataclass(frozen=True)
@@ -148,7 +140,7 @@ def _candidates(design: Design, coeffs: Coefficients) -> _Candidates:
     if design.style not in STYLES:
         raise ValueError(f"style {design.style!r} unknown; valid: {list(STYLES)}")
     check_search_size(design)
-    base = _unfolded(design)
+    base = _unfolded(with_duplicates(design))
     if design.style == "hls4ml":
         folder = _Hls4mlFolder(base, coeffs)
         values = folder.cycle_values(base)

@@ -6,8 +6,7 @@ import math
 from dataclasses import replace
 from functools import lru_cache
 
-from hw_models import finn, hls4ml
-from hw_models.design import Design, DesignError, MaxPoolLayer, divisors, valid_reuse_factors
+from hw_models.design import Design, DesignError, divisors, valid_reuse_factors
 
 # Folding is searched over divisors: PE of the outputs, SIMD of the inputs, reuse factors of
 # inputs x outputs. 2^31 is far beyond any FPGA layer; refusing larger sizes keeps every search short.
@@ -17,10 +16,10 @@ MAX_SEARCH_SIZE = 2 ** 31
 def check_search_size(design: Design) -> None:
     """DesignError for a layer too large to fold (the searches would run for minutes, or forever)."""
     for i, layer in enumerate(design.layers):
-        if isinstance(layer, MaxPoolLayer):
-            sizes = {"channels": layer.channels}
-        else:
+        if layer.weighted:
             sizes = {"outputs": layer.mh, "inputs": layer.simd_limit, "weights (inputs x outputs)": layer.mw * layer.mh}
+        else:
+            sizes = {"channels": layer.pe_limit or 1}
         for what, n in sizes.items():
             if n > MAX_SEARCH_SIZE:
                 raise DesignError(f"layer {i}: {n:,} {what} is more than 2^31, beyond any FPGA; "
@@ -35,13 +34,13 @@ def target_cycles(clock_mhz: float, target_fps: float | None) -> float | None:
 def _fold_finn_layer(layer, target: float | None, wwidth_max: float | None):
     """SetFolding (finn-plus 1.6.1): raise SIMD while the weight stream per PE stays within
     mvau_wwidth_max, then PE, each over its divisors, until cycles <= target. Given values are kept."""
-    if isinstance(layer, MaxPoolLayer):
-        if layer.pe is not None:
+    if layer.simd_limit is None:  # PE only (pools, streams), or no folding at all
+        if layer.pe is not None or layer.pe_limit is None:
             return layer
         pe = 1
         if target is not None:
-            for pe in divisors(layer.channels):
-                if finn.layer_cycles(layer, pe, 1) <= target:
+            for pe in divisors(layer.pe_limit):
+                if layer.finn_cycles(pe, 1) <= target:
                     break
         return replace(layer, pe=pe)
     pe_fixed, simd_fixed = layer.pe is not None, layer.simd is not None
@@ -53,18 +52,18 @@ def _fold_finn_layer(layer, target: float | None, wwidth_max: float | None):
             if wwidth_max is not None and cand * layer.weight_bits > wwidth_max and cand > 1:
                 break
             simd = cand
-            if finn.layer_cycles(layer, pe, simd) <= target:
+            if layer.finn_cycles(pe, simd) <= target:
                 return replace(layer, pe=pe, simd=simd)
     if not pe_fixed:
-        for cand in divisors(layer.mh):
+        for cand in divisors(layer.pe_limit):
             pe = cand
-            if finn.layer_cycles(layer, pe, simd) <= target:
+            if layer.finn_cycles(pe, simd) <= target:
                 break
     return replace(layer, pe=pe, simd=simd)
 
 
 def _cycles(layer) -> int:
-    return finn.layer_cycles(layer, layer.pe, getattr(layer, "simd", None) or 1)
+    return layer.finn_cycles(layer.pe or 1, getattr(layer, "simd", None) or 1)
 
 
 def derive_finn_folding(design: Design, clock_mhz: float, coeffs) -> Design:
@@ -104,7 +103,7 @@ def _with_reuse_factor(layer, target: float | None, limit: int):
     allowed = _allowed_reuse_factors(layer.mw, layer.mh, limit)
     rf = allowed[0]
     if target is not None:  # the initiation interval grows with the reuse factor: bisect
-        meeting = bisect.bisect_right(allowed, target, key=lambda r: hls4ml.layer_cycles(layer, r)[0])
+        meeting = bisect.bisect_right(allowed, target, key=lambda r: layer.hls4ml_cycles(r)[0])
         rf = allowed[meeting - 1] if meeting else allowed[0]
     return replace(layer, reuse_factor=rf)
 
@@ -117,7 +116,7 @@ def derive_reuse_factors(design: Design, clock_mhz: float, coeffs) -> Design:
     limit = coeffs.section("hls4ml", "rules")["max_unrolled_mults"]
     out = []
     for layer in design.layers:
-        if isinstance(layer, MaxPoolLayer) or layer.reuse_factor is not None:
+        if not layer.weighted or layer.reuse_factor is not None:
             out.append(layer)
         else:
             out.append(_with_reuse_factor(layer, target, limit))

@@ -10,23 +10,15 @@ from __future__ import annotations
 
 import math
 
-from hw_models.design import FLOAT_BITS, DenseLayer, MaxPoolLayer
+from hw_models.common import FLOAT_BITS
 from hw_models.finn import accumulator_bits
 from hw_models.memory import MemoryShape, memory_terms
 from hw_models.terms import Terms, exact, terms
 
 
 def layer_cycles(layer, reuse_factor: int) -> tuple[int, int]:
-    """(initiation interval, latency) in cycles for one frame through this layer."""
-    if isinstance(layer, MaxPoolLayer):
-        ii = layer.out_dim * layer.out_dim
-        return ii, ii + 1
-    rf = reuse_factor
-    depth = math.ceil(math.log2(max(2, layer.mw)))
-    if isinstance(layer, DenseLayer):
-        return rf, rf + depth + 2
-    pixels = layer.out_dim * layer.out_dim
-    return pixels * rf, pixels * rf + depth + 2
+    """(initiation interval, latency) in cycles for one frame through this layer (see `hw_models.layers`)."""
+    return layer.hls4ml_cycles(reuse_factor)
 
 
 def weight_density(layer, reuse_factor: int, rules) -> float:
@@ -44,10 +36,12 @@ def weight_density(layer, reuse_factor: int, rules) -> float:
 
 def layer_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, ram_style: str,
                 coeffs) -> tuple[Terms, dict]:
-    if isinstance(layer, MaxPoolLayer):
-        compare_bits = layer.channels * input_bits * (layer.pool * layer.pool - 1)
-        lane_bits = layer.channels * input_bits
-        return terms("hls4ml.maxpool", "lut", compare_bits=compare_bits) + terms("hls4ml.maxpool", "ff", lane_bits=lane_bits), {}
+    return layer.hls4ml_terms(input_bits, input_signed, reuse_factor, ram_style, coeffs)
+
+
+def dense_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, ram_style: str,
+                coeffs) -> tuple[Terms, dict]:
+    """A weight matrix (Dense, Conv per pixel, depthwise Conv) of mw x mh multiplies."""
     rules = coeffs.section("hls4ml", "rules")
     w, a = layer.weight_bits, input_bits
     mults = math.ceil(layer.mw * layer.mh / reuse_factor)

@@ -66,12 +66,15 @@ DESCRIPTIONS: dict[str, str] = {
                     "switches such as `{export: true, finn: true}`) is still read, as the steps it meant.",
     "Config.output_dir": "Parent folder of the run folders (`codesign search --output` overrides it).",
 
-    "DatasetConfig.name": "`digits` (scikit-learn, 8x8 images), `mnist1d` (generated locally) or `npz` "
-                          "(a file of yours).",
+    "DatasetConfig.name": "`digits` (scikit-learn, 8x8 images), `mnist1d` (40-sample signals, generated "
+                          "locally), `jetlike` (16 features, 5 classes, generated with scikit-learn in the shape "
+                          "of hls4ml's jet-tagging inputs; not physics data) or `npz` (a file of yours).",
     "DatasetConfig.path": "For `npz` only (required there, refused otherwise): a file holding `x_train, "
-                          "y_train, x_test, y_test`; square images are used as images by CNNs.",
+                          "y_train, x_test, y_test`: N x F flat, N x H x W or N x C x H x W images (square ones "
+                          "also for the built-in CNNs); with an array `layout` = `signal`, N x L or N x C x L "
+                          "1-D signals.",
     "DatasetConfig.val_fraction": "Share of the training data held out for validation (early stopping).",
-    "DatasetConfig.test_fraction": "Share of the data used as test set (`digits` and `mnist1d` only; an "
+    "DatasetConfig.test_fraction": "Share of the data used as test set (generated data sets only; an "
                                    "`npz` file brings its own split).",
 
     "SpaceConfig.kind": "Network kinds to search: `mlp`, `cnn` (conv blocks, then dense layers). At least "
@@ -273,7 +276,8 @@ def _table(path: str, model: type[BaseModel]) -> list[str]:
         lines += [doc.splitlines()[0], ""]
     lines += ["| key | type | default | constraints | description |", "|---|---|---|---|---|"]
     for name, field in model.model_fields.items():
-        key = name if path in ("", "range") else f"{path}.{name}"
+        key = field.alias or name  # the config file's key
+        key = key if path in ("", "range") else f"{path}.{key}"
         lines.append(f"| `{key}` | {_cell(_type(field.annotation))} | {_cell(_default(field, field.annotation))} | "
                      f"{_cell(_constraints(field))} | {_cell(description(model, name) or '')} |")
     return lines + [""]

@@ -15,8 +15,8 @@ def test_schema_1_record_reads_with_its_design_as_data():
     assert rec.status is Status.OK and rec.accuracy == V1["metrics"]["accuracy"]
     assert [type(l) for l in rec.design.layers] == [ConvLayer, MaxPoolLayer, DenseLayer, DenseLayer]
     conv, pool, fc, out = rec.design.layers
-    assert (conv.in_ch, conv.out_ch, conv.kernel, conv.in_dim, conv.pe, conv.simd) == (1, 4, 3, 8, 2, 1)
-    assert (pool.channels, pool.pool) == (4, 2) and (fc.in_features, fc.out_features) == (36, 16)
+    assert (conv.in_ch, conv.out_ch, conv.kernel, conv.in_dim, conv.pe, conv.simd) == (1, 4, (3, 3), (8, 8), 2, 1)
+    assert (pool.channels, pool.pool) == (4, (2, 2)) and (fc.in_features, fc.out_features) == (36, 16)
     assert rec.design_summary == V1["design"]  # the same text the old record stored
     assert rec.estimates["analytic"].total.lut == V1["metrics"]["lut"]
     assert rec.estimates["finn-estimate"].cycles_per_frame == V1["estimates"]["finn-estimate"]["cycles_per_frame"]

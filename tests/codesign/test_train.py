@@ -95,7 +95,7 @@ def test_no_scaling_takes_data_in_0_1_as_it_is_and_refuses_anything_else(tmp_pat
         assert np.allclose(np.sort(d.x_test, axis=0), np.sort(f["x_test"].astype(np.float32), axis=0))
     with pytest.raises(DatasetError, match=r"scaling 'none': digits has \d+ value\(s\) outside \[0, 1\]"):
         load_dataset("digits", scaling="none")
-    with pytest.raises(DatasetError, match=r"dataset.scaling: 'zscore' unknown; valid: \['global', 'minmax', 'none'\]"):
+    with pytest.raises(DatasetError, match=r"dataset.scaling: 'zscore' unknown; valid: \['global', 'minmax', 'standard', 'none'\]"):
         load_dataset("digits", scaling="zscore")
 
 
@@ -103,3 +103,21 @@ def test_mnist1d_is_generated_locally():
     d = load_dataset("mnist1d")
     assert d.n_features == 40 and d.n_classes == 10 and d.image_shape is None
     assert len(d.x_train) + len(d.x_val) + len(d.x_test) == 5000
+
+
+def test_standard_scaling_feeds_a_signed_input_quantizer():
+    from codesign.model import build_model
+    from codesign.space import spec_from_params
+    from codesign.config import config_from_mapping
+    d = load_dataset("digits", scaling="standard")
+    assert d.signed_input and abs(float(d.x_train.mean())) < 1e-3
+    used = d.x_train.std(axis=0) > 0
+    assert np.allclose(d.x_train.std(axis=0)[used], 1.0, atol=1e-3)
+    assert (d.x_test < 0).any()  # a signed input, not [0, 1]
+    cfg = config_from_mapping({"dataset": {"scaling": "standard"}})
+    spec = spec_from_params({"kind": "mlp", "activation": "relu", "hidden_layers": 1, "fc0_width": 16,
+                             "fc0_weight_bits": 4, "fc0_act_bits": 4, "out_weight_bits": 4}, cfg, n_features=d.n_features, image_shape=d.image_shape,
+                            n_classes=10, input_signed=d.signed_input)
+    assert spec.to_design("finn").input_signed
+    model = build_model(spec, seed=0)
+    assert bool(model.input_quant.act_quant.is_signed)

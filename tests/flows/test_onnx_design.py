@@ -203,12 +203,74 @@ class _Residual(nn.Module):
 
 
 @pytest.mark.parametrize("bias", [False, True])
-def test_a_residual_add_is_an_error_naming_it_not_dropped(tmp_path, bias):
+def test_a_residual_add_is_estimated_with_its_stream_duplication(tmp_path, bias):
     path = tmp_path / "residual.onnx"
     export_qonnx(_Residual(bias).eval(), torch.zeros(1, 8), str(path))
-    adds = [n.name for n in onnx.load(str(path)).graph.node if n.op_type == "Add"]
-    assert adds
-    # one node named: the skip connection's Add, not a bias or a scaling constant
-    with pytest.raises(UnsupportedModel, match=r"unsupported op type\(s\) \['Add'\] in node\(s\) [^,]+ \(Add\); "
-                                               r"an elementwise op of two computed tensors \(a residual Add\)"):
+    design = design_from_qonnx(path)
+    # the add reads the input (the graph input through its quantizer) and fc2; fc1 reads the input too
+    assert [l.kind for l in design.layers] == ["dense", "dense", "add"]
+    assert design.inputs == ((-1,), (0,), (-1, 1))
+    assert design.input_bits == 4 and design.layers[0].act_bits == 4
+    est = estimate(design, get_board("pynq-z2"))
+    assert [l.kind for l in est.per_layer] == ["duplicate", "dense", "dense", "add"]
+    assert est.per_layer[3].detail["skip_fifos"][0]["input"] == 0  # the duplicate's copy waits for fc1 + fc2
+    hls = estimate(design_from_qonnx(path, style="hls4ml"), get_board("pynq-z2"))
+    assert [l.kind for l in hls.per_layer] == ["dense", "dense", "add"]
+
+
+class _ResBlock(nn.Module):
+    """A ResNet-style block on 8x8 images: stem conv, two 3x3 convs, add, global average pool, classifier."""
+
+    def __init__(self, depthwise: bool = False):
+        super().__init__()
+        self.inp = qnn.QuantIdentity(bit_width=8)
+        self.stem = qnn.QuantConv2d(1, 8, 3, padding=1, bias=False, weight_bit_width=4)
+        self.relu0 = qnn.QuantReLU(bit_width=4)
+        self.a = qnn.QuantConv2d(8, 8, 3, padding=1, groups=8 if depthwise else 1, bias=False, weight_bit_width=4)
+        self.bn = nn.BatchNorm2d(8)
+        self.relu1 = qnn.QuantReLU(bit_width=4)
+        self.b = qnn.QuantConv2d(8, 8, 3, padding=1, bias=False, weight_bit_width=4)
+        self.quant_b = qnn.QuantIdentity(bit_width=4)
+        self.relu2 = qnn.QuantReLU(bit_width=4)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = qnn.QuantLinear(8, 10, bias=False, weight_bit_width=4)
+
+    def forward(self, x):
+        x = self.relu0(self.stem(self.inp(x)))
+        y = self.quant_b(self.b(self.relu1(self.bn(self.a(x)))))
+        x = self.relu2(x + y)
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+@pytest.mark.parametrize("depthwise", [False, True])
+def test_a_brevitas_resnet_block_reads_as_a_graph(tmp_path, depthwise):
+    path = tmp_path / "resblock.onnx"
+    export_qonnx(_ResBlock(depthwise).eval(), torch.zeros(1, 1, 8, 8), str(path))
+    design = design_from_qonnx(path)
+    mid = "dwconv" if depthwise else "conv"
+    assert [l.kind for l in design.layers] == ["conv", mid, "conv", "add", "globalavgpool", "dense"]
+    assert design.inputs == ((-1,), (0,), (1,), (0, 2), (3,), (4,))
+    add = design.layers[3]
+    assert add.shape == (8, 8, 8) and add.act_bits == 4
+    assert design.layers[0].padding == (1, 1) and design.layers[4].in_dim == (8, 8)
+    est = estimate(design, get_board("pynq-z2"))
+    assert [l.kind for l in est.per_layer] == ["conv", "duplicate", mid, "conv", "add", "globalavgpool", "dense"]
+
+
+class _Difference(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inp = qnn.QuantIdentity(bit_width=4)
+        self.fc = qnn.QuantLinear(8, 8, bias=False, weight_bit_width=4)
+
+    def forward(self, x):
+        x = self.inp(x)
+        return x - self.fc(x)
+
+
+def test_a_sub_of_two_branches_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "difference.onnx"
+    export_qonnx(_Difference().eval(), torch.zeros(1, 8), str(path))
+    with pytest.raises(UnsupportedModel, match=r"unsupported op type\(s\) \['Sub'\] in node\(s\) [^,]+ \(Sub\); "
+                                               r"an elementwise Sub/Mul/Div of two computed tensors"):
         design_from_qonnx(path)

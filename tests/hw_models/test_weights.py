@@ -82,5 +82,5 @@ def test_with_csd_digits_skips_pools_and_checks_the_count():
                        MaxPoolLayer(channels=4, in_dim=6, pool=2), _dense(w=2)), style="hls4ml")
     out = d.with_csd_digits([0.5, None])
     assert out.layers[0].csd_digits == 0.5 and out.layers[2].csd_digits is None
-    with pytest.raises(DesignError, match="2 conv/dense layers"):
+    with pytest.raises(DesignError, match="2 layers with weights"):
         d.with_csd_digits([0.5])
