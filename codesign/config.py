@@ -337,6 +337,19 @@ def _check_ref(v: str | None) -> str | None:
     return v
 
 
+class SynthesisConfig(_Strict):
+    policy: Literal["all", "front", "top_k"] = Field(default="all", description=(
+        "Which trained trials the feedback flow (`feedback:`, e.g. yosys) synthesises: `all` (each trial in "
+        "its own worker, before it is scored), `front` (only those the model estimate puts within `margin` "
+        "of the current Pareto front), `top_k` (only those fewer than `top_k` trials dominate). With "
+        "`front` / `top_k` synthesis runs as separate Ray tasks beside training; its numbers are written "
+        "back into the trial's record and the front is recomputed with them."))
+    margin: float = Field(default=0.05, ge=0, le=1, description=(
+        "`front`: how far behind the front a trial may be and still be synthesised, as a fraction of each "
+        "objective's range over the run's trials."))
+    top_k: int = Field(default=5, ge=1, description="`top_k`: synthesise a trial dominated by fewer than this many.")
+
+
 class Config(_Strict):
     name: str = "search"
     seed: int = 0
@@ -361,6 +374,7 @@ class Config(_Strict):
     coefficients: str = "analytic"
     # toolchain flows every trained candidate goes through, in order (flows they require are added)
     flows: list[FlowStep] = [FlowStep(name="qonnx")]
+    synthesis: SynthesisConfig = SynthesisConfig()
     output_dir: str = "runs"
 
     @field_validator("coefficients")
@@ -406,6 +420,9 @@ class Config(_Strict):
                 what = "feedback" if flow.name == self.feedback else "flow"
                 raise ValueError(f"{what} {flow.name!r} needs style {' or '.join(map(repr, flow.styles))} "
                                  f"(the config has style {self.style!r})")
+        if self.synthesis.policy != "all" and self.feedback not in FLOWS:
+            raise ValueError(f"synthesis.policy {self.synthesis.policy!r} chooses which trials a feedback flow "
+                             f"synthesises: set feedback to a flow (e.g. yosys), not {self.feedback!r}")
         if self.feedback == "yosys" and (self.folding.mode != "derive" or self.folding.target_fps is not None):
             raise ValueError("feedback 'yosys' synthesises fully parallel RTL (reuse factor 1): set folding "
                              "{mode: derive, target_fps: null} so the analytic estimate describes the same design")

@@ -70,6 +70,9 @@ class TrialRecord:
     user_attrs: Mapping[str, Any] = field(default_factory=dict)  # extra data (benchmarks), as in Optuna
     # resource -> the source its metric came from (FF under finn-estimate: the analytic model); empty: `source`
     resource_sources: Mapping[str, str] = field(default_factory=dict)
+    # the feedback's synthesis under a policy other than `all` (codesign.synthesis): pending, queued,
+    # done, not selected, failed; None when every trial is synthesised in its own worker
+    synthesis: str | None = None
 
     @property
     def accuracy(self) -> float | None:
@@ -99,7 +102,8 @@ class TrialRecord:
                "trial_dir": self.trial_dir, "artifacts": list(self.artifacts), "node_id": self.node_id,
                "process_error": self.process_error, "completed_from": self.completed_from,
                "duplicate_of": self.duplicate_of,
-               "user_attrs": dict(self.user_attrs), "resource_sources": dict(self.resource_sources)}
+               "user_attrs": dict(self.user_attrs), "resource_sources": dict(self.resource_sources),
+               "synthesis": self.synthesis}
         return out
 
     @classmethod
@@ -148,7 +152,7 @@ def _from_json(data: Mapping, version: int) -> TrialRecord:
         timings=timings, trial_dir=data.get("trial_dir"), artifacts=tuple(data.get("artifacts") or ()),
         node_id=data.get("node_id"), process_error=bool(data.get("process_error")),
         completed_from=data.get("completed_from"), duplicate_of=data.get("duplicate_of"), user_attrs=dict(data.get("user_attrs") or {}),
-        resource_sources=dict(data.get("resource_sources") or {}))
+        resource_sources=dict(data.get("resource_sources") or {}), synthesis=data.get("synthesis"))
 
 
 def _legacy_design(data: Mapping) -> Design | None:

@@ -106,12 +106,27 @@ def _evaluate(ctx: TrialContext, record: TrialRecord, on_epoch) -> TrialRecord:
              result.val_accuracy, result.epochs_run, result.train_s)
     if cfg.style == "hls4ml":
         est, record = _with_trained_weights(ctx, spec, model, est, record)
-    record, primary = run_toolchain(ctx, spec, design, model, est, record)
-    if primary is not None:  # the feedback's numbers decide, whatever the model said after training
-        record = _scored(ctx, record.replace(source=primary.source), primary, f" by {primary.source}",
-                         ff_fallback=est, decisive=True)
+    from codesign.synthesis import PENDING, deferred
+    later = deferred(cfg)  # the driver decides whether to synthesise, after the trial
+    record, primary = run_toolchain(ctx, spec, design, model, est, record, skip=(cfg.feedback,) if later else ())
+    if later:
+        record = record.replace(synthesis=PENDING)
+    if primary is not None:
+        record = score_feedback(ctx, record, primary, est)
     metrics = {**record.metrics, "accuracy": result.test_accuracy, "val_accuracy": result.val_accuracy}
     return record.replace(metrics=metrics, objective_values=tuple(objective_values(metrics, cfg.search.objectives)))
+
+
+def score_feedback(ctx: TrialContext, record: TrialRecord, primary: ResourceEstimate,
+                   analytic: ResourceEstimate) -> TrialRecord:
+    """The feedback's numbers decide, whatever the model said after training (resources it does not
+    estimate come from the model); the objectives follow the new metrics."""
+    accuracy = {k: record.metrics[k] for k in ("accuracy", "val_accuracy") if k in record.metrics}
+    record = _scored(ctx, record.replace(source=primary.source), primary, f" by {primary.source}",
+                     ff_fallback=analytic, decisive=True)
+    metrics = {**record.metrics, **accuracy}
+    values = tuple(objective_values(metrics, ctx.cfg.search.objectives)) if accuracy else record.objective_values
+    return record.replace(metrics=metrics, objective_values=values)
 
 
 def _scored(ctx: TrialContext, record: TrialRecord, est: ResourceEstimate, reason: str = "", *,
@@ -141,14 +156,16 @@ def _with_trained_weights(ctx: TrialContext, spec: ModelSpec, model, before: Res
     return est, _scored(ctx, record, est, " with the trained weights")
 
 
-def run_toolchain(ctx: TrialContext, spec: ModelSpec, design, model, analytic: ResourceEstimate,
-                  record: TrialRecord) -> tuple[TrialRecord, ResourceEstimate | None]:
+def run_toolchain(ctx: TrialContext, spec, design, model, analytic: ResourceEstimate, record: TrialRecord, *,
+                  skip: tuple[str, ...] = (), only: tuple[str, ...] | None = None,
+                  onnx_path: Path | None = None) -> tuple[TrialRecord, ResourceEstimate | None]:
     """Take the trained model and its folded `design` through the configured flows in order
-    (`Config.flow_steps`): the record
-    with what each computed (flows, estimates, files), and the estimate of the feedback's flow when it
-    ran (else None: the trial keeps its model estimate). A failing flow raises (the trial fails)."""
+    (`Config.flow_steps`; without the `skip`ped ones, or `only` those, with `onnx_path` as the
+    QONNX export of an earlier run): the record with what each computed (flows, estimates, files), and
+    the estimate of the feedback's flow when it ran (else None: the trial keeps its model estimate).
+    A failing flow raises (the trial fails)."""
     cfg = ctx.cfg
-    steps = cfg.flow_steps()
+    steps = [(f, o) for f, o in cfg.flow_steps() if f.name not in skip and (only is None or f.name in only)]
     if not steps:
         return record, None
     import numpy as np
@@ -166,7 +183,7 @@ def run_toolchain(ctx: TrialContext, spec: ModelSpec, design, model, analytic: R
                            design=design, board=ctx.board, clock_mhz=cfg.clock(ctx.board), work_dir=ctx.trial_dir,
                            x_check=dataset_for(cfg).x_test, image_shape=spec.image_shape,
                            cycles_per_frame=analytic.cycles_per_frame, latency_cycles=analytic.latency_cycles,
-                           cache_dir=ctx.run_dir / runfolder.CACHE)
+                           cache_dir=ctx.run_dir / runfolder.CACHE, onnx_path=onnx_path)
     results = run_flows(steps, flow_ctx, on_result=lambda r: _log_flow(ctx.log, r))
     estimates = {s: e for r in results for s, e in r.estimates.items()}
     record = record.replace(

@@ -124,6 +124,48 @@ class RecordWriter(tune.Callback):
             trial_dir=runfolder.relative_trial_dir(trial.trial_id)))
 
 
+@ray.remote(num_cpus=1)
+def _synthesis_task(cfg_json: str, run_dir: str, record_json: dict) -> dict:
+    from codesign.synthesis import synthesize
+    return synthesize(Config.model_validate_json(cfg_json), run_dir, TrialRecord.from_json(record_json)).to_json()
+
+
+class SynthesisScheduler(tune.Callback):
+    """Driver-side, with `synthesis.policy` front / top_k: each finished trial the policy selects is
+    synthesised by a Ray task (one CPU) beside the trials still training; results are written back into
+    its record as they arrive, all of them before the search ends."""
+
+    def __init__(self, run_dir: Path, cfg: Config):
+        self.run_dir, self.cfg = run_dir, cfg
+        self._queue = None
+
+    def _q(self):
+        from codesign.synthesis import SynthesisQueue
+        if self._queue is None:
+            cfg_json = self.cfg.model_dump_json()
+            self._queue = SynthesisQueue(
+                self.run_dir, self.cfg,
+                submit=lambda rec: _synthesis_task.remote(cfg_json, str(self.run_dir), rec.to_json()),
+                ready=lambda handles: ray.wait(handles, num_returns=len(handles), timeout=0)[0],
+                result=lambda handle: TrialRecord.from_json(ray.get(handle)))
+            self._queue.requeue()  # queued before an interruption
+        return self._queue
+
+    def __getstate__(self):  # pickled with Ray's experiment state: the queue's handles are not
+        return {"run_dir": self.run_dir, "cfg": self.cfg, "_queue": None}
+
+    def on_step_begin(self, iteration, trials, **info):
+        self._q().collect()
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        result = trial.last_result or {}
+        if result.get("record") is not None and not result.get("replayed"):
+            self._q().offer(TrialRecord.from_json(result["record"]))
+
+    def on_experiment_end(self, trials, **info):
+        self._q().collect(wait=True)
+
+
 class ProgressPrinter(tune.Callback):
     """One line per finished trial: counts by status, best accuracy, Pareto size, hypervolume, time."""
 
@@ -434,8 +476,9 @@ def check_experiment_state(experiment: Path) -> None:
 
 
 def _callbacks(run_dir: Path, cfg: Config, quiet: bool) -> list:
-    return ([RecordWriter(run_dir)] + ([] if quiet else [ProgressPrinter(run_dir, cfg)])
-            + tune_loggers(cfg.search.loggers, cfg.name))
+    from codesign.synthesis import deferred
+    return ([RecordWriter(run_dir)] + ([SynthesisScheduler(run_dir, cfg)] if deferred(cfg) else [])
+            + ([] if quiet else [ProgressPrinter(run_dir, cfg)]) + tune_loggers(cfg.search.loggers, cfg.name))
 
 
 def _make_trainable(cfg: Config, run_dir: Path):

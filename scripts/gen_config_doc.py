@@ -48,6 +48,7 @@ DESCRIPTIONS: dict[str, str] = {
     "Config.folding": "How each layer's parallelism is chosen (section `folding`).",
     "Config.training": "Quantization-aware training of every feasible candidate (section `training`).",
     "Config.search": "Sampler, budget and objectives (section `search`).",
+    "Config.synthesis": "Which trials an expensive feedback flow synthesises (section `synthesis`).",
     "Config.feedback": "What scores every trial: `analytic` (the models in `hw_models/`, with "
                        "`coefficients`) or a flow's name: `finn-estimate` (finn-plus' own estimate), `vivado` "
                        "(Vivado synthesis; stops before any work when Vivado, or for style hls4ml Vitis HLS, "
