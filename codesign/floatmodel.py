@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from codesign.net import (Add, AvgPool, Concat, Conv1d, Conv2d, Dense, DepthwiseConv2d, Flatten, GlobalAvgPool,
                           Input, MaxPool, NetError)
@@ -174,23 +173,6 @@ def convert(module) -> Converted:
     if output is None or output < 0:
         raise FloatModelError("the model's output is not computed by any layer")
     return Converted(tuple(ops), output, float_modules)
-
-
-@lru_cache(maxsize=4)
-def load(ref: str) -> Converted:
-    from codesign.userspace import SpaceError, load_function
-    fn = load_function(ref)
-    try:
-        module = fn()
-    except Exception as exc:
-        raise SpaceError(f"model.float: {ref}() raised {type(exc).__name__}: {exc}") from None
-    import torch
-    if not isinstance(module, torch.nn.Module):
-        raise SpaceError(f"model.float: {ref}() must return a torch.nn.Module, got {type(module).__name__}")
-    try:
-        return convert(module.eval())
-    except FloatModelError as exc:
-        raise SpaceError(f"model.float: {ref}: {exc}") from None
 
 
 def _param(name: str) -> str:

@@ -13,6 +13,7 @@ import importlib.util
 import sys
 import traceback
 import warnings
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -67,6 +68,24 @@ def _where(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{at}"
 
 
+@lru_cache(maxsize=4)
+def float_model(ref: str):
+    """The converted float model `ref` names (`codesign.floatmodel.Converted`), once per process."""
+    from codesign.floatmodel import FloatModelError, convert
+    fn = load_function(ref)
+    try:
+        module = fn()
+    except Exception as exc:
+        raise SpaceError(f"model.float: {ref}() raised {_where(exc)}") from None
+    import torch
+    if not isinstance(module, torch.nn.Module):
+        raise SpaceError(f"model.float: {ref}() must return a torch.nn.Module, got {type(module).__name__}")
+    try:
+        return convert(module.eval())
+    except FloatModelError as exc:
+        raise SpaceError(f"model.float: {ref}: {exc}") from None
+
+
 def user_spec(ref: str, trial, data, *, target_fps: float | None = None) -> NetSpec:
     """Run the space function with `trial` and return the network it built."""
     fn = load_function(ref)
@@ -93,10 +112,10 @@ def sample(cfg, trial, data) -> NetSpec:
         target = trial.suggest_categorical("target_fps", list(target))
     if isinstance(cfg.model, str):
         return user_spec(cfg.model, trial, data, target_fps=target)
-    from codesign.floatmodel import FloatModelError, build, load
+    from codesign.floatmodel import FloatModelError, build
     ref = cfg.model.float_model
     try:
-        out = build(load(ref), cfg.space, trial, data, cfg.model.width_multipliers)
+        out = build(float_model(ref), cfg.space, trial, data, cfg.model.width_multipliers)
         return NetSpec.from_output(out, data, target_fps=target)
     except (FloatModelError, NetError) as exc:
         raise SpaceError(f"model.float: {ref}: {exc}") from None
@@ -113,8 +132,8 @@ def spec_from_params(cfg, params: dict, data) -> NetSpec:
 def initialise(model, cfg) -> None:
     """A converted float model's trials start from its weights; other networks from their seeded init."""
     if cfg.model is not None and not isinstance(cfg.model, str):
-        from codesign.floatmodel import initialise as from_float, load
-        from_float(model, load(cfg.model.float_model))
+        from codesign.floatmodel import initialise as from_float
+        from_float(model, float_model(cfg.model.float_model))
 
 
 def check_space(cfg, data) -> NetSpec:

@@ -135,7 +135,7 @@ def test_a_float_model_is_quantized_from_its_weights(tmp_path):
     design = spec.to_design("finn")
     assert [l.kind for l in design.layers] == ["conv", "dense"]
     assert design.layers[0].act_bits == 3 and design.layers[1].act_bits == 32
-    from codesign.floatmodel import load
+    from codesign.userspace import float_model as load
     from codesign.model import build_model
     from codesign.userspace import initialise
     model = build_model(spec, seed=1)
@@ -179,7 +179,7 @@ def test_a_width_multiplier_narrows_every_layer_but_the_output(tmp_path):
     design = spec.to_design("finn")
     assert design.layers[0].out_ch == 2 and design.layers[1].in_features == 2 * 64 and design.layers[1].out_features == 10
     from codesign.model import build_model
-    from codesign.floatmodel import load
+    from codesign.userspace import float_model as load
     from codesign.userspace import initialise
     model = build_model(spec, seed=0)
     initialise(model, cfg)
