@@ -348,6 +348,11 @@ class SynthesisConfig(_Strict):
         "`front`: how far behind the front a trial may be and still be synthesised, as a fraction of each "
         "objective's range over the run's trials."))
     top_k: int = Field(default=5, ge=1, description="`top_k`: synthesise a trial dominated by fewer than this many.")
+    recalibrate_every: int = Field(default=0, ge=0, description=(
+        "Online recalibration: after every this many syntheses the run refits the model's LUT/FF coefficients "
+        "(`codesign calibrate`'s fit, 25% held out) on the project's Yosys calibration set of the board's "
+        "family (in a checkout) plus the run's own synthesised designs, and new trials are estimated with "
+        "them (RUN/coefficients/; each record names the coefficients that scored it). 0: off."))
 
 
 class Config(_Strict):

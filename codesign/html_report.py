@@ -310,6 +310,44 @@ def hypervolume_figure(series: list[tuple[int, float]]):
 
 # ---------------------------------------------------------------- PNGs (matplotlib, Agg canvas)
 
+def model_error_series(records: list[TrialRecord], feedback: str) -> list[tuple[int, float, str]]:
+    """(synthesis number from 1, model LUT error vs the feedback's in %, coefficients of the model
+    estimate) for the trials the feedback flow synthesised, in record order."""
+    out = []
+    for r in records:
+        synth = r.estimates.get(feedback)
+        model = next((r.estimates[s] for s in ("calibrated", "analytic") if s in r.estimates), None)
+        if synth is not None and model is not None and synth.total.lut:
+            out.append((len(out) + 1, 100 * (model.total.lut - synth.total.lut) / synth.total.lut,
+                        r.coefficients or "?"))
+    return out
+
+
+def model_error_figure(series: list[tuple[int, float, str]], feedback: str):
+    import plotly.graph_objects as go
+    fig = go.Figure()
+    for version in dict.fromkeys(v for *_, v in series):
+        rows = [(n, e) for n, e, v in series if v == version]
+        fig.add_trace(go.Scatter(x=[n for n, _ in rows], y=[e for _, e in rows], mode="markers", name=version))
+    fig.update_layout(height=360, margin=dict(t=30, b=40), xaxis_title=f"synthesis ({feedback}), in order",
+                      yaxis_title="model LUT error (%)")
+    return fig
+
+
+def _png_model_error(series: list[tuple[int, float, str]], feedback: str, path: Path) -> None:
+    fig, axes = _new_figure(1, 1, (7, 3.5))
+    ax = axes[0, 0]
+    for version in dict.fromkeys(v for *_, v in series):
+        rows = [(n, e) for n, e, v in series if v == version]
+        ax.scatter([n for n, _ in rows], [e for _, e in rows], label=version, s=18)
+    ax.axhline(0, color="#888", lw=0.8)
+    ax.set(xlabel=f"synthesis ({feedback}), in order", ylabel="model LUT error (%)",
+           title="model estimate vs synthesis over the run")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=100)
+
+
 def _new_figure(rows: int, cols: int, size: tuple[float, float]):
     from matplotlib.figure import Figure  # a bare Figure draws with the Agg canvas; pyplot is not touched
     fig = Figure(figsize=size, layout="constrained")
@@ -533,8 +571,12 @@ def write_html_report(run_dir: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     write_pngs(out, records, grouped, series)
     objectives = ", ".join(o.metric for o in cfg.search.objectives)
+    errors = model_error_series(records, cfg.feedback)
     divs = figures_html([("pareto-fronts", pareto_figure(grouped, board)), ("budget", budget_figure(records, board)),
-                         ("bits", bits_figure(grouped, front_ids)), ("hypervolume", hypervolume_figure(series))])
+                         ("bits", bits_figure(grouped, front_ids)), ("hypervolume", hypervolume_figure(series))]
+                        + ([("model-error", model_error_figure(errors, cfg.feedback))] if errors else []))
+    if errors:
+        _png_model_error(errors, cfg.feedback, out / "model_error.png")
     body = "".join([
         header_html(run_dir, cfg, board, records, front, hv),
         _section("Pareto fronts", f"Red: non-dominated feasible designs under the run's objectives ({objectives}); "
@@ -549,6 +591,10 @@ def write_html_report(run_dir: str | Path) -> Path:
         _section("Hypervolume vs trial", "Hypervolume of the front after each finished trial (objectives "
                  "normalised to [0, 1], reference point 1): a flat tail means the search has converged.",
                  divs[3], "hypervolume.png"),
+        (_section("Model estimate vs synthesis", f"The model's LUT estimate against {cfg.feedback} on every "
+                  "synthesised design, in the order they were synthesised; colour: the coefficients that made the "
+                  "estimate (a run that recalibrates online switches to its refits, coefficients/v<N>.json).",
+                  divs[4], "model_error.png") if errors else ""),
         _section("Pareto designs", "Resources with their share of the board; source: where the hardware "
                  "numbers come from.", pareto_table_html(front)),
         all_trials_html(records),

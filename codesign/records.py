@@ -73,6 +73,7 @@ class TrialRecord:
     # the feedback's synthesis under a policy other than `all` (codesign.synthesis): pending, queued,
     # done, not selected, failed; None when every trial is synthesised in its own worker
     synthesis: str | None = None
+    coefficients: str | None = None  # the coefficients of its model estimate (a name, or a run's refit: coefficients/v2.json)
 
     @property
     def accuracy(self) -> float | None:
@@ -103,7 +104,7 @@ class TrialRecord:
                "process_error": self.process_error, "completed_from": self.completed_from,
                "duplicate_of": self.duplicate_of,
                "user_attrs": dict(self.user_attrs), "resource_sources": dict(self.resource_sources),
-               "synthesis": self.synthesis}
+               "synthesis": self.synthesis, "coefficients": self.coefficients}
         return out
 
     @classmethod
@@ -152,7 +153,8 @@ def _from_json(data: Mapping, version: int) -> TrialRecord:
         timings=timings, trial_dir=data.get("trial_dir"), artifacts=tuple(data.get("artifacts") or ()),
         node_id=data.get("node_id"), process_error=bool(data.get("process_error")),
         completed_from=data.get("completed_from"), duplicate_of=data.get("duplicate_of"), user_attrs=dict(data.get("user_attrs") or {}),
-        resource_sources=dict(data.get("resource_sources") or {}), synthesis=data.get("synthesis"))
+        resource_sources=dict(data.get("resource_sources") or {}), synthesis=data.get("synthesis"),
+        coefficients=data.get("coefficients"))
 
 
 def _legacy_design(data: Mapping) -> Design | None:

@@ -87,6 +87,16 @@ def write_text(run_dir: Path, relative: str, text: str) -> Path:
     return _write_atomic(Path(run_dir) / relative, text)
 
 
+def append_line(run_dir: Path, relative: str, line: str) -> None:
+    """One whole, fsync'ed line appended to a log of the run folder (e.g. coefficients/history.jsonl)."""
+    path = Path(run_dir) / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line.rstrip("\n") + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def trial_dir(run_dir: str | Path, trial_id: str) -> Path:
     path = Path(run_dir) / "trials" / trial_id
     path.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,9 @@
 With `synthesis.policy: all` every trial runs its feedback flow in its own worker before it is
 scored. With `front` or `top_k` a trial is scored by its model estimate and marked `pending`; when it
 finishes, the driver decides (`select`) whether its design is worth synthesising and runs the
-feedback flow as a separate Ray task beside the training of the next trials (`SynthesisQueue`).
+feedback flow as a separate Ray task beside the training of the next trials (`SynthesisQueue`; the
+task runs `codesign.trial.synthesize`). With `recalibrate_every`, the run refits the model's
+coefficients on what it has synthesised (`recalibrate`) and new trials are estimated with them.
 The synthesised numbers are written back into the trial's record (a newer line of trials.jsonl,
 which readers take over the first), so reports and the front use them where present; a record says
 `synthesis: queued` until then, and a resumed search queues those again. The sampler keeps what it
@@ -11,8 +13,6 @@ was told when the trial finished (Optuna trials cannot change afterwards).
 """
 from __future__ import annotations
 
-import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -64,35 +64,60 @@ def select(candidate: TrialRecord, records: list[TrialRecord], cfg: Config) -> b
     return not any(_dominates(v, mine, margin) for v in others)
 
 
-def synthesize(cfg: Config, run_dir: str | Path, record: TrialRecord) -> TrialRecord:
-    """Run the feedback flow on a finished trial's trained network (a Ray task's work) and return the
-    record scored by it, `synthesis: done`; a failing flow fails the trial, as it would under `all`."""
-    import torch
+COEFFICIENTS = "coefficients"  # RUN/coefficients/: v<N>.json refits, `current` names the newest, history.jsonl
 
-    from codesign.model import build_model
-    from codesign.trial import TrialContext, _trial_log, candidate_spec, run_toolchain, score_feedback
-    run_dir = Path(run_dir)
-    tdir = run_dir / "trials" / record.trial_id
-    started = time.perf_counter()
-    with _trial_log(tdir, record.trial_id) as log:
-        try:
-            ctx = TrialContext(cfg, cfg.resolve_board(), run_dir, tdir, log)
-            spec = candidate_spec(cfg, dict(record.params))
-            model = build_model(spec)
-            model.load_state_dict(torch.load(tdir / "model.pt", weights_only=True))
-            analytic = record.estimates[next(s for s in ("calibrated", "analytic") if s in record.estimates)]
-            onnx = tdir / "model.onnx"
-            log.info("synthesis selected by policy %s", cfg.synthesis.policy)
-            record, primary = run_toolchain(ctx, spec, record.design, model, analytic, record,
-                                            only=(cfg.feedback,), onnx_path=onnx if onnx.is_file() else None)
-            if primary is not None:
-                record = score_feedback(ctx, record, primary, analytic)
-            return record.replace(synthesis=DONE, user_attrs={**record.user_attrs,
-                                                               "synthesis_s": time.perf_counter() - started})
-        except Exception as exc:
-            log.error("synthesis failed:\n%s", traceback.format_exc())
-            return record.replace(status=Status.FAILED, synthesis=FAILED,
-                                  failure_reason=f"synthesis: {type(exc).__name__}: {exc}")
+
+def shipped_samples(family: str) -> list:
+    """The project's Yosys calibration set of a device family (present in a checkout, not in a wheel)."""
+    from codesign.calibration import read_samples
+    path = Path(__file__).resolve().parents[1] / "scripts" / "data" / "calibration_yosys" / f"samples_{family}.csv"
+    return read_samples(path) if path.is_file() else []
+
+
+def run_samples(records: list[TrialRecord], board, feedback: str) -> list:
+    """The run's synthesised designs as calibration samples (their feedback's LUT and FF)."""
+    from hw_models.calibrate import Sample
+    return [Sample(r.design, board, {"lut": e.total.lut, "ff": e.total.ff}, name=r.trial_id, source=feedback)
+            for r in records if r.synthesis == DONE and r.design is not None and (e := r.estimates.get(feedback))]
+
+
+def recalibrate(run_dir: str | Path, cfg: Config, version: int) -> dict:
+    """Refit the model's LUT/FF coefficients on the shipped samples plus the run's synthesised designs
+    (25% held out), write RUN/coefficients/v<version>.json and make it the current set. Returns the
+    history entry: sample counts and held-out LUT/FF errors before and after."""
+    import json
+
+    from codesign import runfolder
+    from codesign.calibration import _validation
+    from hw_models.calibrate import Calibrator, split
+    from hw_models.coefficients import calibration_document
+    board = cfg.resolve_board()
+    own = run_samples(runfolder.read_records(run_dir), board, cfg.feedback)
+    samples = shipped_samples(board.family) + own
+    train, val = split(samples, 0.25, cfg.seed)
+    base = Calibrator(cfg.coefficients)
+    cal = Calibrator(cfg.coefficients).fit(train)
+    before, after = _validation(base, cal, val, ("lut", "ff"))
+    entry = {"version": version, "file": f"{COEFFICIENTS}/v{version}.json", "run_samples": len(own),
+             "samples": len(samples), "train": len(train), "validation": len(val), "before": before, "after": after}
+    provenance = {"kind": "calibrated", "online": True, "family": board.family, "tools": [cfg.feedback],
+                  **{k: entry[k] for k in ("samples", "run_samples", "train", "validation")},
+                  "validation_metrics": after}
+    runfolder.write_text(run_dir, entry["file"], calibration_document(cal.fitted_, provenance, base=cfg.coefficients))
+    runfolder.append_line(run_dir, f"{COEFFICIENTS}/history.jsonl", json.dumps(entry))
+    runfolder.write_text(run_dir, f"{COEFFICIENTS}/current", entry["file"] + "\n")
+    return entry
+
+
+def current_coefficients(cfg: Config, run_dir: str | Path) -> tuple[Config, str]:
+    """The config a new trial is estimated with (the run's newest refit, when there is one), and the
+    name its records give those coefficients."""
+    pointer = Path(run_dir) / COEFFICIENTS / "current"
+    if cfg.synthesis.recalibrate_every and pointer.is_file():
+        relative = pointer.read_text(encoding="utf-8").strip()
+        if (Path(run_dir) / relative).is_file():
+            return cfg.model_copy(update={"coefficients": str(Path(run_dir) / relative)}), relative
+    return cfg, cfg.coefficients
 
 
 @dataclass
@@ -131,8 +156,21 @@ class SynthesisQueue:
             self.running[self.submit(record)] = record.trial_id
         return chosen
 
+    def recalibrate_if_due(self) -> dict | None:
+        """With `recalibrate_every` N: a refit after every N-th synthesis (counted over the run)."""
+        from codesign import runfolder
+        every = self.cfg.synthesis.recalibrate_every
+        if not every:
+            return None
+        done = sum(r.synthesis == DONE for r in runfolder.read_records(self.run_dir))
+        version = done // every
+        pointer = self.run_dir / COEFFICIENTS / "current"
+        current = int(pointer.read_text().strip().rsplit("v", 1)[1].split(".")[0]) if pointer.is_file() else 0
+        return recalibrate(self.run_dir, self.cfg, version) if version > current else None
+
     def collect(self, wait: bool = False) -> list[TrialRecord]:
-        """Write back every finished synthesis (all of them, waiting, with `wait`)."""
+        """Write back every finished synthesis (all of them, waiting, with `wait`), then refit the
+        coefficients when due."""
         from codesign import runfolder
         done = []
         while self.running:
@@ -153,4 +191,6 @@ class SynthesisQueue:
                 done.append(record)
             if not wait:
                 break
+        if done:
+            self.recalibrate_if_due()
         return done

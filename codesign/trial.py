@@ -64,7 +64,10 @@ def evaluate_candidate(cfg: Config, params: dict, *, trial_id: str, run_dir: str
     """Evaluate one sampled candidate and return its record (also the trial's final result)."""
     start = time.perf_counter()
     tdir = runfolder.trial_dir(run_dir, trial_id)
+    from codesign.synthesis import current_coefficients
+    cfg, coefficients = current_coefficients(cfg, run_dir)  # the run's newest refit, when it recalibrates
     record = TrialRecord(trial_id, Status.FAILED, dict(params), style=cfg.style, feedback=cfg.feedback,
+                         coefficients=coefficients,
                          source=cfg.estimate_source, trial_dir=runfolder.relative_trial_dir(trial_id))
     with _trial_log(tdir, trial_id) as log:
         try:
@@ -194,6 +197,37 @@ def run_toolchain(ctx: TrialContext, spec, design, model, analytic: ResourceEsti
     if scoring is None:
         return record, None
     return record, scoring.estimates.get(cfg.feedback, next(iter(scoring.estimates.values()), None))
+
+
+def synthesize(cfg: Config, run_dir: str | Path, record: TrialRecord) -> TrialRecord:
+    """Run the feedback flow on a finished trial's trained network (a Ray task's work) and return the
+    record scored by it, `synthesis: done`; a failing flow fails the trial, as it would under `all`."""
+    import torch
+
+    from codesign.model import build_model
+    from codesign.synthesis import DONE, FAILED
+    run_dir = Path(run_dir)
+    tdir = run_dir / "trials" / record.trial_id
+    started = time.perf_counter()
+    with _trial_log(tdir, record.trial_id) as log:
+        try:
+            ctx = TrialContext(cfg, cfg.resolve_board(), run_dir, tdir, log)
+            spec = candidate_spec(cfg, dict(record.params))
+            model = build_model(spec)
+            model.load_state_dict(torch.load(tdir / "model.pt", weights_only=True))
+            analytic = record.estimates[next(s for s in ("calibrated", "analytic") if s in record.estimates)]
+            onnx = tdir / "model.onnx"
+            log.info("synthesis selected by policy %s", cfg.synthesis.policy)
+            record, primary = run_toolchain(ctx, spec, record.design, model, analytic, record,
+                                            only=(cfg.feedback,), onnx_path=onnx if onnx.is_file() else None)
+            if primary is not None:
+                record = score_feedback(ctx, record, primary, analytic)
+            return record.replace(synthesis=DONE, user_attrs={**record.user_attrs,
+                                                               "synthesis_s": time.perf_counter() - started})
+        except Exception as exc:
+            log.error("synthesis failed:\n%s", traceback.format_exc())
+            return record.replace(status=Status.FAILED, synthesis=FAILED,
+                                  failure_reason=f"synthesis: {type(exc).__name__}: {exc}")
 
 
 def _log_flow(log: logging.Logger, result) -> None:

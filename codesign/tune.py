@@ -126,7 +126,7 @@ class RecordWriter(tune.Callback):
 
 @ray.remote(num_cpus=1)
 def _synthesis_task(cfg_json: str, run_dir: str, record_json: dict) -> dict:
-    from codesign.synthesis import synthesize
+    from codesign.trial import synthesize
     return synthesize(Config.model_validate_json(cfg_json), run_dir, TrialRecord.from_json(record_json)).to_json()
 
 

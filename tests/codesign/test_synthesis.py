@@ -16,7 +16,7 @@ def cfg(policy="front", **over):
 
 def rec(tid, acc, lut, status=Status.OK):
     # objectives: accuracy (max), lut (min)
-    return TrialRecord(tid, status, {"x": tid}, metrics={"accuracy": acc, "lut": lut},
+    return TrialRecord(tid, status, {"x": tid}, metrics={"accuracy": acc, "lut": lut, "lut_pct": 100 * lut / 53200},
                        objective_values=(acc, lut), synthesis=PENDING)
 
 
@@ -124,3 +124,42 @@ def test_a_lost_synthesis_task_fails_its_trial_and_the_search_goes_on(tmp_path):
     queue.collect()
     (back,) = read_records(tmp_path)
     assert back.status is Status.FAILED and "worker died" in back.failure_reason
+
+
+def test_recalibration_refits_on_the_runs_syntheses_and_new_trials_use_it(tmp_path):
+    from dataclasses import replace
+
+    from boards import get_board
+    from codesign.synthesis import COEFFICIENTS, current_coefficients
+    from hw_models import estimate
+    from hw_models.design import DenseLayer, Design
+    c = cfg("front", recalibrate_every=3)
+    board = get_board("pynq-z2")
+    assert current_coefficients(c, tmp_path) == (c, "analytic")  # nothing refitted yet
+    for i, width in enumerate((8, 16, 24, 32, 48, 64)):
+        design = Design((DenseLayer(64, width, 2, 2), DenseLayer(width, 10, 2, 32)), style="hls4ml", input_bits=8)
+        model = estimate(design, board)
+        synth = replace(model, source="yosys", total=replace(model.total, lut=0.4 * model.total.lut))  # the "truth"
+        append_record(tmp_path, rec(f"t{i}", 0.9, synth.total.lut).replace(
+            design=design, synthesis=DONE, estimates={"analytic": model, "yosys": synth}))
+    ray_ = Sync()
+    queue = SynthesisQueue(tmp_path, c, ray_.submit, ray_.ready, ray_.result)
+    entry = queue.recalibrate_if_due()  # 6 syntheses, one refit every 3: version 2
+    assert entry["version"] == 2 and entry["run_samples"] == 6
+    assert entry["after"]["lut"]["mape"] < entry["before"]["lut"]["mape"]
+    assert queue.recalibrate_if_due() is None  # not due again until the 9th
+    newer, label = current_coefficients(c, tmp_path)
+    assert label == f"{COEFFICIENTS}/v2.json" and newer.estimate_source == "calibrated"
+    design = Design((DenseLayer(64, 40, 2, 2), DenseLayer(40, 10, 2, 32)), style="hls4ml", input_bits=8)
+    assert estimate(design, board, newer.coefficients).total.lut < estimate(design, board).total.lut
+    history = (tmp_path / COEFFICIENTS / "history.jsonl").read_text().splitlines()
+    assert len(history) == 1 and '"version": 2' in history[0]
+    # the report plots the model's error against synthesis over the run
+    from codesign.config import dump_config
+    from codesign.html_report import model_error_series, write_html_report
+    from codesign.runfolder import write_text
+    write_text(tmp_path, "config.yaml", dump_config(c))
+    series = model_error_series(read_records(tmp_path), "yosys")
+    assert [round(e) for _, e, _ in series] == [150] * 6  # the model said 1 / 0.4 = 2.5x the "synthesised" LUTs
+    page = write_html_report(tmp_path).read_text()
+    assert "Model estimate vs synthesis" in page and (tmp_path / "report" / "model_error.png").is_file()
