@@ -235,8 +235,9 @@ def _finn_dtype(bits: int, signed: bool) -> str:
 def design_hw_graph(design: Design):
     """FINN's HW nodes for a folded FINN-style design, built directly (no QONNX export): dense ->
     MVAU_hls; conv -> ConvolutionInputGenerator_rtl + MVAU_hls; maxpool -> ConvolutionInputGenerator_rtl
-    (depthwise) + Pool_hls, as FINN's InferConvInpGen / InferPool make them; internal_decoupled
-    weights, FINN's defaults for everything not in the design. For designs we have no ONNX of
+    (depthwise) + Pool_hls, as FINN's InferConvInpGen / InferPool make them; the design's ram_style,
+    internal_decoupled weights (finn-plus 1.6.1 estimates internal_embedded MVAUs with URAM even on
+    parts without any), FINN's defaults for the rest. For designs we have no ONNX of
     (the published builds), so finn-plus can estimate the same layers and folding."""
     from onnx import TensorProto, helper
     from qonnx.core.modelwrapper import ModelWrapper

@@ -14,6 +14,10 @@ from typing import Union
 ALLOWED_BITS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 16, 32)
 STYLES: tuple[str, ...] = ("finn", "hls4ml")
 RAM_STYLES: tuple[str, ...] = ("auto", "block", "distributed", "ultra")
+# FINN weight memories: one packed memory read by a memory streamer (FINN compiler default), or one
+# constant array per PE inside the MVAU (hand-written finn-hlslib designs such as BNN-PYNQ)
+MEM_MODES: tuple[str, ...] = ("internal_decoupled", "internal_embedded")
+SHELLS: tuple[str, ...] = ("none", "pynq")  # the shell around the accelerator counted in the estimate
 FLOAT_BITS = 32
 
 
@@ -121,6 +125,8 @@ class Design:
     clock_mhz: float | None = None  # None: the board's default clock
     target_fps: float | None = None  # used only to derive missing folding
     ram_style: str = "auto"
+    mem_mode: str = "internal_decoupled"  # finn style only (MEM_MODES)
+    shell: str = "none"  # "pynq": add the PS7 + AXI/DMA shell of a PYNQ overlay (whole-design figures)
 
     def input_bits_per_layer(self) -> list[int]:
         """Bits of each layer's input stream (maxpool passes its input precision through)."""
@@ -168,7 +174,8 @@ _REQUIRED = {
     "conv": {"in_ch", "out_ch", "kernel", "in_dim", "weight_bits", "act_bits"},
     "maxpool": {"channels", "in_dim", "pool"},
 }
-_DESIGN_KEYS = {"board", "style", "clock_mhz", "input_bits", "layers", "target_fps", "ram_style", "name"}
+_DESIGN_KEYS = {"board", "style", "clock_mhz", "input_bits", "layers", "target_fps", "ram_style", "name",
+               "mem_mode", "shell"}
 
 
 def _int(where: str, value, *, minimum: int = 1) -> int:
@@ -296,6 +303,12 @@ def design_from_mapping(data, *, board: str | None = None) -> tuple[Design, str 
     ram_style = data.get("ram_style", "auto")
     if ram_style not in RAM_STYLES:
         raise DesignError(f"ram_style: {ram_style!r} unknown; valid: {list(RAM_STYLES)}")
+    mem_mode = data.get("mem_mode", "internal_decoupled")
+    if mem_mode not in MEM_MODES:
+        raise DesignError(f"mem_mode: {mem_mode!r} unknown; valid: {list(MEM_MODES)}")
+    shell = data.get("shell", "none")
+    if shell not in SHELLS:
+        raise DesignError(f"shell: {shell!r} unknown; valid: {list(SHELLS)}")
     layers_data = data.get("layers")
     if not isinstance(layers_data, list) or not layers_data:
         raise DesignError("layers: expected a non-empty list of layers")
@@ -312,6 +325,8 @@ def design_from_mapping(data, *, board: str | None = None) -> tuple[Design, str 
         clock_mhz=float(clock) if clock is not None else None,
         target_fps=float(fps) if fps is not None else None,
         ram_style=ram_style,
+        mem_mode=mem_mode,
+        shell=shell,
     )
     check_folding(design)
     board_name = data.get("board", board)
@@ -340,6 +355,8 @@ def design_to_mapping(design: Design) -> dict:
     out = {"style": design.style, "input_bits": design.input_bits, "ram_style": design.ram_style,
            "layers": [_layer_to_mapping(layer) for layer in design.layers]}
     out.update({k: getattr(design, k) for k in ("clock_mhz", "target_fps") if getattr(design, k) is not None})
+    out.update({k: getattr(design, k) for k, default in (("mem_mode", "internal_decoupled"), ("shell", "none"))
+                if getattr(design, k) != default})
     return out
 
 

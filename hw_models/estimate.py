@@ -11,6 +11,7 @@ from boards import RESOURCE_NAMES, Board, Resources
 from hw_models import finn, folding, hls4ml
 from hw_models.coefficients import Coefficients, load_coefficients
 from hw_models.design import FLOAT_BITS, Design, MaxPoolLayer, check_folding, shape_warnings
+from hw_models.shell import shell_terms
 from hw_models.terms import Terms
 
 
@@ -85,16 +86,16 @@ def _signed(bits: int) -> bool:
     return bits == 1 or bits >= FLOAT_BITS
 
 
-def _finn_layer(layer, in_bits: int, ram_style: str, coeffs: Coefficients):
+def _finn_layer(layer, in_bits: int, ram_style: str, coeffs: Coefficients, mem_mode: str = "internal_decoupled"):
     """One layer of a folded FINN-style design: (terms, cycles, latency, folding, detail)."""
     simd = getattr(layer, "simd", None) or 1
-    t, detail = finn.layer_terms(layer, in_bits, _signed(in_bits), layer.pe, simd, ram_style, coeffs)
+    t, detail = finn.layer_terms(layer, in_bits, _signed(in_bits), layer.pe, simd, ram_style, coeffs, mem_mode)
     cycles = finn.layer_cycles(layer, layer.pe, simd)
     folding = {"pe": layer.pe} if isinstance(layer, MaxPoolLayer) else {"pe": layer.pe, "simd": simd}
     return t, cycles, cycles, folding, detail
 
 
-def _hls4ml_layer(layer, in_bits: int, ram_style: str, coeffs: Coefficients):
+def _hls4ml_layer(layer, in_bits: int, ram_style: str, coeffs: Coefficients, mem_mode: str = ""):
     """One layer of a folded hls4ml-style design: (terms, II, latency, folding, detail)."""
     rf = getattr(layer, "reuse_factor", None) or 1
     t, detail = hls4ml.layer_terms(layer, in_bits, _signed(in_bits), rf, ram_style, coeffs)
@@ -122,12 +123,12 @@ def _layers(design: Design, coeffs: Coefficients):
     coefficient set (results are shared; treat them as read-only)."""
     model, memo = ANALYTIC_MODELS[design.style], coeffs.memo
     for layer, in_bits in zip(design.layers, design.input_bits_per_layer()):
-        key = (design.style, layer, in_bits, design.ram_style)
+        key = (design.style, layer, in_bits, design.ram_style, design.mem_mode)
         hit = memo.get(key)
         if hit is None:
             if len(memo) >= MEMO_LIMIT:
                 memo.clear()
-            t, cycles, latency, folding, detail = model(layer, in_bits, design.ram_style, coeffs)
+            t, cycles, latency, folding, detail = model(layer, in_bits, design.ram_style, coeffs, design.mem_mode)
             hit = memo[key] = (t, cycles, latency, folding, detail, t.resources(coeffs))
         yield hit
 
@@ -135,7 +136,7 @@ def _layers(design: Design, coeffs: Coefficients):
 def design_terms(design: Design, board: Board, coefficients: str | Coefficients = "analytic") -> Terms:
     """The summed model terms of a design (missing folding derived): the features calibration fits."""
     coeffs = coefficients if isinstance(coefficients, Coefficients) else load_coefficients(coefficients)
-    total = Terms()
+    total = shell_terms(design.shell, coeffs)
     for t, *_ in _layers(folded_design(design, board, coeffs), coeffs):
         total = total + t
     return total
@@ -159,10 +160,14 @@ def estimate(design: Design, board: Board, coefficients: str | Coefficients = "a
     layers = [LayerEstimate(i, layer.kind, res, cycles, latency, folding, detail)
               for i, (layer, (_, cycles, latency, folding, detail, res))
               in enumerate(zip(folded.layers, _layers(folded, coeffs)))]
-    total = Resources.total(l.resources for l in layers)
+    shell = shell_terms(design.shell, coeffs).resources(coeffs)
+    total = Resources.total([*(l.resources for l in layers), shell])
     total = Resources(*(round(getattr(total, n)) for n in RESOURCE_NAMES))
     violations = board.violations(total)
     notes = list(shape_warnings(design))
+    if design.shell != "none":
+        notes.append(f"shell {design.shell} included: " + ", ".join(
+            f"{n} {getattr(shell, n):,.0f}" for n in RESOURCE_NAMES if getattr(shell, n)))
     notes += [f"layer {l.index}: {l.detail['warning']}" for l in layers if "warning" in l.detail]
     if design.style == "finn" and any(l.detail.get("float") or l.detail.get("mvau", {}).get("float") for l in layers):
         notes.append("float layers: FINN has no floating-point MVAU; estimated as fp32 MAC lanes")

@@ -62,6 +62,13 @@ def layer_cycles(layer, pe: int, simd: int) -> int:
                pool_cycles(layer.channels, layer.pool, layer.out_dim, pe))
 
 
+def dsp_per_multiply(w: int, a: int, port_bits=(25, 18)) -> int:
+    """DSP48 slices of one W x A multiply: the wider operand on the 25-bit (DSP48E1; 27 on E2) port,
+    the narrower on the 18-bit one, tiled (UG479 / UG579); 16x16 -> 1, 24x20 -> 2, 32x32 -> 4."""
+    wide, narrow = max(w, a), min(w, a)
+    return math.ceil(wide / port_bits[0]) * math.ceil(narrow / port_bits[1])
+
+
 def _mac_lane_luts(w: int, a: int) -> int:
     """FINN-R LUTs of one W x A multiplier built from LUTs; a bipolar weight only negates (A LUTs)."""
     if w == 1:
@@ -69,17 +76,28 @@ def _mac_lane_luts(w: int, a: int) -> int:
     return (2 * math.ceil((w + a) / 6) - 1) * (w + a)
 
 
+def weight_memory(layer: DenseLayer | ConvLayer, pe: int, simd: int, mem_mode: str) -> MemoryShape:
+    """internal_decoupled: one packed PE*SIMD*W-wide memory read by FINN's memory streamer (registered
+    read); internal_embedded: finn-hlslib's per-PE arrays (`m_weights[PE][TILES]`, partitioned by
+    PE), each SIMD*W wide. Depth: MW*MH / (PE*SIMD) either way."""
+    depth = (layer.mw * layer.mh) // (pe * simd)
+    if mem_mode == "internal_embedded":
+        return MemoryShape(depth=depth, width_bits=simd * layer.weight_bits, count=pe)
+    return MemoryShape(depth=depth, width_bits=pe * simd * layer.weight_bits, registered_read=True)
+
+
 def mvau_terms(layer: DenseLayer | ConvLayer, input_bits: int, input_signed: bool, pe: int, simd: int,
-               ram_style: str, coeffs) -> tuple[Terms, dict]:
+               ram_style: str, coeffs, mem_mode: str = "internal_decoupled") -> tuple[Terms, dict]:
     """One MVAU: weights in memory, PE x SIMD MAC lanes, adder trees, accumulators, thresholds."""
     rules = coeffs.section("finn", "rules")
     mem_c = coeffs.section("memory")
     w, a, b = layer.weight_bits, input_bits, layer.act_bits
     acc = accumulator_bits(layer.mw, w, a, input_signed)
     detail = {"acc_bits": acc}
-    weights = MemoryShape(depth=(layer.mw * layer.mh) // (pe * simd), width_bits=pe * simd * w)
+    weights = weight_memory(layer, pe, simd, mem_mode)
     wmem, wstyle = memory_terms("finn.mvau", weights, ram_style, mem_c)
-    detail["weight_memory"] = {"depth": weights.depth, "width_bits": weights.width_bits, "style": wstyle}
+    detail["weight_memory"] = {"depth": weights.depth, "width_bits": weights.width_bits, "count": weights.count,
+                               "style": wstyle, "mem_mode": mem_mode}
 
     if w >= FLOAT_BITS or a >= FLOAT_BITS:
         lanes = pe * simd
@@ -96,14 +114,28 @@ def mvau_terms(layer: DenseLayer | ConvLayer, input_bits: int, input_signed: boo
         n_thr = 2 ** b - 1
         comp_luts = n_thr * acc
         thresholds = MemoryShape(depth=layer.mh // pe, width_bits=n_thr * acc, count=pe)
-        tmem, tstyle = memory_terms("finn.mvau", thresholds, ram_style, mem_c)
+        if (mem_mode == "internal_decoupled" and ram_style == "auto"
+                and thresholds.depth <= rules["const_threshold_max_depth"]):
+            # the FINN compiler's thresholds are constants: a table this shallow is a function of the
+            # compare LUT's spare inputs (bit + log2(depth) <= 6), so it costs no storage of its own
+            tmem, tstyle = Terms(), "in comparators"
+        else:
+            tmem, tstyle = memory_terms("finn.mvau", thresholds, ram_style, mem_c)
         detail["threshold_memory"] = {"depth": thresholds.depth, "width_bits": thresholds.width_bits,
                                       "count": pe, "style": tstyle}
     logic = pe * (mult_luts + addertree_luts + acc + comp_luts)
     regs = pe * (simd * (w + a) + acc + (b if has_thresholds else 0))
-    dsp = pe * simd * math.ceil((w + a) / 48) if use_dsp else 0
+    # HLS pipelines the PE's adder tree at II=1: registers after its levels, in proportion to its bits
+    adder_tree = pe * addertree_luts
+    # AXI-stream infrastructure around the MVAU: in/out stream registers and skid buffers, plus in
+    # decoupled mode the memory streamer's registered read and output FIFO, PE*SIMD*W bits wide
+    stream_bits = simd * a + pe * min(b, acc) + (weights.width_bits if mem_mode == "internal_decoupled" else 0)
+    # FINN's own estimate says ceil((W+A)/48) DSPs per lane; a DSP48 multiplies 25x18 at most
+    dsp = pe * simd * dsp_per_multiply(w, a, rules["dsp_port_bits"]) if use_dsp else 0
     detail["multipliers"] = "dsp" if use_dsp else ("xnor" if w == 1 and a == 1 else "lut")
-    compute = terms("finn.mvau", "lut", const=1, logic=logic) + terms("finn.mvau", "ff", const=1, regs=regs) + exact(dsp=dsp)
+    compute = (terms("finn.mvau", "lut", const=1, logic=logic, stream_bits=stream_bits)
+               + terms("finn.mvau", "ff", const=1, regs=regs, adder_tree=adder_tree, stream_bits=stream_bits)
+               + exact(dsp=dsp))
     return compute + wmem + tmem, detail
 
 
@@ -118,12 +150,12 @@ def swu_terms(in_ch: int, in_dim: int, kernel: int, bits: int, simd: int, ram_st
 
 
 def layer_terms(layer, input_bits: int, input_signed: bool, pe: int, simd: int, ram_style: str,
-                coeffs) -> tuple[Terms, dict]:
+                coeffs, mem_mode: str = "internal_decoupled") -> tuple[Terms, dict]:
     if isinstance(layer, DenseLayer):
-        return mvau_terms(layer, input_bits, input_signed, pe, simd, ram_style, coeffs)
+        return mvau_terms(layer, input_bits, input_signed, pe, simd, ram_style, coeffs, mem_mode)
     if isinstance(layer, ConvLayer):
         swu, swu_detail = swu_terms(layer.in_ch, layer.in_dim, layer.kernel, input_bits, simd, ram_style, coeffs)
-        mvau, mvau_detail = mvau_terms(layer, input_bits, input_signed, pe, simd, ram_style, coeffs)
+        mvau, mvau_detail = mvau_terms(layer, input_bits, input_signed, pe, simd, ram_style, coeffs, mem_mode)
         return swu + mvau, {"swu": swu_detail, "mvau": mvau_detail}
     swu, swu_detail = swu_terms(layer.channels, layer.in_dim, layer.pool, input_bits, pe, ram_style, coeffs)
     lane_bits = pe * input_bits
@@ -132,6 +164,6 @@ def layer_terms(layer, input_bits: int, input_signed: bool, pe: int, simd: int, 
 
 
 def mvau_resources(layer, input_bits: int, input_signed: bool, pe: int, simd: int, ram_style: str,
-                   coeffs) -> tuple[Resources, dict]:
-    t, detail = mvau_terms(layer, input_bits, input_signed, pe, simd, ram_style, coeffs)
+                   coeffs, mem_mode: str = "internal_decoupled") -> tuple[Resources, dict]:
+    t, detail = mvau_terms(layer, input_bits, input_signed, pe, simd, ram_style, coeffs, mem_mode)
     return t.resources(coeffs), detail

@@ -12,6 +12,7 @@ class MemoryShape:
     depth: int
     width_bits: int
     count: int = 1  # identical memories (e.g. one per PE)
+    registered_read: bool = False  # read through an output register (FINN's memory streamer)
 
     @property
     def bits(self) -> int:
@@ -41,10 +42,13 @@ def lutram_for(depth: int, width_bits: int, bits_per_lut: int) -> int:
 
 
 def resolve_ram_style(style: str, mem: MemoryShape, coeffs: dict) -> str:
-    """`auto`: shallow or tiny memories go to LUTRAM, the rest to BRAM (Vivado's usual inference)."""
+    """`auto`: shallow or tiny memories go to LUTRAM, the rest to BRAM (Vivado's usual inference).
+    A memory with a registered read goes to BRAM whenever it is not tiny, however shallow: the FINN
+    cybsec MLP's 64-deep x 128-bit streamed weights sit in BRAM (its 18 BRAM primitives = 14 + 2 + 2)."""
     if style != "auto":
         return style
-    if mem.depth <= coeffs["auto_distributed_max_depth"] or mem.depth * mem.width_bits <= coeffs["auto_distributed_max_bits"]:
+    tiny = mem.depth * mem.width_bits <= coeffs["auto_distributed_max_bits"]
+    if tiny or (mem.depth <= coeffs["auto_distributed_max_depth"] and not mem.registered_read):
         return "distributed"
     return "block"
 
