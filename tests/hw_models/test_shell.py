@@ -22,12 +22,13 @@ def test_shell_adds_its_constants_to_the_total_only():
     assert any("shell pynq" in n for n in whole.notes)
 
 
-def test_shell_constants_are_fittable_terms():
+def test_shell_is_exact_not_a_fitted_term():
     from dataclasses import replace
     from hw_models.estimate import design_terms
     t = design_terms(replace(DESIGN, shell="pynq"), BOARD)
-    assert t.linear["shell.pynq.lut.const"] == 1 and t.linear["shell.pynq.ff.const"] == 1
-    assert load_coefficients().terms["shell.pynq.lut.const"] == ("lut", 3000.0)
+    assert not [k for k in t.linear if k.startswith("shell.")]
+    bare = design_terms(DESIGN, BOARD)
+    assert (t.exact.lut - bare.exact.lut, t.exact.ff - bare.exact.ff) == (3000, 4500)
 
 
 def test_design_keys_round_trip_and_bad_values_are_named():
