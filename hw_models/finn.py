@@ -79,10 +79,11 @@ def _mac_lane_luts(w: int, a: int) -> int:
 def weight_memory(layer: DenseLayer | ConvLayer, pe: int, simd: int, mem_mode: str) -> MemoryShape:
     """internal_decoupled: one packed PE*SIMD*W-wide memory read by FINN's memory streamer (registered
     read); internal_embedded: finn-hlslib's per-PE arrays (`m_weights[PE][TILES]`, partitioned by
-    PE), each SIMD*W wide. Depth: MW*MH / (PE*SIMD) either way."""
+    PE), each SIMD*W wide. Depth: MW*MH / (PE*SIMD) either way. internal_embedded stands for the
+    hand-written finn-hlslib designs (BNN-PYNQ): their sliding windows are finn-hlslib's too."""
     depth = (layer.mw * layer.mh) // (pe * simd)
-    if mem_mode == "internal_embedded":
-        return MemoryShape(depth=depth, width_bits=simd * layer.weight_bits, count=pe)
+    if mem_mode == "internal_embedded":  # HLS RAMs read synchronously too
+        return MemoryShape(depth=depth, width_bits=simd * layer.weight_bits, count=pe, registered_read=True)
     return MemoryShape(depth=depth, width_bits=pe * simd * layer.weight_bits, registered_read=True)
 
 
@@ -127,26 +128,37 @@ def mvau_terms(layer: DenseLayer | ConvLayer, input_bits: int, input_signed: boo
     regs = pe * (simd * (w + a) + acc + (b if has_thresholds else 0))
     # HLS pipelines the PE's adder tree at II=1: registers after its levels, in proportion to its bits
     adder_tree = pe * addertree_luts
-    # AXI-stream infrastructure around the MVAU: in/out stream registers and skid buffers, plus in
-    # decoupled mode the memory streamer's registered read and output FIFO, PE*SIMD*W bits wide
-    stream_bits = simd * a + pe * min(b, acc) + (weights.width_bits if mem_mode == "internal_decoupled" else 0)
+    # finn-hlslib's MVAU keeps the whole input vector in registers (`inputBuf[SF]`, partitioned
+    # completely), read back through an SF:1 multiplexer for every output fold: MW * A bits
+    input_buffer = layer.mw * a
+    # AXI-stream infrastructure: the input stream's registers and skid buffer (the output stream is
+    # the next block's input), plus in decoupled mode the memory streamer's registered read and
+    # output FIFO, PE*SIMD*W bits wide
+    stream_bits = simd * a + (weights.width_bits if mem_mode == "internal_decoupled" else 0)
     # FINN's own estimate says ceil((W+A)/48) DSPs per lane; a DSP48 multiplies 25x18 at most
     dsp = pe * simd * dsp_per_multiply(w, a, rules["dsp_port_bits"]) if use_dsp else 0
     detail["multipliers"] = "dsp" if use_dsp else ("xnor" if w == 1 and a == 1 else "lut")
-    compute = (terms("finn.mvau", "lut", const=1, logic=logic, stream_bits=stream_bits)
-               + terms("finn.mvau", "ff", const=1, regs=regs, adder_tree=adder_tree, stream_bits=stream_bits)
+    compute = (terms("finn.mvau", "lut", const=1, logic=logic, stream_bits=stream_bits, input_buffer=input_buffer)
+               + terms("finn.mvau", "ff", const=1, regs=regs, adder_tree=adder_tree, stream_bits=stream_bits,
+                       input_buffer=input_buffer)
                + exact(dsp=dsp))
     return compute + wmem + tmem, detail
 
 
 def swu_terms(in_ch: int, in_dim: int, kernel: int, bits: int, simd: int, ram_style: str,
-              coeffs) -> tuple[Terms, dict]:
-    """Sliding-window line buffer of (k-1) rows + k pixels, SIMD * bits wide (finn-plus SWU_rtl)."""
-    depth = ((kernel - 1) * in_dim + kernel) * (in_ch // simd)
+              coeffs, line_blocks: bool = False) -> tuple[Terms, dict]:
+    """Sliding-window line buffer of (k-1) rows + k pixels, SIMD * bits wide (finn-plus SWU_rtl).
+    `line_blocks`: finn-hlslib's HLS ConvolutionInputGenerator (stride 1) instead, K + 1 separate
+    one-row arrays (`inputBuf[K+1][IFMDim * IFMCh/SIMD]`, partitioned by row), each its own RAM."""
     width = simd * bits
-    mem, style = memory_terms("finn.swu", MemoryShape(depth=depth, width_bits=width), ram_style, coeffs.section("memory"))
+    if line_blocks:
+        buffer = MemoryShape(depth=in_dim * (in_ch // simd), width_bits=width, count=kernel + 1, registered_read=True)
+    else:
+        buffer = MemoryShape(depth=((kernel - 1) * in_dim + kernel) * (in_ch // simd), width_bits=width)
+    mem, style = memory_terms("finn.swu", buffer, ram_style, coeffs.section("memory"))
     logic = terms("finn.swu", "lut", const=1, stream_bits=width) + terms("finn.swu", "ff", const=1, stream_bits=width)
-    return logic + mem, {"buffer": {"depth": depth, "width_bits": width, "style": style}}
+    detail = {"depth": buffer.depth, "width_bits": width, "style": style}
+    return logic + mem, {"buffer": {**detail, "count": buffer.count} if line_blocks else detail}
 
 
 def layer_terms(layer, input_bits: int, input_signed: bool, pe: int, simd: int, ram_style: str,
@@ -154,7 +166,8 @@ def layer_terms(layer, input_bits: int, input_signed: bool, pe: int, simd: int, 
     if isinstance(layer, DenseLayer):
         return mvau_terms(layer, input_bits, input_signed, pe, simd, ram_style, coeffs, mem_mode)
     if isinstance(layer, ConvLayer):
-        swu, swu_detail = swu_terms(layer.in_ch, layer.in_dim, layer.kernel, input_bits, simd, ram_style, coeffs)
+        swu, swu_detail = swu_terms(layer.in_ch, layer.in_dim, layer.kernel, input_bits, simd, ram_style, coeffs,
+                                    line_blocks=mem_mode == "internal_embedded")
         mvau, mvau_detail = mvau_terms(layer, input_bits, input_signed, pe, simd, ram_style, coeffs, mem_mode)
         return swu + mvau, {"swu": swu_detail, "mvau": mvau_detail}
     swu, swu_detail = swu_terms(layer.channels, layer.in_dim, layer.pool, input_bits, pe, ram_style, coeffs)

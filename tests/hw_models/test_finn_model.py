@@ -42,16 +42,18 @@ def test_mvau_hand_computed():
     assert detail["weight_memory"] == {"depth": 128, "width_bits": 128, "count": 1, "style": "block",
                                        "mem_mode": "internal_decoupled"}
     assert res.bram18 == 4
-    # stream bits: in 8*8 + out 4*4 + weights 128 = 208, 0.5 LUT each
-    assert res.lut == pytest.approx(3696.8 + 0.5 * 208)
+    # stream bits: in 8*8 + weights 128 = 192, 0.5 LUT each; input vector MW*A = 512 bits in
+    # registers, read through a mux of 0.33 LUT per bit
+    assert res.lut == pytest.approx(3696.8 + 0.5 * 192 + 0.33 * 512)
     assert detail["threshold_memory"]["style"] == "in comparators"
     assert res.dsp == 0
     emb, d = mvau_resources(DenseLayer(64, 64, 4, 4), 8, False, 4, 8, "auto", C, "internal_embedded")
     assert d["threshold_memory"]["style"] == "distributed"
     # per-PE weights: 4 x (128 deep x 32 bits) -> one RAMB18 each; no weight stream
-    assert emb.lut == pytest.approx(3696.8 + 1140 + 0.5 * (8 * 8 + 4 * 4)) and emb.bram18 == 4
-    # FF: 150 + 1.0 * PE * (SIMD*(W+A) + acc + B) + 0.5 * PE * adder tree 180 + 2.0 * 208 stream bits
-    assert res.ff == pytest.approx(150 + 4 * (96 + 19 + 4) + 0.5 * 4 * 180 + 2 * 208)
+    assert emb.lut == pytest.approx(3696.8 + 1140 + 0.5 * 8 * 8 + 0.33 * 512) and emb.bram18 == 4
+    # FF: 150 + 1.0 * PE * (SIMD*(W+A) + acc + B) + 0.5 * PE * adder tree 180 + 2.0 * 192 stream bits
+    # + 1.0 * 512 input vector bits
+    assert res.ff == pytest.approx(150 + 4 * (96 + 19 + 4) + 0.5 * 4 * 180 + 2 * 192 + 512)
 
 
 def test_streamed_weights_go_to_bram_however_shallow():
@@ -69,7 +71,7 @@ def test_streamed_weights_go_to_bram_however_shallow():
 def test_embedded_weights_are_one_memory_per_pe():
     """BNN-PYNQ LFC layer 2 (1024x1024, bipolar, PE 64, SIMD 32): finn-hlslib keeps one array per PE,
     512 deep x 32 bits -> one RAMB18 (512x36) each = 64; packed (decoupled) it would be 512 x 2048 bits
-    = ceil(2048/36) = 57. No weight stream in embedded mode: stream bits = 32*2 (in) + 64*2 (out)."""
+    = ceil(2048/36) = 57. No weight stream in embedded mode (decoupled: 64*32 bits, 2 FF each)."""
     layer = DenseLayer(1024, 1024, 1, 2)
     emb, d = mvau_resources(layer, 2, False, 64, 32, "auto", C, "internal_embedded")
     dec, _ = mvau_resources(layer, 2, False, 64, 32, "auto", C)
@@ -131,3 +133,26 @@ def test_maxpool_and_conv_chain():
     assert [l.kind for l in est.per_layer] == ["conv", "maxpool", "dense"]
     assert est.fps >= 1e5
     assert not est.notes
+
+
+def test_hls_sliding_window_keeps_k_plus_1_rows():
+    """BNN-PYNQ CNV-W1A2 layer 2 (64 ch, 30x30, k 3, 2-bit, SIMD 32): finn-hlslib's HLS window keeps
+    K+1 = 4 row arrays of 30 * 64/32 = 60 words x 64 bits = 3840 bits each -> BRAM, ceil(64/36) = 2
+    RAMB18 each = 8; finn-plus' RTL window one buffer of (2*30 + 3) * 2 = 126 x 64 bits -> 2 RAMB18."""
+    from hw_models.finn import swu_terms
+    hls, d = swu_terms(64, 30, 3, 2, 32, "auto", C, line_blocks=True)
+    rtl, r = swu_terms(64, 30, 3, 2, 32, "auto", C)
+    assert d["buffer"] == {"depth": 60, "width_bits": 64, "count": 4, "style": "block"}
+    assert "count" not in r["buffer"]
+    assert hls.resources(C).bram18 == 8
+    assert r["buffer"]["depth"] == 126 and rtl.resources(C).bram18 == 2
+
+
+def test_registered_memories_above_1kbit_are_bram():
+    """BNN-PYNQ: per-PE weights of 36 words x 32 bits (1152 bits) -> one RAMB18 each; LFC's threshold
+    arrays of 32 x 16 bits (512) stay in LUTs. The threshold is auto_registered_max_bits = 1024."""
+    from hw_models.memory import MemoryShape, resolve_ram_style
+    mem = C.section("memory")
+    assert resolve_ram_style("auto", MemoryShape(36, 32, registered_read=True), mem) == "block"
+    assert resolve_ram_style("auto", MemoryShape(32, 32, registered_read=True), mem) == "distributed"
+    assert resolve_ram_style("auto", MemoryShape(36, 32), mem) == "distributed"  # async read: shallow = LUTRAM
