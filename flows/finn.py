@@ -265,7 +265,8 @@ def design_hw_graph(design: Design):
                  InputDataType=_finn_dtype(bits, bits == 1), OutputDataType=_finn_dtype(bits, bits == 1))
             continue
         if isinstance(layer, ConvLayer):
-            swg(layer.in_ch, layer.in_dim, layer.kernel, layer.stride, layer.simd, False)
+            # FINN pads in an FMPadding node of its own: the window sees the padded image
+            swg(layer.in_ch, layer.in_dim + 2 * layer.padding, layer.kernel, layer.stride, layer.simd, False)
         w, b = layer.weight_bits, layer.act_bits
         node("MVAU_hls", "hls", MW=layer.mw, MH=layer.mh, PE=layer.pe, SIMD=layer.simd,
              inputDataType=_finn_dtype(bits, bits == 1), weightDataType=_finn_dtype(w, True),
