@@ -4,7 +4,7 @@ one-line errors (`ConfigError`, `DesignError`, `BoardError`, `DatasetError`) bef
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -98,14 +98,17 @@ def _extra(board_file: str | Path | None) -> dict[str, Board] | None:
 
 def estimate(design: Design | str | Path, *, board: str | None = None, style: str | None = None,
              target_fps: float | None = None, coefficients: str = "analytic",
-             board_file: str | Path | None = None) -> ResourceEstimate:
+             board_file: str | Path | None = None, with_shell: bool = False) -> ResourceEstimate:
     """Resources, cycles, fps, latency and board fit of a design (a `Design`, a design YAML or a
-    QONNX file) with the analytic models or a calibration (`coefficients`)."""
+    QONNX file) with the analytic models or a calibration (`coefficients`); `with_shell` adds the
+    PS7 + AXI/DMA shell of a PYNQ overlay (for comparing with whole-design builds)."""
     from hw_models import estimate as estimate_design
     from hw_models.coefficients import load_coefficients
     design, board_name = _design(design, board, style, target_fps)
     if board_name is None:
         raise DesignError("no board: give --board NAME or a 'board:' key in the design file")
+    if with_shell and design.shell == "none":
+        design = replace(design, shell="pynq")
     try:
         coeffs = load_coefficients(coefficients)
     except ValueError as exc:

@@ -28,7 +28,7 @@ def _cmd_estimate(args) -> int:
     from codesign.api import estimate
     from codesign.report import estimate_text
     est = estimate(args.design, board=args.board, style=args.style, target_fps=args.target_fps,
-                   coefficients=args.coefficients, board_file=args.board_file)
+                   coefficients=args.coefficients, board_file=args.board_file, with_shell=args.with_shell)
     print(json.dumps(est.as_dict(), indent=1) if args.json else estimate_text(est))
     return 0
 
@@ -191,7 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--target-fps", type=float, help="derive missing folding for this throughput")
     e.add_argument("--style", choices=["finn", "hls4ml"], help="hardware style (default: the file's, or finn)")
     e.add_argument("--coefficients", default="analytic",
-                   help="model coefficients: analytic, a shipped calibration (yosys-xc7, yosys-xcup) or a file")
+                   help="model coefficients: analytic, a shipped calibration (yosys-xc7, yosys-xcup, "
+                        "vivado-finn, vivado-hls4ml) or a file")
+    e.add_argument("--with-shell", action="store_true",
+                   help="add the PS7 + AXI/DMA shell of a PYNQ overlay (compare with whole-design builds)")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_cmd_estimate)
 

@@ -447,8 +447,12 @@ def analytic_thresholding(cfg: ThresholdingConfig, coeffs: Any = "analytic", ram
     mw = 2 ** (cfg.wt - 1)
     if accumulator_bits(mw, 1, 1, False) != cfg.wt:
         raise AssertionError(f"no MVAU with a {cfg.wt}-bit accumulator")
-    with_t, detail = mvau_terms(DenseLayer(mw, cfg.channels, 1, cfg.act_bits), 1, False, cfg.pe, 1, ram_style, c)
-    without, _ = mvau_terms(DenseLayer(mw, cfg.channels, 1, FLOAT_BITS), 1, False, cfg.pe, 1, ram_style, c)
+    # internal_embedded: thresholds in a memory of their own, as Thresholding_rtl keeps them (the FINN
+    # compiler's MVAU folds shallow constant thresholds into its comparators instead)
+    with_t, detail = mvau_terms(DenseLayer(mw, cfg.channels, 1, cfg.act_bits), 1, False, cfg.pe, 1, ram_style, c,
+                                "internal_embedded")
+    without, _ = mvau_terms(DenseLayer(mw, cfg.channels, 1, FLOAT_BITS), 1, False, cfg.pe, 1, ram_style, c,
+                            "internal_embedded")
     a, b = with_t.resources(c), without.resources(c)
     res = Resources(*(getattr(a, n) - getattr(b, n) for n in RESOURCE_NAMES))
     lin = lambda t, k: t.linear.get(k, 0.0)  # noqa: E731

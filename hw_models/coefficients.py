@@ -18,6 +18,9 @@ COEFFICIENT_FILES: dict[str, str] = {
     # fitted by `codesign calibrate` to da4ml + Yosys synthesis of the set in scripts/data/calibration_yosys
     "yosys-xc7": "data/calibrated_yosys_xc7.json",
     "yosys-xcup": "data/calibrated_yosys_xcup.json",
+    # fitted to the published Vivado results in scripts/data/published (scripts/gen_vivado_coefficients.py)
+    "vivado-finn": "data/calibrated_vivado_finn.json",
+    "vivado-hls4ml": "data/calibrated_vivado_hls4ml.json",
 }
 
 
@@ -37,7 +40,7 @@ class Coefficients:
         """Every term coefficient by path ("finn.mvau.lut.const" -> ("lut", 300.0)), for fast lookups."""
         out = {}
         for style, blocks in self.values.items():
-            if style in ("memory", "provenance", "base") or not isinstance(blocks, MappingProxyType):
+            if style in ("memory", "provenance", "base", "shell") or not isinstance(blocks, MappingProxyType):
                 continue
             for block, resources in blocks.items():
                 for resource in ("lut", "ff"):

@@ -6,6 +6,10 @@ import math
 ALLOWED_BITS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 16, 32)
 STYLES: tuple[str, ...] = ("finn", "hls4ml")
 RAM_STYLES: tuple[str, ...] = ("auto", "block", "distributed", "ultra")
+# FINN weight memories: one packed memory read by a memory streamer (FINN compiler default), or one
+# constant array per PE inside the MVAU (hand-written finn-hlslib designs such as BNN-PYNQ)
+MEM_MODES: tuple[str, ...] = ("internal_decoupled", "internal_embedded")
+SHELLS: tuple[str, ...] = ("none", "pynq")  # the shell around the accelerator counted in the estimate
 FLOAT_BITS = 32
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from hw_models.common import (ALLOWED_BITS, FLOAT_BITS, RAM_STYLES, STYLES, DesignError, divisors, parse_bits,
-                              valid_reuse_factor, valid_reuse_factors)
+from hw_models.common import (ALLOWED_BITS, FLOAT_BITS, MEM_MODES, RAM_STYLES, SHELLS, STYLES, DesignError, divisors,
+                              parse_bits, valid_reuse_factor, valid_reuse_factors)
 from hw_models.layers import (LAYER_KINDS, AddLayer, AvgPoolLayer, ConcatLayer, ConvLayer, DenseLayer,
                               DepthwiseConvLayer, DuplicateLayer, GlobalAvgPoolLayer, Layer, MaxPoolLayer,
                               layer_from_mapping)
@@ -31,6 +31,8 @@ class Design:
     ram_style: str = "auto"
     inputs: tuple[tuple[int, ...], ...] = ()  # per layer, its producers (-1: the graph input); () = a chain
     input_signed: bool = False  # a signed input stream (standardised features); else unsigned
+    mem_mode: str = "internal_decoupled"  # finn style only (MEM_MODES)
+    shell: str = "none"  # "pynq": add the PS7 + AXI/DMA shell of a PYNQ overlay (whole-design figures)
 
     @property
     def is_chain(self) -> bool:
@@ -86,7 +88,7 @@ class Design:
 
 
 _DESIGN_KEYS = {"board", "style", "clock_mhz", "input_bits", "input_signed", "layers", "target_fps", "ram_style",
-                "name"}
+                "name", "mem_mode", "shell"}
 
 
 def check_graph(design: Design) -> None:
@@ -192,6 +194,12 @@ def design_from_mapping(data, *, board: str | None = None) -> tuple[Design, str 
     ram_style = data.get("ram_style", "auto")
     if ram_style not in RAM_STYLES:
         raise DesignError(f"ram_style: {ram_style!r} unknown; valid: {list(RAM_STYLES)}")
+    mem_mode = data.get("mem_mode", "internal_decoupled")
+    if mem_mode not in MEM_MODES:
+        raise DesignError(f"mem_mode: {mem_mode!r} unknown; valid: {list(MEM_MODES)}")
+    shell = data.get("shell", "none")
+    if shell not in SHELLS:
+        raise DesignError(f"shell: {shell!r} unknown; valid: {list(SHELLS)}")
     layers_data = data.get("layers")
     if not isinstance(layers_data, list) or not layers_data:
         raise DesignError("layers: expected a non-empty list of layers")
@@ -209,6 +217,7 @@ def design_from_mapping(data, *, board: str | None = None) -> tuple[Design, str 
         clock_mhz=float(clock) if clock is not None else None,
         target_fps=float(fps) if fps is not None else None,
         ram_style=ram_style, input_signed=_bool("input_signed", data.get("input_signed", False)),
+        mem_mode=mem_mode, shell=shell,
     )
     check_graph(design)
     check_folding(design)
@@ -227,6 +236,8 @@ def design_to_mapping(design: Design) -> dict:
         for mapping, producers in zip(out["layers"], design.inputs):
             mapping["inputs"] = ["input" if p == GRAPH_INPUT else p for p in producers]
     out.update({k: getattr(design, k) for k in ("clock_mhz", "target_fps") if getattr(design, k) is not None})
+    out.update({k: getattr(design, k) for k, default in (("mem_mode", "internal_decoupled"), ("shell", "none"))
+                if getattr(design, k) != default})
     return out
 
 
@@ -267,7 +278,7 @@ def design_summary(design: Design) -> str:
     return " | ".join(" ".join(p for p in layer.parts() if p) for layer in design.layers)
 
 
-__all__ = ["ALLOWED_BITS", "FLOAT_BITS", "RAM_STYLES", "STYLES", "AddLayer", "AvgPoolLayer", "ConcatLayer",
+__all__ = ["ALLOWED_BITS", "FLOAT_BITS", "MEM_MODES", "RAM_STYLES", "SHELLS", "STYLES", "AddLayer", "AvgPoolLayer", "ConcatLayer",
            "ConvLayer", "DenseLayer", "DepthwiseConvLayer", "Design", "DesignError", "DuplicateLayer",
            "GRAPH_INPUT", "GlobalAvgPoolLayer", "LAYER_KINDS", "Layer", "MaxPoolLayer", "check_folding", "check_graph",
            "design_from_mapping", "design_summary", "design_to_mapping", "divisors", "shape_warnings",

@@ -13,6 +13,7 @@ from hw_models.coefficients import Coefficients, load_coefficients
 from hw_models.design import (FLOAT_BITS, GRAPH_INPUT, Design, DuplicateLayer, check_folding, check_graph,
                               shape_warnings)
 from hw_models.memory import MemoryShape, memory_terms
+from hw_models.shell import shell_terms
 from hw_models.terms import Terms, terms
 
 
@@ -82,17 +83,18 @@ class ResourceEstimate:
                    tuple(data.get("notes") or ()), tuple(data.get("missing") or _MISSING_BEFORE.get(data["source"], ())))
 
 
-def _finn_layer(layer, in_bits: int, signed: bool, ram_style: str, coeffs: Coefficients):
+def _finn_layer(layer, in_bits: int, signed: bool, ram_style: str, coeffs: Coefficients,
+                mem_mode: str = "internal_decoupled"):
     """One layer of a folded FINN-style design: (terms, cycles, latency, folding, detail)."""
     simd = getattr(layer, "simd", None) or 1
     pe = layer.pe or 1
-    t, detail = layer.finn_terms(in_bits, signed, pe, simd, ram_style, coeffs)
+    t, detail = layer.finn_terms(in_bits, signed, pe, simd, ram_style, coeffs, mem_mode=mem_mode)
     cycles = layer.finn_cycles(pe, simd)
     folding = {"pe": layer.pe, "simd": simd} if layer.simd_limit is not None else ({"pe": layer.pe} if layer.pe_limit else {})
     return t, cycles, cycles, folding, detail
 
 
-def _hls4ml_layer(layer, in_bits: int, signed: bool, ram_style: str, coeffs: Coefficients):
+def _hls4ml_layer(layer, in_bits: int, signed: bool, ram_style: str, coeffs: Coefficients, mem_mode: str = ""):
     """One layer of a folded hls4ml-style design: (terms, II, latency, folding, detail)."""
     rf = getattr(layer, "reuse_factor", None) or 1
     t, detail = layer.hls4ml_terms(in_bits, signed, rf, ram_style, coeffs)
@@ -125,12 +127,12 @@ def _layers(design: Design, coeffs: Coefficients):
     else:
         signs = design.input_signed_per_layer()
     for layer, in_bits, signed in zip(design.layers, bits, signs):
-        key = (design.style, layer, in_bits, signed, design.ram_style)
+        key = (design.style, layer, in_bits, signed, design.ram_style, design.mem_mode)
         hit = memo.get(key)
         if hit is None:
             if len(memo) >= MEMO_LIMIT:
                 memo.clear()
-            t, cycles, latency, folding, detail = model(layer, in_bits, signed, design.ram_style, coeffs)
+            t, cycles, latency, folding, detail = model(layer, in_bits, signed, design.ram_style, coeffs, design.mem_mode)
             hit = memo[key] = (t, cycles, latency, folding, detail, t.resources(coeffs))
         yield hit
 
@@ -214,7 +216,7 @@ def design_terms(design: Design, board: Board, coefficients: str | Coefficients 
     """The summed model terms of a design (missing folding derived): the features calibration fits."""
     coeffs = coefficients if isinstance(coefficients, Coefficients) else load_coefficients(coefficients)
     folded = folded_design(design, board, coeffs)
-    total = Terms()
+    total = shell_terms(design.shell, coeffs)
     for t, *_ in _layers(folded, coeffs):
         total = total + t
     for t, _ in skip_fifo_terms(folded, folded.input_bits_per_layer(), coeffs).values():
@@ -245,10 +247,14 @@ def estimate(design: Design, board: Board, coefficients: str | Coefficients = "a
     for i, (t, shapes) in skip_fifo_terms(folded, folded.input_bits_per_layer(), coeffs).items():
         layers[i] = replace(layers[i], resources=layers[i].resources + t.resources(coeffs),
                             detail={**layers[i].detail, "skip_fifos": shapes})
-    total = Resources.total(l.resources for l in layers)
+    shell = shell_terms(design.shell, coeffs).resources(coeffs)
+    total = Resources.total([*(l.resources for l in layers), shell])
     total = Resources(*(round(getattr(total, n)) for n in RESOURCE_NAMES))
     violations = board.violations(total)
     notes = list(shape_warnings(design))
+    if design.shell != "none":
+        notes.append(f"shell {design.shell} included: " + ", ".join(
+            f"{n} {getattr(shell, n):,.0f}" for n in RESOURCE_NAMES if getattr(shell, n)))
     notes += [f"layer {l.index}: {l.detail['warning']}" for l in layers if "warning" in l.detail]
     if design.style == "finn" and any(l.detail.get("float") or l.detail.get("mvau", {}).get("float") for l in layers):
         notes.append("float layers: FINN has no floating-point MVAU; estimated as fp32 MAC lanes")

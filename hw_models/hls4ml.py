@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from hw_models.common import FLOAT_BITS
-from hw_models.finn import accumulator_bits
+from hw_models.finn import accumulator_bits, dsp_per_multiply
 from hw_models.memory import MemoryShape, memory_terms
 from hw_models.terms import Terms, exact, terms
 
@@ -61,7 +61,7 @@ def dense_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, r
         adders = acc * mults * (1.0 if use_dsp else density)
         out = (terms("hls4ml.dense", "lut", const=1, adder_bits=adders, requant=requant, **macs)
                + terms("hls4ml.dense", "ff", const=1, adder_bits=adders, requant=requant, **macs)
-               + exact(dsp=mults * rules["dsp_per_mult"] if use_dsp else 0))
+               + exact(dsp=mults * dsp_per_multiply(w, a, rules["dsp_port_bits"]) if use_dsp else 0))
         detail["multiplier_kind"] = "dsp" if use_dsp else "lut"
         if layer.csd_digits is not None:
             detail["csd_digits"], detail["weight_density"] = layer.csd_digits, round(density, 4)

@@ -74,7 +74,9 @@ class Layer:
     def finn_cycles(self, pe: int, simd: int) -> int:
         raise NotImplementedError
 
-    def finn_terms(self, in_bits: int, signed: bool, pe: int, simd: int, ram_style: str, coeffs) -> tuple[Terms, dict]:
+    def finn_terms(self, in_bits: int, signed: bool, pe: int, simd: int, ram_style: str, coeffs,
+                   mem_mode: str = "internal_decoupled") -> tuple[Terms, dict]:
+        """`mem_mode` (weighted kinds): FINN's weight memories, hw_models.design.MEM_MODES."""
         raise NotImplementedError
 
     def hls4ml_cycles(self, reuse_factor: int) -> tuple[int, int]:
@@ -195,8 +197,8 @@ class DenseLayer(_Matrix):
     def finn_cycles(self, pe, simd):
         return finn.mvau_cycles(self, pe, simd)
 
-    def finn_terms(self, in_bits, signed, pe, simd, ram_style, coeffs):
-        return finn.mvau_terms(self, in_bits, signed, pe, simd, ram_style, coeffs)
+    def finn_terms(self, in_bits, signed, pe, simd, ram_style, coeffs, mem_mode="internal_decoupled"):
+        return finn.mvau_terms(self, in_bits, signed, pe, simd, ram_style, coeffs, mem_mode)
 
     def parts(self):
         return f"fc{self.out_features}", self._bits_text(), self._fold_text()
@@ -268,9 +270,10 @@ class ConvLayer(_Matrix):
         return max(finn.mvau_cycles(self, pe, simd),
                    finn.swu_cycles(self.in_ch, self.padded, self.kernel, self.stride, self.out_hw, simd))
 
-    def finn_terms(self, in_bits, signed, pe, simd, ram_style, coeffs):
-        swu, swu_detail = finn.swu_terms(self.in_ch, self.padded, self.kernel, in_bits, simd, ram_style, coeffs)
-        mvau, mvau_detail = finn.mvau_terms(self, in_bits, signed, pe, simd, ram_style, coeffs)
+    def finn_terms(self, in_bits, signed, pe, simd, ram_style, coeffs, mem_mode="internal_decoupled"):
+        swu, swu_detail = finn.swu_terms(self.in_ch, self.padded, self.kernel, in_bits, simd, ram_style, coeffs,
+                                         line_blocks=mem_mode == "internal_embedded")
+        mvau, mvau_detail = finn.mvau_terms(self, in_bits, signed, pe, simd, ram_style, coeffs, mem_mode)
         return swu + mvau, {"swu": swu_detail, "mvau": mvau_detail}
 
     def to_mapping(self):
@@ -328,9 +331,10 @@ class DepthwiseConvLayer(_Matrix):
         return max(finn.mvau_cycles(self, pe, simd),
                    finn.swu_cycles(self.channels, self.padded, self.kernel, self.stride, self.out_hw, pe, depthwise=True))
 
-    def finn_terms(self, in_bits, signed, pe, simd, ram_style, coeffs):
-        swu, swu_detail = finn.swu_terms(self.channels, self.padded, self.kernel, in_bits, pe, ram_style, coeffs)
-        vvau, vvau_detail = finn.mvau_terms(self, in_bits, signed, pe, simd, ram_style, coeffs)
+    def finn_terms(self, in_bits, signed, pe, simd, ram_style, coeffs, mem_mode="internal_decoupled"):
+        swu, swu_detail = finn.swu_terms(self.channels, self.padded, self.kernel, in_bits, pe, ram_style, coeffs,
+                                         line_blocks=mem_mode == "internal_embedded")
+        vvau, vvau_detail = finn.mvau_terms(self, in_bits, signed, pe, simd, ram_style, coeffs, mem_mode)
         return swu + vvau, {"swu": swu_detail, "vvau": vvau_detail}
 
     def parts(self):
@@ -375,7 +379,7 @@ class _Pool(Layer):
         return max(finn.swu_cycles(self.channels, self.in_dim, self.pool, self.pool, self.out_hw, pe, depthwise=True),
                    finn.pool_cycles(self.channels, self.pool, self.out_hw, pe))
 
-    def finn_terms(self, in_bits, signed, pe, simd, ram_style, coeffs):
+    def finn_terms(self, in_bits, signed, pe, simd, ram_style, coeffs, mem_mode="internal_decoupled"):
         swu, swu_detail = finn.swu_terms(self.channels, self.in_dim, self.pool, in_bits, pe, ram_style, coeffs)
         return swu + self._finn_pool_terms(in_bits, pe), {"swu": swu_detail}
 
@@ -473,7 +477,7 @@ class GlobalAvgPoolLayer(Layer):
         """GlobalAccPool_hls: H*W*C/PE (finn-plus 1.6.1 get_exp_cycles: the folded input shape)."""
         return self.in_dim[0] * self.in_dim[1] * (self.channels // pe)
 
-    def finn_terms(self, in_bits, signed, pe, simd, ram_style, coeffs):
+    def finn_terms(self, in_bits, signed, pe, simd, ram_style, coeffs, mem_mode="internal_decoupled"):
         """PE accumulators, and C/PE partial sums per lane in a memory of PE * acc bits."""
         acc = self.out_bits(in_bits)
         sums = MemoryShape(depth=self.channels // pe, width_bits=pe * acc)
@@ -554,7 +558,7 @@ class AddLayer(_Stream):
     def out_bits(self, in_bits):
         return self.act_bits if self.act_bits < FLOAT_BITS else in_bits + 1
 
-    def finn_terms(self, in_bits, signed, pe, simd, ram_style, coeffs):
+    def finn_terms(self, in_bits, signed, pe, simd, ram_style, coeffs, mem_mode="internal_decoupled"):
         """PE adders of in + 1 bits; thresholds as in FINN's Thresholding (2^A - 1 per channel)."""
         sum_bits = in_bits + 1
         out = terms("finn.add", "lut", const=1, adder_bits=pe * sum_bits) + terms("finn.add", "ff", const=1, adder_bits=pe * sum_bits)
@@ -593,7 +597,7 @@ class DuplicateLayer(_Stream):
     def out_bits(self, in_bits):
         return in_bits
 
-    def finn_terms(self, in_bits, signed, pe, simd, ram_style, coeffs):
+    def finn_terms(self, in_bits, signed, pe, simd, ram_style, coeffs, mem_mode="internal_decoupled"):
         """An output register of PE x bits per copy."""
         bits = self.outputs * pe * in_bits
         return terms("finn.duplicate", "lut", const=1, stream_bits=bits) + terms("finn.duplicate", "ff", const=1, stream_bits=bits), {}
@@ -641,7 +645,7 @@ class ConcatLayer(_Stream):
     def finn_cycles(self, pe, simd):
         return self.pixels * (self.channels // pe)
 
-    def finn_terms(self, in_bits, signed, pe, simd, ram_style, coeffs):
+    def finn_terms(self, in_bits, signed, pe, simd, ram_style, coeffs, mem_mode="internal_decoupled"):
         """A multiplexer over the inputs, PE x bits wide."""
         bits = len(self.channels_in) * pe * in_bits
         return terms("finn.concat", "lut", const=1, stream_bits=bits) + terms("finn.concat", "ff", const=1, stream_bits=pe * in_bits), {}

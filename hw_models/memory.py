@@ -12,6 +12,7 @@ class MemoryShape:
     depth: int
     width_bits: int
     count: int = 1  # identical memories (e.g. one per PE)
+    registered_read: bool = False  # read through an output register (FINN's memory streamer)
 
     @property
     def bits(self) -> int:
@@ -41,10 +42,18 @@ def lutram_for(depth: int, width_bits: int, bits_per_lut: int) -> int:
 
 
 def resolve_ram_style(style: str, mem: MemoryShape, coeffs: dict) -> str:
-    """`auto`: shallow or tiny memories go to LUTRAM, the rest to BRAM (Vivado's usual inference)."""
+    """`auto`: shallow or tiny memories go to LUTRAM, the rest to BRAM (Vivado's usual inference).
+    A memory read through a register (FINN's memory streamer, an HLS RAM) goes to BRAM whenever it
+    holds more than `auto_registered_max_bits`, however shallow. That threshold is the one consistent
+    with every published build here: the cybsec MLP's 64 x 128 streamed weights sit in BRAM (its 18
+    primitives = 14 + 2 + 2 RAMB36), BNN-PYNQ LFC's 512-bit threshold arrays do not (its 208 RAMB18
+    are exactly the per-PE weight arrays)."""
     if style != "auto":
         return style
-    if mem.depth <= coeffs["auto_distributed_max_depth"] or mem.depth * mem.width_bits <= coeffs["auto_distributed_max_bits"]:
+    bits = mem.depth * mem.width_bits
+    if mem.registered_read:
+        return "distributed" if bits <= coeffs["auto_registered_max_bits"] else "block"
+    if mem.depth <= coeffs["auto_distributed_max_depth"] or bits <= coeffs["auto_distributed_max_bits"]:
         return "distributed"
     return "block"
 

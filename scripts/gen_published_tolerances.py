@@ -25,9 +25,9 @@ DATA = ROOT / "scripts" / "data" / "published"
 # golden file -> the coefficient sets to hold against it (yosys-* are fitted per family: the one of
 # the file's family is the meaningful one; the others are kept to catch drift)
 PAIRS = {
-    "golden_finn.csv": ("analytic", "yosys-xc7"),
-    "golden_finn_shell.csv": ("analytic", "yosys-xc7"),
-    "golden_hls4ml.csv": ("analytic", "yosys-xc7", "yosys-xcup"),
+    "golden_finn.csv": ("analytic", "yosys-xc7", "vivado-finn"),
+    "golden_finn_shell.csv": ("analytic", "yosys-xc7", "vivado-finn"),
+    "golden_hls4ml.csv": ("analytic", "yosys-xc7", "yosys-xcup", "vivado-hls4ml"),
     "golden_hls4ml_csynth.csv": ("analytic", "yosys-xcup"),  # HLS C-synthesis estimates, not Vivado
 }
 FIELDS = ("golden", "model", "design", "resource", "predicted", "measured", "error", "tolerance")

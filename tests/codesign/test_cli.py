@@ -56,7 +56,7 @@ def test_estimate_with_calibrated_coefficients(tmp_path, capsys):
     assert outs["yosys-xc7"]["total"]["lut"] < outs["analytic"]["total"]["lut"] / 3  # published values: ~5x too high
     assert outs["yosys-xc7"]["per_layer"][0]["detail"]["csd_digits"] == 0.4
     assert main(["estimate", path, "--coefficients", "nope"]) == 2
-    assert "valid names: ['analytic', 'yosys-xc7', 'yosys-xcup']" in capsys.readouterr().err
+    assert "valid names: ['analytic', 'vivado-finn', 'vivado-hls4ml', 'yosys-xc7', 'yosys-xcup']" in capsys.readouterr().err
 
 
 def test_estimate_derives_missing_folding(tmp_path, capsys):

@@ -134,19 +134,19 @@ def test_twelve_boards_five_layers_is_fast():
 
 
 def test_limiting_layer_and_folding_header_hand_checked():
-    """FINN on a pynq-z2 (100 MHz): the fastest folding that fits is PE/SIMD 16/8 and 1/2, so the
-    1024->256 layer takes 1024/8 * 256/16 = 2048 cycles and the 256->10 one 256/2 * 10/1 = 1280: the
-    first layer sets the throughput, 100e6 / 2048 = 48.8k fps."""
+    """FINN on a pynq-z2 (100 MHz): the fastest folding that fits is PE/SIMD 32/8 and 1/4, so the
+    1024->256 layer takes 1024/8 * 256/32 = 1024 cycles and the 256->10 one 256/4 * 10/1 = 640: the
+    first layer sets the throughput, 100e6 / 1024 = 97.7k fps."""
     from codesign.report import fit_table
     design = Design(layers=(DenseLayer(1024, 256, 4, 4), DenseLayer(256, 10, 4, 32)), style="finn")
     r = max_throughput(design, get_board("pynq-z2"))
-    assert r.folding == ({"pe": 16, "simd": 8}, {"pe": 1, "simd": 2})
-    assert [(l.index, l.name, l.cycles) for l in r.limiting] == [(0, "dense 1024->256", 2048)]
-    assert r.max_fps == pytest.approx(100e6 / 2048)
-    assert r.as_dict()["limiting_layers"] == [{"index": 0, "name": "dense 1024->256", "cycles": 2048}]
+    assert r.folding == ({"pe": 32, "simd": 8}, {"pe": 1, "simd": 4})
+    assert [(l.index, l.name, l.cycles) for l in r.limiting] == [(0, "dense 1024->256", 1024)]
+    assert r.max_fps == pytest.approx(100e6 / 1024)
+    assert r.as_dict()["limiting_layers"] == [{"index": 0, "name": "dense 1024->256", "cycles": 1024}]
     header, _, row = fit_table([r]).splitlines()
     assert "PE/SIMD per layer" in header and "throughput limited by" in header
-    assert "16/8 1/2" in row and row.rstrip().endswith("L0 dense 1024->256")
+    assert "32/8 1/4" in row and row.rstrip().endswith("L0 dense 1024->256")
     # hls4ml: both layers at reuse factor 512 reach II 512, so both set the throughput
     r = max_throughput(replace(design, style="hls4ml"), get_board("pynq-z2"))
     assert r.folding == ({"reuse_factor": 512}, {"reuse_factor": 512}) and [l.index for l in r.limiting] == [0, 1]

@@ -25,7 +25,8 @@ def test_depthwise_conv_cycles_and_memories():
     est = one(layer, ram_style="block")
     detail = est.per_layer[0].detail
     # weights: 64 * 9 / (8 * 3) = 24 words of 8 * 3 * 4 = 96 bits -> 3 RAMB18 (512 x 36)
-    assert detail["vvau"]["weight_memory"] == {"depth": 24, "width_bits": 96, "style": "block"}
+    assert detail["vvau"]["weight_memory"] == {"depth": 24, "width_bits": 96, "count": 1, "style": "block",
+                                               "mem_mode": "internal_decoupled"}
     # thresholds per PE: 64/8 = 8 words of 15 x 12-bit thresholds (acc: log2(9) + 4 + 4 - 1 -> 12 bits)
     assert detail["vvau"]["acc_bits"] == 12
     assert detail["vvau"]["threshold_memory"] == {"depth": 8, "width_bits": 180, "count": 8, "style": "block"}

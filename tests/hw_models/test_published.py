@@ -75,3 +75,47 @@ def test_a_model_change_fails(tmp_path):
     changed.write_text(yaml.safe_dump(data))
     for golden in ("golden_finn.csv", "golden_finn_shell.csv"):
         assert _drifted(golden, "analytic", coefficients=str(changed)), golden
+
+
+@pytest.mark.slow
+def test_finn_own_estimates_are_finn_plus_on_the_same_layers():
+    """finn_estimates.csv is what finn-plus estimates today for the designs' layers and folding."""
+    pytest.importorskip("finn")
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("gen", DATA.parents[1] / "gen_published_finn_estimates.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    with open(DATA / "finn_estimates.csv", newline="", encoding="utf-8") as f:
+        recorded = {r["design"]: {k: (v if k in ("design", "tool") else int(v)) for k, v in r.items()}
+                    for r in csv.DictReader(f)}
+    assert {r["design"]: r for r in gen.measure()} == recorded
+
+
+def test_finn_plus_sees_the_folding_of_the_design():
+    """Hand-computed finn-plus MVAU_hls LUTs (FINN-R): cybsec layer 2, PE 4, SIMD 16, W2 A2 unsigned,
+    MW 64: mult 16*(2*ceil(4/6)-1)*4 = 64, adder tree 4*(2*16-1) = 124, accumulator
+    ceil(9 + log2(1 + 2^-9) + 1) = 11 -> int(300 + 1.1 * 4 * 199) = 1175."""
+    pytest.importorskip("finn")
+    from finn.analysis.fpgadataflow.res_estimation import res_estimation
+    from flows.finn import design_hw_graph
+    from hw_models.design import DenseLayer, Design
+    design = Design((DenseLayer(64, 64, 2, 2, pe=4, simd=16),), input_bits=2)
+    (node,) = res_estimation(design_hw_graph(design), "xc7z020clg400-1").values()
+    assert node["LUT"] == 1175 and node["DSP"] == 0
+
+
+def test_finn_plus_sees_convolutions_and_pools():
+    """A padded conv and a max-pool become FINN's window generator + MVAU and window + Pool nodes;
+    finn-plus' SWG_rtl LUT estimate is 300 per window (no LUTRAM under ram_style auto)."""
+    pytest.importorskip("finn")
+    from finn.analysis.fpgadataflow.res_estimation import res_estimation
+    from flows.finn import design_hw_graph
+    from hw_models.design import ConvLayer, Design, MaxPoolLayer
+    design = Design((ConvLayer(4, 8, 3, 8, 2, 2, padding=1, pe=2, simd=4), MaxPoolLayer(8, 8, 2, pe=8)), input_bits=2)
+    graph = design_hw_graph(design)
+    assert [n.op_type for n in graph.graph.node] == ["ConvolutionInputGenerator_rtl", "MVAU_hls",
+                                                       "ConvolutionInputGenerator_rtl", "Pool_hls"]
+    from qonnx.custom_op.registry import getCustomOp
+    assert getCustomOp(graph.graph.node[0]).get_nodeattr("IFMDim") == [10, 10]
+    res = res_estimation(graph, "xc7z020clg400-1")
+    assert [r["LUT"] for name, r in res.items() if name.startswith("Conv")] == [300, 300]
