@@ -165,12 +165,50 @@ class FoldingConfig(_Strict):
         return v
 
 
+class PruneConfig(_Strict):
+    method: Literal["magnitude", "obd"] = Field(default="magnitude", description=(
+        "Which weights go: `magnitude` (smallest |w| per layer) or `obd` (Optimal Brain Damage, LeCun et al. "
+        "1990: smallest saliency 0.5 * H_ii * w^2, with the Hessian diagonal approximated by the mean squared "
+        "mini-batch gradient, the empirical Fisher diagonal)."))
+    sparsity: float | list[float] = Field(default=0.5, description=(
+        "Fraction of each conv/dense layer's weights set to zero, in [0, 1); a list is a search dimension "
+        "(parameter `prune_sparsity`, sampled like the other choices)."))
+    schedule: Literal["oneshot", "gradual"] = Field(default="gradual", description=(
+        "`oneshot`: prune to the full sparsity at `start`, then fine-tune with the mask fixed; `gradual`: "
+        "raise the sparsity from 0 at `start` to the target at `end` along Zhu & Gupta's (2017) cubic "
+        "schedule. The best-validation weights are taken only from epochs at the full sparsity."))
+    start: float = Field(default=0.25, ge=0, lt=1, description=(
+        "Fraction of training.epochs after which pruning starts."))
+    end: float = Field(default=0.6, gt=0, le=1, description=(
+        "Fraction of training.epochs by which `gradual` pruning reaches the target sparsity."))
+
+    @field_validator("sparsity")
+    @classmethod
+    def _sparsity(cls, v):
+        vals = v if isinstance(v, list) else [v]
+        if not vals:
+            raise ValueError("needs at least one sparsity")
+        if any(not 0 <= x < 1 for x in vals):
+            raise ValueError("sparsity must be in [0, 1)")
+        return v
+
+    @model_validator(mode="after")
+    def _window(self):
+        if self.schedule == "gradual" and self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be > start ({self.start})")
+        return self
+
+
 class TrainingConfig(_Strict):
     epochs: int = Field(default=20, ge=1)
     batch_size: int = Field(default=64, ge=1)
     lr: float = Field(default=0.01, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
     patience: int = Field(default=5, ge=1)  # early stopping on validation accuracy
+    prune: PruneConfig | None = Field(default=None, description=(
+        "Weight pruning during training (section `training.prune`); null: none. Zero weights are free in "
+        "the hls4ml/da4ml constant-weight hardware (the weight-aware estimate and Yosys see them); FINN's "
+        "MVAU stores a zero like any other weight, so under style `finn` pruning changes accuracy only."))
 
 
 class FlowStep(_Strict):

@@ -205,7 +205,8 @@ def _final_result(record: TrialRecord, replayed: bool = False) -> dict:
 
 
 def _space(trial, *, cfg: Config, n_features: int, image_shape, n_classes: int):
-    sample_spec(trial, cfg.space, cfg.folding, n_features=n_features, image_shape=image_shape, n_classes=n_classes)
+    sample_spec(trial, cfg.space, cfg.folding, n_features=n_features, image_shape=image_shape, n_classes=n_classes,
+                prune=cfg.training.prune)
     return None  # Ray keeps every value the trial was asked for
 
 
