@@ -100,7 +100,7 @@ def test_a_pruned_trial_records_its_sparsity_and_is_scored_by_its_sparse_weights
               "fc0_act_bits": 4, "out_weight_bits": 4}
     records = {}
     for sparsity in (0.0, 0.8):
-        cfg = config_from_mapping({"style": "hls4ml", "folding": {"target_fps": None}, "flows": [],
+        cfg = config_from_mapping({"style": "hls4ml", "coefficients": "yosys-xc7", "folding": {"target_fps": None}, "flows": [],
                                    "training": {"epochs": 3, "patience": 3,
                                                 "prune": {"sparsity": [0.0, 0.8], "method": "obd"}},
                                    "space": {"hidden_layers": [1], "width": [16]}})
