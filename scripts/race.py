@@ -44,6 +44,8 @@ SIZES = {  # --quick, the full race, and --smoke (checks the script end to end i
              "hgq2_epochs": 300, "hgq2_betas": [3e-6, 1e-5, 3e-5, 1e-4], "synth": 6},
 }
 ALGORITHMS = ("dnas", "nsga2", "tpe")
+SYNTH_TIMEOUT_S = 1200  # per Yosys run; this machine is shared
+MAX_SYNTH_LUT = 8000  # our designs above this model LUT are not synthesised (Yosys time on 2 shared cores)
 
 
 def race_config(algorithm: str, seed: int, size: dict, output_dir: Path) -> dict:
@@ -156,11 +158,12 @@ def pooled_front(runs: dict, limit: int) -> list:
         for r in rs:
             recs += [(Path(r["run_dir"]), rec) for rec in runfolder.read_records(r["run_dir"])
                      if rec.status.value == "ok"]
+    recs = [(d, rec) for d, rec in recs if rec.metrics["lut"] <= MAX_SYNTH_LUT]
     keep = pareto_mask([(-rec.metrics["accuracy"], rec.metrics["lut"]) for _, rec in recs])
     front = sorted({rec.trial_id + str(d): (d, rec) for (d, rec), k in zip(recs, keep) if k}.values(),
                    key=lambda x: x[1].metrics["lut"])
     if len(front) > limit:  # spread over the LUT range
-        idx = sorted({round(i * (len(front) - 1) / (limit - 1)) for i in range(limit)})
+        idx = sorted({round(i * (len(front) - 1) / max(limit - 1, 1)) for i in range(limit)})
         front = [front[i] for i in idx]
     return front
 
@@ -179,8 +182,13 @@ def synth_ours(front: list, out: Path) -> list[dict]:
         model.load_state_dict(torch.load(run_dir / next(a for a in rec.artifacts if a.endswith(".pt")),
                                          weights_only=True))
         t0 = time.perf_counter()
-        _, stat = synthesize_mlp(quantized_mlp(model.eval()), "xc7", out / "yosys" / f"{run_dir.name}-{rec.trial_id}",
-                                 cache_dir=out / "cache")
+        try:
+            _, stat = synthesize_mlp(quantized_mlp(model.eval()), "xc7", out / "yosys" / f"{run_dir.name}-{rec.trial_id}",
+                                     cache_dir=out / "cache", timeout_s=SYNTH_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - a design that cannot be synthesised here is reported, not fatal
+            print(f"ours {rec.design_summary}: Yosys failed ({type(exc).__name__}: {exc}); left out",
+                  file=sys.stderr, flush=True)
+            continue
         results.append({"design": rec.design_summary, "accuracy": rec.metrics["accuracy"],
                         "model_lut": rec.metrics["lut"], "yosys_lut": stat.resources.lut,
                         "run": run_dir.name, "trial": rec.trial_id, "synth_s": time.perf_counter() - t0})
@@ -201,13 +209,20 @@ def run_hgq2(size: dict, out: Path) -> tuple[list[dict], str | None]:
     if proc.returncode != 0:
         return [], f"scripts/race_hgq2.py failed with exit code {proc.returncode}"
     results = json.loads((folder / "hgq2.json").read_text())
+    done = []
     for r in results:
-        stat = synthesize_verilog(r["verilog_dir"], r["top"], "xc7", folder / f"yosys-beta{r['beta']:g}",
-                                  timeout_s=3600, cache_dir=out / "cache")
+        try:
+            stat = synthesize_verilog(r["verilog_dir"], r["top"], "xc7", folder / f"yosys-beta{r['beta']:g}",
+                                      timeout_s=SYNTH_TIMEOUT_S, cache_dir=out / "cache")
+        except Exception as exc:  # noqa: BLE001
+            print(f"HGQ2 beta {r['beta']:g}: Yosys failed ({type(exc).__name__}: {exc}); left out",
+                  file=sys.stderr, flush=True)
+            continue
         r["yosys_lut"] = stat.resources.lut
+        done.append(r)
         print(f"HGQ2 beta {r['beta']:g}: acc {r['test_accuracy']:.4f}, Yosys {stat.resources.lut:.0f} LUT",
               file=sys.stderr, flush=True)
-    return results, None
+    return done, None
 
 
 def compare_fronts(ours: list[dict], hgq2: list[dict]) -> list[dict]:
@@ -277,7 +292,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="the small race (2 seeds, 8 trials, short HGQ2)")
     ap.add_argument("--smoke", action="store_true", help="a minimal run that checks the script works")
     ap.add_argument("--seeds", type=int, help="override the number of seeds")
-    ap.add_argument("--out", default=None, help="work folder (default: a new folder under /tmp)")
+    ap.add_argument("--out", default=None, help="work folder (default: a new folder under /tmp); a folder "
+                    "with race_runs.json reuses its searches")
     ap.add_argument("--no-hgq2", action="store_true", help="skip HGQ2 and the Yosys fronts")
     args = ap.parse_args(argv)
     size = SIZES["smoke" if args.smoke else "quick" if args.quick else "full"]
@@ -285,7 +301,13 @@ def main(argv=None) -> int:
     out = Path(args.out or f"/tmp/codesign-race-{time.strftime('%Y%m%d-%H%M%S')}")
     out.mkdir(parents=True, exist_ok=True)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    runs = race(size, seeds, out)
+    saved = out / "race_runs.json"
+    if saved.is_file():  # the searches of an earlier call on this folder (e.g. stopped in the HGQ2 part)
+        runs = json.loads(saved.read_text())
+        print(f"searches read from {saved}", file=sys.stderr)
+    else:
+        runs = race(size, seeds, out)
+        saved.write_text(json.dumps(runs, default=str))
     summary = summarize_race(runs)
     ours, hgq2, comparison, skipped = [], [], [], "--no-hgq2"
     if not args.no_hgq2:

@@ -9,8 +9,9 @@ flow does). `scripts/race.py` runs this in its own process (the Keras backend is
 synthesises the Verilog with the project's Yosys flow.
 
 Usage: scripts/race_hgq2.py --out DIR [--betas 1e-6 1e-5 ...] [--epochs 200] [--hidden 64 32] [--seed 0]
-Needs hgq2>=0.2,<0.3, keras>=3.15,<3.16, jax[cpu]: `pip install -c requirements/constraints.txt
-"hgq2>=0.2,<0.3" "keras>=3.15,<3.16" "jax[cpu]"` (exit code 3 with a message when they are missing).
+Needs requirements/hgq2.txt (hgq2 0.2, keras 3.15, jax[cpu]; not part of scripts/install.sh):
+`.venv/bin/python -m pip install -c requirements/constraints.txt -r requirements/hgq2.txt`. Exit code 3
+with that message when they are missing.
 Writes DIR/hgq2.json: one entry per beta (accuracy, da4ml cost, Verilog folder, bits kept, inputs used).
 """
 from __future__ import annotations
@@ -93,8 +94,8 @@ def main(argv=None) -> int:
         import jax  # noqa: F401
         import keras  # noqa: F401
     except ImportError as exc:
-        print(f"HGQ2 part skipped: {exc.name} is not installed (pip install -c requirements/constraints.txt "
-              f"'hgq2>=0.2,<0.3' 'keras>=3.15,<3.16' 'jax[cpu]')", file=sys.stderr)
+        print(f"HGQ2 part skipped: {exc.name} is not installed (.venv/bin/python -m pip install "
+              f"-c requirements/constraints.txt -r requirements/hgq2.txt)", file=sys.stderr)
         return MISSING
     from codesign.data import load_dataset
     data = load_dataset("digits", seed=args.seed)
