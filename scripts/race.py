@@ -40,6 +40,8 @@ SIZES = {  # --quick, the full race, and --smoke (checks the script end to end i
               "hgq2_epochs": 2, "hgq2_betas": [1e-4], "synth": 1},
     "quick": {"seeds": 2, "trials": 6, "epochs": 8, "lambdas": [0.03, 0.3, 3.0], "dnas_epochs": 6,
               "hgq2_epochs": 40, "hgq2_betas": [1e-5, 1e-4], "synth": 3},
+    "medium": {"seeds": 5, "trials": 12, "epochs": 10, "lambdas": [0.01, 0.03, 0.3, 3.0], "dnas_epochs": 8,
+               "hgq2_epochs": 100, "hgq2_betas": [3e-6, 1e-5, 3e-5, 1e-4], "synth": 4},
     "full": {"seeds": 5, "trials": 20, "epochs": 20, "lambdas": [0.01, 0.03, 0.1, 0.3, 1.0, 3.0], "dnas_epochs": 15,
              "hgq2_epochs": 300, "hgq2_betas": [3e-6, 1e-5, 3e-5, 1e-4], "synth": 6},
 }
@@ -121,6 +123,7 @@ def time_to_reach(curve: list[tuple[float, float]], target: float) -> float | No
 
 
 def race(size: dict, seeds: int, out: Path) -> dict:
+    """Every algorithm for every seed, seed by seed; what has finished is kept in OUT/race_partial.json."""
     from codesign.config import config_from_mapping
     from codesign.tune import _init_ray
     _init_ray(None, True)  # Ray starts once, before any clock runs
@@ -134,6 +137,7 @@ def race(size: dict, seeds: int, out: Path) -> dict:
             runs[alg].append({"seed": seed, "run_dir": str(run_dir), "seconds": total, "curve": curve})
             print(f"{alg} seed {seed}: {len(curve)} records, HV {curve[-1][1] if curve else 0:.4f}, {total:.0f} s",
                   file=sys.stderr, flush=True)
+            (out / "race_partial.json").write_text(json.dumps(runs, default=str))
     return runs
 
 
@@ -291,12 +295,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="the small race (2 seeds, 8 trials, short HGQ2)")
     ap.add_argument("--smoke", action="store_true", help="a minimal run that checks the script works")
+    ap.add_argument("--size", choices=sorted(SIZES), help="a race size by name (--quick is --size quick)")
     ap.add_argument("--seeds", type=int, help="override the number of seeds")
     ap.add_argument("--out", default=None, help="work folder (default: a new folder under /tmp); a folder "
                     "with race_runs.json reuses its searches")
     ap.add_argument("--no-hgq2", action="store_true", help="skip HGQ2 and the Yosys fronts")
     args = ap.parse_args(argv)
-    size = SIZES["smoke" if args.smoke else "quick" if args.quick else "full"]
+    size = SIZES[args.size or ("smoke" if args.smoke else "quick" if args.quick else "full")]
     seeds = args.seeds or size["seeds"]
     out = Path(args.out or f"/tmp/codesign-race-{time.strftime('%Y%m%d-%H%M%S')}")
     out.mkdir(parents=True, exist_ok=True)
