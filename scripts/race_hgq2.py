@@ -3,7 +3,7 @@
 
 Trains one HGQ2 MLP (Keras 3, JAX backend; per-weight and per-input bit-widths learned with HGQ2's
 EBOPs resource regulariser) per `beta`, on exactly the train/validation/test split codesign uses
-(`codesign.data.load_dataset`), keeps the best-validation weights, traces it with da4ml's HGQ2 plugin
+(`codesign.data.load_dataset`), keeps its final weights, traces it with da4ml's HGQ2 plugin
 (`da4ml.converter.trace_model`) and writes the fully parallel RTL (latency cutoff 5, as the `yosys`
 flow does). `scripts/race.py` runs this in its own process (the Keras backend is chosen at import) and
 synthesises the Verilog with the project's Yosys flow.
@@ -55,13 +55,12 @@ def train_one(data, hidden, beta, epochs, seed, out: Path) -> dict:
     model = build(hidden, data.n_classes, beta)
     model.compile(optimizer=keras.optimizers.Adam(3e-3),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    best = keras.callbacks.ModelCheckpoint(str(out / "best.weights.h5"), monitor="val_accuracy",
-                                           save_best_only=True, save_weights_only=True)
     t0 = time.perf_counter()
+    # the final weights: the resource regulariser has acted longest on them (a best-validation
+    # checkpoint picks an early epoch whose bit-widths have not come down yet)
     model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=epochs,
-              batch_size=32, verbose=0, callbacks=[FreeEBOPs(), best])
+              batch_size=32, verbose=0, callbacks=[FreeEBOPs()])
     train_s = time.perf_counter() - t0
-    model.load_weights(str(out / "best.weights.h5"))
     acc = float(np.mean(model.predict(data.x_test, verbose=0).argmax(1) == data.y_test))
     inp, outp = trace_model(model)
     comb = comb_trace(inp, outp)
