@@ -283,7 +283,7 @@ def table(summary: dict, size: dict, seeds: int, ours, hgq2, comparison, skipped
         lines += ["", f"HGQ2 part skipped: {skipped}"]
     else:
         lines += ["", "| design (ours) | accuracy | model LUT | Yosys LUT |", "|---|---|---|---|"]
-        lines += [f"| {o['design']} | {o['accuracy']:.4f} | {o['model_lut']:.0f} | {o['yosys_lut']:.0f} |" for o in ours]
+        lines += [f"| {o['design'].replace(' | ', ' / ')} | {o['accuracy']:.4f} | {o['model_lut']:.0f} | {o['yosys_lut']:.0f} |" for o in ours]
         lines += ["", "| HGQ2 beta | accuracy | Yosys LUT | inputs used | mean input bits |", "|---|---|---|---|---|"]
         lines += [f"| {h['beta']:g} | {h['test_accuracy']:.4f} | {h['yosys_lut']:.0f} | {h.get('inputs_used')} | "
                   f"{h.get('mean_input_bits')} |" for h in hgq2]
