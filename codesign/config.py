@@ -166,12 +166,50 @@ class FoldingConfig(_Strict):
         return v
 
 
+class PruneConfig(_Strict):
+    method: Literal["magnitude", "obd"] = Field(default="magnitude", description=(
+        "Which weights go: `magnitude` (smallest |w| per layer) or `obd` (Optimal Brain Damage, LeCun et al. "
+        "1990: smallest saliency 0.5 * H_ii * w^2, with the Hessian diagonal approximated by the mean squared "
+        "mini-batch gradient, the empirical Fisher diagonal)."))
+    sparsity: float | list[float] = Field(default=0.5, description=(
+        "Fraction of each conv/dense layer's weights set to zero, in [0, 1); a list is a search dimension "
+        "(parameter `prune_sparsity`, sampled like the other choices)."))
+    schedule: Literal["oneshot", "gradual"] = Field(default="gradual", description=(
+        "`oneshot`: prune to the full sparsity at `start`, then fine-tune with the mask fixed; `gradual`: "
+        "raise the sparsity from 0 at `start` to the target at `end` along Zhu & Gupta's (2017) cubic "
+        "schedule. The best-validation weights are taken only from epochs at the full sparsity."))
+    start: float = Field(default=0.25, ge=0, lt=1, description=(
+        "Fraction of training.epochs after which pruning starts."))
+    end: float = Field(default=0.6, gt=0, le=1, description=(
+        "Fraction of training.epochs by which `gradual` pruning reaches the target sparsity."))
+
+    @field_validator("sparsity")
+    @classmethod
+    def _sparsity(cls, v):
+        vals = v if isinstance(v, list) else [v]
+        if not vals:
+            raise ValueError("needs at least one sparsity")
+        if any(not 0 <= x < 1 for x in vals):
+            raise ValueError("sparsity must be in [0, 1)")
+        return v
+
+    @model_validator(mode="after")
+    def _window(self):
+        if self.schedule == "gradual" and self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be > start ({self.start})")
+        return self
+
+
 class TrainingConfig(_Strict):
     epochs: int = Field(default=20, ge=1)
     batch_size: int = Field(default=64, ge=1)
     lr: float = Field(default=0.01, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
     patience: int = Field(default=5, ge=1)  # early stopping on validation accuracy
+    prune: PruneConfig | None = Field(default=None, description=(
+        "Weight pruning during training (section `training.prune`); null: none. Zero weights are free in "
+        "the hls4ml/da4ml constant-weight hardware (the weight-aware estimate and Yosys see them); FINN's "
+        "MVAU stores a zero like any other weight, so under style `finn` pruning changes accuracy only."))
 
 
 class FlowStep(_Strict):
@@ -244,8 +282,48 @@ class Objective(_Strict):
         return self.mode or METRICS[self.metric]
 
 
+class DnasConfig(_Strict):
+    """FBNet-style differentiable search (`search.algorithm: dnas`, codesign/dnas.py)."""
+
+    lambdas: list[float] = Field(default=[0.03, 0.1, 0.3, 1.0, 3.0], description=(
+        "Weights of the hardware cost in the supernet loss (cross-entropy + lambda * expected cost); each "
+        "gives one derived architecture, trained and recorded as a trial: together a front."))
+    epochs: int = Field(default=20, ge=1, description="Supernet epochs per lambda (weights and architecture).")
+    warmup_epochs: int = Field(default=3, ge=0, description=(
+        "Supernet epochs that train only the weights (architectures sampled uniformly), before the "
+        "architecture weights start learning."))
+    arch_lr: float = Field(default=0.05, gt=0, description="Adam learning rate of the architecture logits.")
+    tau: float = Field(default=5.0, gt=0, description="Initial Gumbel-softmax temperature (FBNet: 5).")
+    tau_decay: float = Field(default=0.9, gt=0, le=1, description=(
+        "Temperature factor per epoch after the warm-up (FBNet: 0.956)."))
+    hidden_layers: int | None = Field(default=None, ge=1, description=(
+        "Depth of the supernet (hidden layers); null: the largest of space.hidden_layers. Each hidden "
+        "layer chooses its width (channel masking) and weight and activation bits; the classifier its "
+        "weight bits."))
+    cost: dict[str, float] = Field(default={"lut": 1.0}, description=(
+        "The hardware cost: weights of resources, each divided by the board's capacity of it "
+        "(e.g. {lut: 1.0, ff: 0.5}). Each layer's cost comes from the estimator of the run's style, "
+        "board, folding and coefficients (FBNet's lookup table)."))
+
+    @field_validator("lambdas")
+    @classmethod
+    def _lambdas(cls, v):
+        if not v or any(x < 0 for x in v):
+            raise ValueError("needs at least one lambda, each >= 0")
+        return v
+
+    @field_validator("cost")
+    @classmethod
+    def _cost(cls, v):
+        bad = set(v) - set(RESOURCE_NAMES)
+        if bad or not v:
+            raise ValueError(f"cost: resources {sorted(bad) or 'missing'}; valid: {list(RESOURCE_NAMES)}")
+        return v
+
+
 class SearchConfig(_Strict):
-    algorithm: Literal["nsga2", "tpe", "gp", "random", "grid"] = "nsga2"
+    algorithm: Literal["nsga2", "tpe", "gp", "random", "grid", "dnas"] = "nsga2"
+    dnas: DnasConfig = Field(default=DnasConfig(), description="Settings of `algorithm: dnas` (section `search.dnas`).")
     num_samples: int = Field(default=20, ge=1)
     max_concurrent: int = Field(default=1, ge=1)
     objectives: list[Objective] = [Objective(metric="accuracy"), Objective(metric="lut")]
@@ -431,6 +509,24 @@ class Config(_Strict):
         if self.feedback == "yosys" and (self.folding.mode != "derive" or self.folding.target_fps is not None):
             raise ValueError("feedback 'yosys' synthesises fully parallel RTL (reuse factor 1): set folding "
                              "{mode: derive, target_fps: null} so the analytic estimate describes the same design")
+        if self.search.algorithm == "dnas":
+            if self.model is not None:
+                raise ValueError("search.algorithm 'dnas' builds its supernet from the built-in space; a user space "
+                                 "(model:) is searched with nsga2, tpe, gp or random")
+            if "mlp" not in self.space.kind:
+                raise ValueError("search.algorithm 'dnas' searches MLPs: space.kind must include 'mlp'")
+            if self.folding.mode != "derive" or isinstance(self.folding.target_fps, list):
+                raise ValueError("search.algorithm 'dnas' needs folding {mode: derive} with one target_fps "
+                                 "(or null): its cost table is built for one folding target")
+            if self.space.tie_bits:
+                raise ValueError("search.algorithm 'dnas' chooses bits per layer: set space.tie_bits false")
+            if self.training.prune is not None and isinstance(self.training.prune.sparsity, list):
+                raise ValueError("search.algorithm 'dnas' does not search the sparsity: give training.prune one value")
+            depths = self.space.hidden_layers
+            depths = depths.values() if isinstance(depths, IntRange) else depths
+            if self.search.dnas.hidden_layers is not None and self.search.dnas.hidden_layers not in depths:
+                raise ValueError(f"search.dnas.hidden_layers {self.search.dnas.hidden_layers} is not among "
+                                 f"space.hidden_layers {list(depths)}")
         return self
 
     @model_validator(mode="before")

@@ -110,8 +110,12 @@ def _suggest_int(trial, name: str, space) -> int:
 
 
 def sample_spec(trial, space: SpaceConfig, folding: FoldingConfig, *, n_features: int,
-                image_shape: tuple[int, int, int] | None, n_classes: int, input_signed: bool = False) -> ModelSpec:
-    """Ask `trial` (an Optuna trial or FixedTrial) for every choice of one candidate network."""
+                image_shape: tuple[int, int, int] | None, n_classes: int, input_signed: bool = False,
+                prune=None) -> ModelSpec:
+    """Ask `trial` (an Optuna trial or FixedTrial) for every choice of one candidate network; with
+    `prune` (training.prune) of several sparsities, also for `prune_sparsity` (read by the trial's training)."""
+    if prune is not None and isinstance(prune.sparsity, list):
+        trial.suggest_categorical("prune_sparsity", list(prune.sparsity))
     kinds = list(space.kind)
     if image_shape is None and "cnn" in kinds:
         kinds = [k for k in kinds if k != "cnn"]
@@ -178,7 +182,8 @@ def spec_from_params(params: dict, cfg: Config, *, n_features: int, image_shape,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # FixedTrial warns when a value is not among the choices
         return sample_spec(FixedTrial(params), cfg.space, cfg.folding, n_features=n_features,
-                           image_shape=image_shape, n_classes=n_classes, input_signed=input_signed)
+                           image_shape=image_shape, n_classes=n_classes, input_signed=input_signed,
+                           prune=cfg.training.prune)
 
 
 def grid_space(cfg: Config, *, image_shape) -> dict[str, list]:
@@ -212,6 +217,8 @@ def grid_space(cfg: Config, *, image_shape) -> dict[str, list]:
         out["out_weight_bits"] = list(space.weight_bits)
     if isinstance(cfg.folding.target_fps, list):
         out["target_fps"] = list(cfg.folding.target_fps)
+    if cfg.training.prune is not None and isinstance(cfg.training.prune.sparsity, list):
+        out["prune_sparsity"] = list(cfg.training.prune.sparsity)
     if cfg.folding.mode == "search":
         n_hw = 2 * len([p for p in layer_prefixes if p.startswith("conv")]) + len(layer_prefixes) + 1
         for i in range(n_hw):

@@ -27,6 +27,7 @@ class TrainResult:
     train_s: float
     history: tuple[tuple[float, float], ...]  # (train loss, val accuracy) per epoch
     stopped_early: bool
+    weight_sparsity: float | None = None  # fraction of zero conv/dense weights, when pruned
 
 
 def set_determinism(seed: int, threads: int = 1) -> None:
@@ -47,9 +48,13 @@ def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 5
 
 
 def train(model: nn.Module, data: Dataset, cfg: TrainingConfig, *, seed: int = 0,
-          on_epoch: Callable[[int, float, float], None] | None = None) -> TrainResult:
+          on_epoch: Callable[[int, float, float], None] | None = None, sparsity: float | None = None) -> TrainResult:
     """Train in place; `on_epoch(epoch, loss, val_accuracy)` is called after every epoch
-    (the search reports it to Ray Tune, whose ASHA scheduler may stop the trial there)."""
+    (the search reports it to Ray Tune, whose ASHA scheduler may stop the trial there). With
+    `cfg.prune`, weights are pruned to `sparsity` (or the config's value; `codesign.prune`), and the
+    weights kept are the best-validation ones among the epochs at the full sparsity."""
+    from codesign.prune import make_pruner, weight_sparsity
+    pruner = make_pruner(cfg, sparsity)
     set_determinism(seed)
     start = time.perf_counter()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -59,7 +64,12 @@ def train(model: nn.Module, data: Dataset, cfg: TrainingConfig, *, seed: int = 0
     gen = torch.Generator().manual_seed(seed)
     best_acc, best_epoch, best_state, history = -1.0, 0, None, []
     epoch = 0
+    full_from = 1 if pruner is None else None  # first epoch trained at the full sparsity
     for epoch in range(1, cfg.epochs + 1):
+        if pruner is not None:
+            pruner.before_epoch(model, epoch - 1, lambda: _fisher_batches(x_train, y_train, cfg.batch_size, seed))
+            if full_from is None and pruner.full(epoch - 1):
+                full_from = epoch
         model.train()
         perm = torch.randperm(len(x_train), generator=gen)
         total, n = 0.0, 0
@@ -73,20 +83,28 @@ def train(model: nn.Module, data: Dataset, cfg: TrainingConfig, *, seed: int = 0
                 raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch}")
             loss.backward()
             opt.step()
+            if pruner is not None:
+                pruner.apply(model)
             total += loss.item() * len(idx)
             n += len(idx)
         sched.step()
         val_acc = accuracy(model, data.x_val, data.y_val)
         history.append((total / max(1, n), val_acc))
-        if val_acc > best_acc:
+        if full_from is not None and val_acc > best_acc:
             best_acc, best_epoch = val_acc, epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if on_epoch is not None:
             on_epoch(epoch, total / max(1, n), val_acc)
-        if epoch - best_epoch >= cfg.patience:
+        if full_from is not None and epoch - max(best_epoch, full_from - 1) >= cfg.patience:
             break
     if best_state is not None:
         model.load_state_dict(best_state)
     test_acc = accuracy(model, data.x_test, data.y_test)
     return TrainResult(best_acc, test_acc, epoch, best_epoch, time.perf_counter() - start, tuple(history),
-                       epoch < cfg.epochs)
+                       epoch < cfg.epochs, None if pruner is None else weight_sparsity(model))
+
+
+def _fisher_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int, n_batches: int = 8):
+    """A fixed sample of training mini-batches for OBD's Fisher diagonal."""
+    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed + 1))[:batch_size * n_batches]
+    return [(x[idx[i:i + batch_size]], y[idx[i:i + batch_size]]) for i in range(0, len(idx), batch_size)]

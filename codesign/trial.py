@@ -94,12 +94,14 @@ def _evaluate(ctx: TrialContext, record: TrialRecord, on_epoch) -> TrialRecord:
         return record.replace(objective_values=tuple(objective_values(record.metrics, cfg.search.objectives)))
     from codesign.model import build_model
     from codesign.train import train
+    from codesign.prune import trial_sparsity
     model = build_model(spec, seed=cfg.seed)
     if cfg.model is not None:
         from codesign.userspace import initialise
         initialise(model, cfg)
     training = cfg.training.model_copy(update=getattr(spec, "training_overrides", dict)())
-    result = train(model, dataset_for(cfg), training, seed=cfg.seed, on_epoch=on_epoch)
+    result = train(model, dataset_for(cfg), training, seed=cfg.seed, on_epoch=on_epoch,
+                   sparsity=trial_sparsity(training, dict(record.params)))
     weights = runfolder.save_state_dict(ctx.trial_dir, model.state_dict())
     record = record.replace(status=Status.OK, epochs_run=result.epochs_run,
                             history=tuple(tuple(h) for h in result.history),
@@ -117,6 +119,8 @@ def _evaluate(ctx: TrialContext, record: TrialRecord, on_epoch) -> TrialRecord:
     if primary is not None:
         record = score_feedback(ctx, record, primary, est)
     metrics = {**record.metrics, "accuracy": result.test_accuracy, "val_accuracy": result.val_accuracy}
+    if result.weight_sparsity is not None:
+        metrics["weight_sparsity"] = result.weight_sparsity
     return record.replace(metrics=metrics, objective_values=tuple(objective_values(metrics, cfg.search.objectives)))
 
 

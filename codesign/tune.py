@@ -22,6 +22,7 @@ import pyarrow.fs as pafs
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 from codesign import runfolder
+from codesign.algorithms import ALGORITHMS
 from codesign.config import Config, ConfigError, dump_config
 from codesign.records import Status, TrialRecord
 from codesign.results import summarize
@@ -253,7 +254,7 @@ def _space(trial, *, cfg: Config, n_features: int, image_shape, n_classes: int, 
         sample(cfg, trial, dataset_for(cfg))
     else:
         sample_spec(trial, cfg.space, cfg.folding, n_features=n_features, image_shape=image_shape, n_classes=n_classes,
-                    input_signed=input_signed)
+                    input_signed=input_signed, prune=cfg.training.prune)
     return None  # Ray keeps every value the trial was asked for
 
 
@@ -292,6 +293,8 @@ def run_search(cfg: Config, *, address: str | None = None, output_dir: str | Non
     check_space(cfg, data)
     run_dir = runfolder.create_run_dir(output_dir or cfg.output_dir, cfg.name)
     runfolder.write_text(run_dir, "config.yaml", dump_config(cfg))
+    if cfg.search.algorithm in ALGORITHMS:  # drives its own trials (codesign/algorithms.py)
+        return run_dir, _run_algorithm(cfg, run_dir, quiet)
     objectives = cfg.search.objectives
     study = StudyInfo(name=run_dir.name, storage=cfg.search.storage)
     searcher = ConstrainedOptunaSearch(
@@ -524,6 +527,21 @@ def _fit(tuner, cfg: Config, run_dir: Path, *, resumed: bool = False):
     return run_dir, _summarize(run_dir, cfg, status, started, resumed)
 
 
+def _run_algorithm(cfg: Config, run_dir: Path, quiet: bool, resumed: bool = False) -> dict:
+    """Run (or continue) a search of codesign/algorithms.py in `run_dir`; its summary, as `_fit`'s."""
+    started, status = time.time(), "complete"
+    with active_run(run_dir):
+        try:
+            ALGORITHMS[cfg.search.algorithm](cfg, run_dir, quiet=quiet)
+        except KeyboardInterrupt:
+            status = "interrupted"
+        except BaseException:
+            with contextlib.suppress(Exception):
+                _summarize(run_dir, cfg, "failed", started, resumed)
+            raise
+        return _summarize(run_dir, cfg, status, started, resumed)
+
+
 def _summarize(run_dir: Path, cfg: Config, status: str, started: float, resumed: bool) -> dict:
     study = StudyInfo.read(run_dir)
     extra = {"status": status, "elapsed_s": time.time() - started, "resumed": resumed,
@@ -541,6 +559,8 @@ def resume_search(run_dir: str | Path, *, address: str | None = None, quiet: boo
     except ConfigError as exc:
         raise ConfigError(f"cannot resume: {exc}") from None
     run_dir, cfg = run.path, run.config
+    if cfg.search.algorithm in ALGORITHMS:
+        return run_dir, _run_algorithm(cfg, run_dir, quiet, resumed=True)
     experiment = run_dir / RAY_EXPERIMENT
     if not tune.Tuner.can_restore(str(experiment)):
         raise ConfigError(f"cannot resume {str(run_dir)!r}: no Ray Tune experiment state in {experiment}")

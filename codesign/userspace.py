@@ -110,6 +110,9 @@ def sample(cfg, trial, data) -> NetSpec:
     target = cfg.folding.target_fps
     if isinstance(target, list):
         target = trial.suggest_categorical("target_fps", list(target))
+    prune = cfg.training.prune
+    if prune is not None and isinstance(prune.sparsity, list):  # read by the trial's training
+        trial.suggest_categorical("prune_sparsity", list(prune.sparsity))
     if isinstance(cfg.model, str):
         return user_spec(cfg.model, trial, data, target_fps=target)
     from codesign.floatmodel import FloatModelError, build

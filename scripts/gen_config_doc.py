@@ -123,7 +123,9 @@ DESCRIPTIONS: dict[str, str] = {
     "FlowStep.options": "The flow's options (see Flows below); omitted ones take their defaults.",
 
     "SearchConfig.algorithm": "Optuna sampler: `nsga2` (NSGA-II), `tpe`, `gp` (Gaussian-process BO), "
-                              "`random`, `grid` (lazy when the grid is large).",
+                              "`random`, `grid` (lazy when the grid is large); or a search of its own "
+                              "(codesign/algorithms.py): `dnas` (FBNet-style differentiable search, "
+                              "section `search.dnas`, docs/dnas.md).",
     "SearchConfig.num_samples": "Number of trials (`codesign search --num-samples` overrides it).",
     "SearchConfig.max_concurrent": "Trials running at once, one CPU each (`--max-concurrent` overrides "
                                    "it).",

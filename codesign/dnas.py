@@ -1,0 +1,326 @@
+"""`search.algorithm: dnas`: FBNet-style differentiable architecture search over MLPs.
+
+One supernet holds every choice of the space at a fixed depth: per hidden layer its width (the widest
+layer, the unused channels masked), its weight bits and its activation bits; the classifier its weight
+bits. Each choice has architecture logits; a forward pass mixes the candidates with Gumbel-softmax
+samples (Jang et al. 2017) at a temperature that decays per epoch, and the loss is
+
+    cross-entropy + lambda * E[cost],
+
+where E[cost] is the exact expectation, under the sampled choice weights, of the hardware cost built
+from the project's own per-layer estimates (Wu et al. 2019, FBNet: a per-layer lookup table makes the
+expected latency differentiable). Here the table is the estimator itself: `cost_tables` asks
+`hw_models.estimate` for every layer in every (input width, input bits, width, weight bits, act bits)
+it can take, in the run's style, folding target, board and coefficients, each resource divided by the
+board's capacity and weighted by `search.dnas.cost`. A layer's numbers depend only on the layer and
+its input precision (hw_models.estimate memoises them per layer the same way), so the table is exact
+for every derived network whose layers each meet the folding target on their own.
+
+Mixed-precision choices are mixed as in Wu et al. 2018 ("Mixed precision quantization of ConvNets via
+differentiable neural architecture search"): one latent weight, quantized at each candidate bit-width.
+The supernet uses plain straight-through quantizers (symmetric weights, PACT-style clipped activations,
+Choi et al. 2018); each derived architecture is trained from scratch with Brevitas by the normal trial
+(`codesign.trial.evaluate_candidate`), so its record, estimates, flows and reports are those of any
+other algorithm. One lambda gives one derived architecture; the list of lambdas gives the front.
+Weights train on the training split, the architecture on the validation split (FBNet's alternation).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from boards import Board
+from codesign import runfolder
+from codesign.config import Config, ConfigError, IntRange
+from hw_models import estimate
+from hw_models.coefficients import load_coefficients
+from hw_models.design import FLOAT_BITS, DenseLayer, Design
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What the supernet chooses among, at a fixed depth."""
+
+    depth: int  # hidden layers
+    widths: tuple[int, ...]
+    weight_bits: tuple[int, ...]
+    act_bits: tuple[int, ...]
+    n_features: int
+    n_classes: int
+    input_bits: int
+    output_bits: int
+    activation: str
+
+    def layer_options(self, layer: int):
+        """(input widths, input bits, widths, weight bits, act bits) layer `layer` may have (the last
+        one, index `depth`, is the classifier)."""
+        first, last = layer == 0, layer == self.depth
+        return ((self.n_features,) if first else self.widths, (self.input_bits,) if first else self.act_bits,
+                (self.n_classes,) if last else self.widths, self.weight_bits,
+                (self.output_bits,) if last else self.act_bits)
+
+
+def choices_for(cfg: Config, n_features: int, n_classes: int) -> Choices:
+    space = cfg.space
+    values = space.width.values() if isinstance(space.width, IntRange) else list(space.width)
+    depths = space.hidden_layers.values() if isinstance(space.hidden_layers, IntRange) else list(space.hidden_layers)
+    depth = cfg.search.dnas.hidden_layers or max(depths)
+    return Choices(depth, tuple(sorted(set(values))), tuple(space.weight_bits), tuple(space.act_bits),
+                   n_features, n_classes, space.input_bits, space.output_bits, space.activation[0])
+
+
+def layer_cost(cfg: Config, board: Board, coeffs, layer: DenseLayer, in_bits: int) -> float:
+    """Cost of one dense layer with `in_bits`-bit inputs: sum over `search.dnas.cost` of weight x
+    resource / board capacity, from the estimator of the run's style, folding target and coefficients."""
+    design = Design(layers=(layer,), style=cfg.style, input_bits=in_bits, clock_mhz=cfg.clock_mhz,
+                    target_fps=cfg.folding.target_fps)
+    res = estimate(design, board, coeffs).per_layer[0].resources
+    return sum(w * getattr(res, r) / getattr(board.capacity, r) for r, w in cfg.search.dnas.cost.items())
+
+
+def check_cost(cfg: Config, board: Board) -> None:
+    empty = [r for r in cfg.search.dnas.cost if getattr(board.capacity, r) <= 0]
+    if empty:
+        raise ConfigError(f"search.dnas.cost: board {board.name} has no {', '.join(empty)} to normalise by")
+
+
+def cost_tables(cfg: Config, board: Board, choices: Choices) -> list[np.ndarray]:
+    """Per layer, the cost of every option combination, indexed [input width, input bits, width,
+    weight bits, act bits] (the options of `Choices.layer_options`): FBNet's lookup table."""
+    coeffs = load_coefficients(cfg.coefficients)
+    tables = []
+    for i in range(choices.depth + 1):
+        opts = choices.layer_options(i)
+        t = np.zeros([len(o) for o in opts])
+        for idx in np.ndindex(*t.shape):
+            n_in, in_bits, n_out, wb, ab = (o[k] for o, k in zip(opts, idx))
+            t[idx] = layer_cost(cfg, board, coeffs, DenseLayer(n_in, n_out, wb, ab), in_bits)
+        tables.append(t)
+    return tables
+
+
+@dataclass
+class Sample:
+    """Weights of the candidates of every choice (Gumbel-softmax samples, probabilities or one-hot)."""
+
+    width: list[torch.Tensor]  # per hidden layer
+    weight_bits: list[torch.Tensor]  # per layer, classifier included
+    act_bits: list[torch.Tensor]  # per hidden layer
+
+
+def expected_cost(tables: list[torch.Tensor], sample: Sample) -> torch.Tensor:
+    """E[cost] = sum over layers and option combinations of the table entry times the product of the
+    choice weights (the choices are independent): exact for one-hot weights, differentiable in them."""
+    one = torch.ones(1, dtype=tables[0].dtype)
+    depth = len(sample.width)
+    total = torch.zeros((), dtype=tables[0].dtype)
+    for i, table in enumerate(tables):
+        p_in = one if i == 0 else sample.width[i - 1]
+        a_in = one if i == 0 else sample.act_bits[i - 1]
+        p_out = one if i == depth else sample.width[i]
+        a_out = one if i == depth else sample.act_bits[i]
+        total = total + torch.einsum("pawbc,p,a,w,b,c->", table, p_in.to(table.dtype), a_in.to(table.dtype),
+                                     p_out.to(table.dtype), sample.weight_bits[i].to(table.dtype),
+                                     a_out.to(table.dtype))
+    return total
+
+
+def _ste(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    return x + (q - x).detach()
+
+
+def quant_weight(w: torch.Tensor, bits: int) -> torch.Tensor:
+    if bits >= FLOAT_BITS:
+        return w
+    if bits == 1:
+        return _ste(w, torch.where(w >= 0, 1.0, -1.0) * w.detach().abs().mean())
+    levels = 2 ** (bits - 1) - 1
+    scale = w.detach().abs().max().clamp_min(1e-8) / levels
+    return _ste(w, torch.round(w / scale).clamp(-levels, levels) * scale)
+
+
+def quant_act(h: torch.Tensor, bits: int, clip: torch.Tensor, activation: str) -> torch.Tensor:
+    if bits == 1:  # Brevitas' bipolar activation after batch norm
+        return _ste(torch.clamp(h, -1.0, 1.0), torch.where(h >= 0, 1.0, -1.0))
+    if activation == "relu":
+        y = torch.minimum(F.relu(h), clip)  # PACT: the clip level learns
+        if bits >= FLOAT_BITS:
+            return F.relu(h)
+        scale = clip / (2 ** bits - 1)
+    else:
+        y = torch.clamp(h, -1.0, 1.0)
+        if bits >= FLOAT_BITS:
+            return y
+        scale = torch.tensor(1.0 / (2 ** (bits - 1) - 1))
+    return _ste(y, torch.round(y / scale) * scale)
+
+
+class SuperMLP(nn.Module):
+    def __init__(self, choices: Choices):
+        super().__init__()
+        self.choices = c = choices
+        wmax = max(c.widths)
+        self.linears = nn.ModuleList([nn.Linear(c.n_features if i == 0 else wmax, wmax, bias=False)
+                                      for i in range(c.depth)] + [nn.Linear(wmax if c.depth else c.n_features,
+                                                                            c.n_classes, bias=False)])
+        self.norms = nn.ModuleList([nn.BatchNorm1d(wmax) for _ in range(c.depth)])
+        self.clips = nn.Parameter(torch.full((c.depth,), 3.0))
+        self.register_buffer("width_masks", torch.stack([(torch.arange(wmax) < w).float() for w in c.widths]))
+        self.alpha_width = nn.ParameterList([nn.Parameter(torch.zeros(len(c.widths))) for _ in range(c.depth)])
+        self.alpha_wbits = nn.ParameterList([nn.Parameter(torch.zeros(len(c.weight_bits)))
+                                             for _ in range(c.depth + 1)])
+        self.alpha_abits = nn.ParameterList([nn.Parameter(torch.zeros(len(c.act_bits))) for _ in range(c.depth)])
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return [*self.alpha_width, *self.alpha_wbits, *self.alpha_abits]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        arch = {id(p) for p in self.arch_parameters()}
+        return [p for p in self.parameters() if id(p) not in arch]
+
+    def sample(self, tau: float) -> Sample:
+        def g(alphas):
+            return [F.gumbel_softmax(a, tau=tau) for a in alphas]
+        return Sample(g(self.alpha_width), g(self.alpha_wbits), g(self.alpha_abits))
+
+    def probabilities(self) -> Sample:
+        return Sample(*([F.softmax(a, 0) for a in alphas]
+                        for alphas in (self.alpha_width, self.alpha_wbits, self.alpha_abits)))
+
+    def forward(self, x: torch.Tensor, sample: Sample) -> torch.Tensor:
+        c = self.choices
+        if c.input_bits < FLOAT_BITS:
+            levels = 2 ** c.input_bits - 1
+            x = torch.round(x.clamp(0, 1) * levels) / levels
+        for i in range(c.depth):
+            w = self.linears[i].weight
+            wq = sum(g * quant_weight(w, b) for g, b in zip(sample.weight_bits[i], c.weight_bits))
+            h = self.norms[i](F.linear(x, wq))
+            a = sum(g * quant_act(h, b, self.clips[i], c.activation) for g, b in zip(sample.act_bits[i], c.act_bits))
+            x = a * (sample.width[i] @ self.width_masks)
+        w = self.linears[-1].weight
+        return F.linear(x, sum(g * quant_weight(w, b) for g, b in zip(sample.weight_bits[-1], c.weight_bits)))
+
+    def derived_params(self) -> dict:
+        """The most likely architecture as the parameters `codesign.space.sample_spec` replays."""
+        c = self.choices
+        params = {"kind": "mlp", "activation": c.activation, "hidden_layers": c.depth}
+        for i in range(c.depth):
+            params[f"fc{i}_width"] = c.widths[int(self.alpha_width[i].argmax())]
+            params[f"fc{i}_weight_bits"] = c.weight_bits[int(self.alpha_wbits[i].argmax())]
+            params[f"fc{i}_act_bits"] = c.act_bits[int(self.alpha_abits[i].argmax())]
+        params["out_weight_bits"] = c.weight_bits[int(self.alpha_wbits[-1].argmax())]
+        return params
+
+
+@dataclass(frozen=True)
+class SupernetResult:
+    lam: float
+    params: dict
+    expected_cost: float  # under the final choice probabilities
+    derived_cost: float  # of the derived (argmax) architecture, from the table
+    probabilities: dict
+    seconds: float
+
+
+def _one_hot(choices: Choices, params: dict) -> Sample:
+    def oh(options, value):
+        return F.one_hot(torch.tensor(options.index(value)), len(options)).double()
+    d = choices.depth
+    return Sample([oh(choices.widths, params[f"fc{i}_width"]) for i in range(d)],
+                  [oh(choices.weight_bits, params[f"fc{i}_weight_bits"]) for i in range(d)]
+                  + [oh(choices.weight_bits, params["out_weight_bits"])],
+                  [oh(choices.act_bits, params[f"fc{i}_act_bits"]) for i in range(d)])
+
+
+def search_supernet(cfg: Config, data, choices: Choices, tables: list[torch.Tensor], lam: float,
+                    seed: int) -> SupernetResult:
+    """Train the supernet with one lambda; return its derived architecture."""
+    from codesign.train import set_determinism
+    set_determinism(seed)
+    dn, start = cfg.search.dnas, time.perf_counter()
+    net = SuperMLP(choices)
+    w_opt = torch.optim.Adam(net.weight_parameters(), lr=cfg.training.lr, weight_decay=cfg.training.weight_decay)
+    a_opt = torch.optim.Adam(net.arch_parameters(), lr=dn.arch_lr)
+    x_tr, y_tr = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+    x_va, y_va = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val)
+    gen = torch.Generator().manual_seed(seed)
+    bs, val_pos, val_perm = cfg.training.batch_size, 0, torch.randperm(len(x_va), generator=gen)
+    for epoch in range(dn.epochs):
+        tau = dn.tau * dn.tau_decay ** max(0, epoch - dn.warmup_epochs)
+        search_arch = epoch >= dn.warmup_epochs
+        net.train()
+        perm = torch.randperm(len(x_tr), generator=gen)
+        for i in range(0, len(perm), bs):
+            idx = perm[i:i + bs]
+            if len(idx) < 2:
+                continue
+            w_opt.zero_grad()
+            F.cross_entropy(net(x_tr[idx], net.sample(tau)), y_tr[idx]).backward()
+            w_opt.step()
+            if not search_arch:
+                continue
+            if val_pos + bs > len(val_perm):
+                val_pos, val_perm = 0, torch.randperm(len(x_va), generator=gen)
+            vidx = val_perm[val_pos:val_pos + bs]
+            val_pos += bs
+            sample = net.sample(tau)
+            a_opt.zero_grad()
+            loss = F.cross_entropy(net(x_va[vidx], sample), y_va[vidx]) + lam * expected_cost(tables, sample).float()
+            loss.backward()
+            a_opt.step()
+    params = net.derived_params()
+    with torch.no_grad():
+        probs = net.probabilities()
+        expected = float(expected_cost(tables, probs))
+        derived = float(expected_cost(tables, _one_hot(choices, params)))
+    as_lists = {k: [[round(float(v), 4) for v in p] for p in getattr(probs, k)] for k in ("width", "weight_bits", "act_bits")}
+    return SupernetResult(lam, params, expected, derived, as_lists, time.perf_counter() - start)
+
+
+def run_dnas(cfg: Config, run_dir: str | Path, *, quiet: bool = False) -> None:
+    """One supernet per lambda, each derived architecture trained and recorded through the normal
+    trial path (trial ids dnas_000, dnas_001, ...). Run again on the same folder, it skips the
+    lambdas already recorded (resume)."""
+    from codesign.data import dataset_for
+    from codesign.trial import evaluate_candidate
+    run_dir = Path(run_dir)
+    data = dataset_for(cfg)
+    board = cfg.resolve_board()
+    check_cost(cfg, board)
+    choices = choices_for(cfg, data.n_features, data.n_classes)
+    t0 = time.perf_counter()
+    tables = [torch.from_numpy(t) for t in cost_tables(cfg, board, choices)]
+    table_s = time.perf_counter() - t0
+    records = runfolder.read_records(run_dir)
+    for i, lam in enumerate(cfg.search.dnas.lambdas):
+        trial_id = f"dnas_{i:03d}"
+        if runfolder.finished_record(records, trial_id) is not None:
+            continue
+        result = search_supernet(cfg, data, choices, tables, lam, cfg.seed)
+        twin = runfolder.twin_record(records, trial_id, result.params)
+        if twin is not None:  # another lambda derived the same network: reuse, never retrain
+            record = runfolder.reuse_twin(run_dir, twin, trial_id)
+        else:
+            record = evaluate_candidate(cfg, result.params, trial_id=trial_id, run_dir=run_dir)
+        info = {"lambda": lam, "supernet_s": result.seconds, "cost_table_s": table_s,
+                "expected_cost": result.expected_cost, "derived_cost": result.derived_cost,
+                "probabilities": result.probabilities}
+        record = record.replace(user_attrs={**record.user_attrs, "dnas": info})
+        runfolder.write_text(run_dir, f"trials/{trial_id}/dnas.json", json.dumps(info, indent=1))
+        runfolder.append_record(run_dir, record)
+        records.append(record)
+        if not quiet:
+            acc = record.metrics.get("accuracy")
+            print(f"[dnas {i + 1}/{len(cfg.search.dnas.lambdas)}] lambda {lam:g}: {record.design_summary} "
+                  f"{record.status.value} acc {'-' if acc is None else f'{100 * acc:.1f}%'} "
+                  f"lut {record.metrics.get('lut', float('nan')):.0f} (supernet {result.seconds:.0f} s)",
+                  file=sys.stderr, flush=True)

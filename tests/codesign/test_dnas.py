@@ -1,0 +1,102 @@
+import pytest
+import torch
+
+from codesign.config import ConfigError, config_from_mapping
+from codesign.dnas import (SuperMLP, _one_hot, choices_for, cost_tables, expected_cost)
+from codesign.trial import candidate_spec
+from hw_models import estimate
+
+
+def _cfg(style="hls4ml", **search):
+    return config_from_mapping({
+        "style": style, "coefficients": "yosys-xc7", "folding": {"target_fps": None},
+        "space": {"kind": ["mlp"], "hidden_layers": [1], "width": [8, 16], "weight_bits": [2, 4],
+                  "act_bits": [2, 4]},
+        "training": {"epochs": 2, "patience": 2}, "flows": [],
+        "search": {"algorithm": "dnas", **search}})
+
+
+def test_expected_cost_is_the_estimators_cost_for_a_one_hot_choice_and_linear_in_the_weights():
+    cfg = _cfg()
+    board = cfg.resolve_board()
+    choices = choices_for(cfg, n_features=64, n_classes=10)
+    tables = [torch.from_numpy(t) for t in cost_tables(cfg, board, choices)]
+    costs = {}
+    for width in (8, 16):
+        params = {"kind": "mlp", "activation": "relu", "hidden_layers": 1, "fc0_width": width,
+                  "fc0_weight_bits": 4, "fc0_act_bits": 2, "out_weight_bits": 2}
+        est = estimate(candidate_spec(cfg, params).to_design("hls4ml", None), board, "yosys-xc7")
+        # by hand: the 2-layer net's LUT (sum of its two layers) over the board's LUT
+        by_hand = (est.per_layer[0].resources.lut + est.per_layer[1].resources.lut) / board.capacity.lut
+        assert abs(est.total.lut / board.capacity.lut - by_hand) <= 1 / board.capacity.lut  # total is rounded
+        costs[width] = float(expected_cost(tables, _one_hot(choices, params)))
+        assert costs[width] == pytest.approx(by_hand, rel=1e-12)
+    assert costs[16] > costs[8]
+    # half/half on the width: the mean of the two (the expectation is linear in each choice's weights)
+    half = _one_hot(choices, params)
+    half.width[0] = torch.tensor([0.5, 0.5], dtype=torch.float64)
+    assert float(expected_cost(tables, half)) == pytest.approx((costs[8] + costs[16]) / 2, rel=1e-12)
+
+
+def test_expected_cost_gradient_reaches_every_architecture_weight():
+    cfg = _cfg()
+    choices = choices_for(cfg, n_features=64, n_classes=10)
+    tables = [torch.from_numpy(t) for t in cost_tables(cfg, cfg.resolve_board(), choices)]
+    net = SuperMLP(choices)
+    expected_cost(tables, net.sample(tau=1.0)).backward()
+    for alpha in net.arch_parameters():
+        assert alpha.grad is not None and alpha.grad.abs().sum() > 0
+    # the accuracy term reaches them too, through the mixed quantizers and the width mask
+    net.zero_grad()
+    out = net(torch.rand(4, 64), net.sample(tau=1.0))
+    torch.nn.functional.cross_entropy(out, torch.tensor([0, 1, 2, 3])).backward()
+    assert all(a.grad is not None and a.grad.abs().sum() > 0 for a in net.arch_parameters())
+
+
+def test_a_large_lambda_derives_a_cheaper_network_than_none():
+    from codesign.data import dataset_for
+    from codesign.dnas import search_supernet
+    cfg = _cfg(dnas={"epochs": 3, "warmup_epochs": 1, "lambdas": [0.0]})
+    data = dataset_for(cfg)
+    choices = choices_for(cfg, data.n_features, data.n_classes)
+    tables = [torch.from_numpy(t) for t in cost_tables(cfg, cfg.resolve_board(), choices)]
+    free = search_supernet(cfg, data, choices, tables, 0.0, seed=0)
+    costly = search_supernet(cfg, data, choices, tables, 100.0, seed=0)
+    assert costly.derived_cost < free.derived_cost
+    assert costly.params["fc0_width"] == 8 and costly.params["fc0_weight_bits"] == 2
+
+
+def test_dnas_config_errors_are_one_line_before_any_work():
+    with pytest.raises(ConfigError, match="tie_bits"):
+        config_from_mapping({"space": {"tie_bits": True}, "search": {"algorithm": "dnas"}})
+    with pytest.raises(ConfigError, match="one target_fps"):
+        config_from_mapping({"folding": {"target_fps": [1e4, 1e5]}, "search": {"algorithm": "dnas"}})
+    with pytest.raises(ConfigError, match="search.dnas.cost"):
+        config_from_mapping({"search": {"algorithm": "dnas", "dnas": {"cost": {"luts": 1.0}}}})
+    with pytest.raises(ConfigError, match="hidden_layers 5"):
+        config_from_mapping({"search": {"algorithm": "dnas", "dnas": {"hidden_layers": 5}}})
+
+
+def test_tiny_dnas_search_writes_a_run_folder_whose_designs_re_estimate_to_the_records(tmp_path):
+    from codesign import runfolder
+    from codesign.model import build_model, weight_csd_digits
+    from codesign.scoring import estimate_spec
+    from codesign.tune import resume_search, run_search
+    cfg = _cfg(dnas={"epochs": 2, "warmup_epochs": 1, "lambdas": [0.0, 30.0]})
+    run_dir, summary = run_search(cfg, output_dir=str(tmp_path), quiet=True)
+    records = runfolder.read_records(run_dir)
+    assert summary["status"] == "complete" and summary["algorithm"] == "dnas"
+    assert [r.trial_id for r in records] == ["dnas_000", "dnas_001"]
+    assert (run_dir / "trials.csv").is_file() and (run_dir / "trials" / "dnas_001" / "dnas.json").is_file()
+    board = cfg.resolve_board()
+    for r in records:
+        assert r.status == "ok", r.failure_reason
+        assert r.user_attrs["dnas"]["lambda"] in (0.0, 30.0)
+        spec = candidate_spec(cfg, dict(r.params))
+        model = build_model(spec)
+        model.load_state_dict(torch.load(run_dir / r.artifacts[0], weights_only=True))
+        est = estimate_spec(cfg, spec, board, csd_digits=weight_csd_digits(model.eval()))
+        assert est.total == r.estimates["calibrated"].total and r.metrics["lut"] == est.total.lut
+    assert records[1].user_attrs["dnas"]["derived_cost"] <= records[0].user_attrs["dnas"]["derived_cost"]
+    _, again = resume_search(run_dir, quiet=True)  # every lambda recorded: nothing runs again
+    assert again["trials"] == 2 and again["resumed"]
