@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from boards import RESOURCE_NAMES, Board
+from boards import FAMILIES, RESOURCE_NAMES, Board
 from codesign import runfolder
 from codesign.objectives import borrowed_resources
 from codesign.records import TrialRecord
@@ -102,7 +102,9 @@ def boards_table(boards: dict[str, Board]) -> str:
         limits = " ".join(f"{n}={getattr(b.fill_limits, n):g}" for n in RESOURCE_NAMES)
         rows.append([name, b.part, b.family, *(f"{getattr(b.capacity, n):,.0f}" for n in RESOURCE_NAMES),
                      f"{b.clock_mhz:g}", limits])
-    return _table(headers, rows, align_left={0, 1, 2, 9})
+    units = [f"{f}: LUT = {FAMILIES[f].lut}, BRAM18 = {FAMILIES[f].bram18}, URAM = {FAMILIES[f].uram}, "
+             f"DSP = {FAMILIES[f].dsp}" for f in sorted({b.family for b in boards.values()}) if f in FAMILIES]
+    return "\n".join([_table(headers, rows, align_left={0, 1, 2, 9}), *units])
 
 
 def estimate_text(est) -> str:

@@ -34,7 +34,7 @@ DESCRIPTIONS: dict[str, str] = {
     "Config.name": "Name of the search; the run folder is `<output_dir>/<name>-<YYYYmmdd-HHMMSS>`.",
     "Config.seed": "Seed of the sampler, the weight initialisation and the data splits.",
     "Config.board": "A board of the catalog by name (`codesign boards`), or an inline mapping in the "
-                    "catalog format plus `name`: `{name, part, family: xc7|xcup|versal, clock_mhz, "
+                    "catalog format plus `name`: `{name, part, family: xc7|xcup|versal|ecp5|nexus, clock_mhz, "
                     "resources: {lut, ff, bram18, uram, dsp}, fill_limits: {...}, description}`. Fill "
                     "limits default to LUT 0.7, FF 0.5, BRAM18/URAM/DSP 0.8 (FINN's recommendation "
                     "for timing closure).",
