@@ -353,8 +353,8 @@ class Config(_Strict):
                 what = "feedback" if flow.name == self.feedback else "flow"
                 raise ValueError(f"{what} {flow.name!r} needs style {' or '.join(map(repr, flow.styles))} "
                                  f"(the config has style {self.style!r})")
-        if self.feedback == "yosys" and (self.folding.mode != "derive" or self.folding.target_fps is not None):
-            raise ValueError("feedback 'yosys' synthesises fully parallel RTL (reuse factor 1): set folding "
+        if self.feedback in ("yosys", "pnr") and (self.folding.mode != "derive" or self.folding.target_fps is not None):
+            raise ValueError(f"feedback {self.feedback!r} synthesises fully parallel RTL (reuse factor 1): set folding "
                              "{mode: derive, target_fps: null} so the analytic estimate describes the same design")
         return self
 

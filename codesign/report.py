@@ -49,6 +49,11 @@ def pareto_table(records: list[TrialRecord]) -> str:
         rows.append([r.trial_id, r.design_summary or "?", f"{100 * m['accuracy']:.1f}",
                      *(_res(m, n) + (BORROWED_MARK if n in borrowed else "") for n in RESOURCE_NAMES),
                      _fps(m.get("fps")), f"{m.get('latency_us', 0):.2f}", r.source or "?"])
+    if any("fmax_mhz" in r.metrics for r in records):  # place-and-route or the timing model set the clock
+        headers.insert(8, "Fmax MHz")
+        for r, row in zip(sorted(records, key=lambda r: -(r.accuracy or 0)), rows):
+            row.insert(8, f"{r.metrics['fmax_mhz']:.1f}" if "fmax_mhz" in r.metrics else "-")
+        return "\n".join([_table(headers, rows, align_left={0, 1, 11})] + borrowed_footnotes(records))
     return "\n".join([_table(headers, rows, align_left={0, 1, 10})] + borrowed_footnotes(records))
 
 
