@@ -52,7 +52,8 @@ DESCRIPTIONS: dict[str, str] = {
                        "`coefficients`) or a flow's name: `finn-estimate` (finn-plus' own estimate), `vivado` "
                        "(Vivado synthesis; stops before any work when Vivado, or for style hls4ml Vitis HLS, "
                        "is missing), `yosys` (da4ml RTL + Yosys, MLPs; folding `{mode: derive, target_fps: "
-                       "null}`), `hls4ml` (runs the C simulation check on every trial; scored by the hls4ml-style "
+                       "null}`), `pnr` (the same RTL placed and routed by nextpnr on an ECP5/Nexus board, scored at "
+                       "the achieved Fmax; same folding), `hls4ml` (runs the C simulation check on every trial; scored by the hls4ml-style "
                        "model, as the C simulation gives no resource numbers). The feedback's flow runs even "
                        "when `flows` does not list it. A flow that is skipped for a trial (a CNN under `yosys`) "
                        "leaves the trial scored by the model, and the record says so. See docs/flows.md.",
