@@ -21,7 +21,10 @@ import yaml
 
 from hw_models.design import Design, MaxPoolLayer
 
-FEATURES = ("intercept", "stage_levels", "acc_bits", "log2_terms")
+# stage_levels is reported, not fitted: da4ml cuts a pipeline stage every 5 adder levels, so every
+# calibration design has 5 levels in its critical stage and the set cannot tell its coefficient apart
+# from the intercept
+FEATURES = ("intercept", "acc_bits", "log2_terms")
 DEFAULT_LATENCY_CUTOFF = 5  # da4ml's adder levels per pipeline stage (flows.da4ml_rtl.mlp_to_verilog)
 
 

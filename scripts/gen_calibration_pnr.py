@@ -54,13 +54,21 @@ def fit(family: str, csv_path: Path, out: Path) -> None:
         design, _ = design_from_mapping(yaml.safe_load((csv_path.parent / row["design"]).read_text()))
         rows.append((timing_features(design), float(row["fmax_mhz"])))
     model = fit_timing(family, rows, source=f"{csv_path.relative_to(ROOT)} ({len(rows)} designs, {rows and row['board']})")
-    for feats, mhz in rows:
-        print(f"  measured {mhz:6.1f} MHz  model {predict_fmax(model, feats):6.1f}  "
-              + " ".join(f"{k}={feats[k]:g}" for k in FEATURES[1:]))
+    loo = []  # leave-one-out: each design predicted by a model fitted on the others (held out)
+    for i, (feats, mhz) in enumerate(rows):
+        held = predict_fmax(fit_timing(family, rows[:i] + rows[i + 1:]), feats) if len(rows) > len(FEATURES) else None
+        loo += [abs(held / mhz - 1)] if held else []
+        print(f"  measured {mhz:6.1f} MHz  model {predict_fmax(model, feats):6.1f}  held out "
+              f"{held or float('nan'):6.1f}  " + " ".join(f"{k}={feats[k]:g}" for k in ("stage_levels", *FEATURES[1:])))
+    if loo:
+        print(f"leave-one-out Fmax error: mean {100 * sum(loo) / len(loo):.1f}%, max {100 * max(loo):.1f}% "
+              f"over {len(loo)} designs")
     doc = yaml.safe_load(out.read_text()) if out.is_file() else None
     doc = doc or {}
     doc.setdefault("families", {})[family] = {"coefficients": model.coefficients, "max_mhz": model.max_mhz,
-                                              "samples": model.samples, "source": model.source}
+                                              "samples": model.samples, "source": model.source,
+                                              **({"loo_mean_error": round(sum(loo) / len(loo), 4),
+                                                  "loo_max_error": round(max(loo), 4)} if loo else {})}
     header = ("# Fmax models (hw_models/timing.py): period_ns = sum(coefficient * feature), fitted by\n"
               "# scripts/gen_calibration_pnr.py --fit on nextpnr place-and-route of trained MLPs (da4ml RTL).\n")
     out.write_text(header + yaml.safe_dump(doc, sort_keys=False))

@@ -27,12 +27,12 @@ def test_features_of_a_two_layer_mlp():
 
 
 def test_fit_recovers_a_linear_period():
-    truth = {"intercept": 4.0, "stage_levels": 1.5, "acc_bits": 0.2, "log2_terms": 0.3}
+    truth = {"intercept": 4.0, "acc_bits": 0.2, "log2_terms": 0.3}
     rows = []
-    for levels in (2, 3, 4, 5):
+    for terms in (8, 9, 11, 12):
         for acc in (10, 14, 18):
-            f = {"intercept": 1.0, "stage_levels": levels, "acc_bits": acc, "log2_terms": 8 + levels * acc % 5}
-            rows.append((f, 1000 / sum(truth[k] * v for k, v in f.items())))
+            f = {"intercept": 1.0, "stage_levels": 5, "acc_bits": acc, "log2_terms": terms + acc % 5}
+            rows.append((f, 1000 / sum(truth[k] * f[k] for k in truth)))
     model = fit_timing("ecp5", rows)
     assert model.coefficients == pytest.approx(truth, abs=1e-3)
     assert model.max_mhz == pytest.approx(max(m for _, m in rows), abs=0.1) and model.samples == 12
@@ -40,7 +40,7 @@ def test_fit_recovers_a_linear_period():
 
 
 def test_fmax_applies_to_place_and_route_families_and_fully_parallel_designs(monkeypatch):
-    model = TimingModel("ecp5", {"intercept": 5.0, "stage_levels": 1.0, "acc_bits": 0.1, "log2_terms": 0.0}, 150.0)
+    model = TimingModel("ecp5", {"intercept": 10.0, "acc_bits": 0.1, "log2_terms": 0.0}, 150.0)
     monkeypatch.setattr(timing, "timing_models", lambda: {"ecp5": model})
     assert estimate_fmax(mlp(), "xc7") == (None, None)  # Xilinx: the board clock is assumed
     fmax, why = estimate_fmax(mlp(), "ecp5")
