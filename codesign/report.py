@@ -123,7 +123,8 @@ def estimate_text(est) -> str:
     rows.append(["total", "", "", *(f"{getattr(t, n):,.0f}" for n in RESOURCE_NAMES), f"{est.cycles_per_frame:,}"])
     util = "  ".join(f"{n} {100 * est.utilization[n]:.1f}%" for n in RESOURCE_NAMES)
     lines = [
-        f"source: {est.source}   style: {est.style}   board: {est.board}   clock: {est.clock_mhz:g} MHz",
+        f"source: {est.source}   style: {est.style}   board: {est.board}   clock: {est.clock_mhz:g} MHz"
+        + ("" if est.fmax_mhz is None else " (the Fmax, not the board clock)"),
         _table(headers, rows, align_left={0, 1, 2}),
         f"utilisation: {util}",
         f"throughput: {est.fps:,.0f} fps   latency: {est.latency_cycles:,} cycles = {est.latency_us:,.2f} us",
