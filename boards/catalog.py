@@ -10,7 +10,35 @@ import yaml
 
 from boards.resources import RESOURCE_NAMES, Resources
 
-FAMILIES: tuple[str, ...] = ("xc7", "xcup", "versal")
+
+
+@dataclass(frozen=True)
+class Family:
+    """A device family and what one unit of each `Resources` slot is on it."""
+
+    name: str
+    vendor: str
+    lut: str  # what the `lut` slot counts
+    bram18: str  # what the `bram18` slot counts
+    uram: str
+    dsp: str
+    fmax: str  # where a design's clock comes from: "assumed" (the board clock) or "place-and-route"
+
+
+_XILINX = dict(vendor="AMD Xilinx", lut="LUT6 (a LUTRAM or SRL counts as its LUTs)",
+               bram18="RAMB18 (a RAMB36 counts 2)", uram="URAM288", dsp="DSP48E1/E2 or DSP58")
+# Lattice: each slice holds two LUT4 + two FF; a sysMEM EBR (DP16KD / Nexus EBR) is 18 Kb, so it takes
+# the bram18 slot one for one; Nexus' 0.5 Mb LRAM blocks take the uram slot (FPGA-DS-02012, FPGA-DS-02049)
+FAMILIES: dict[str, Family] = {
+    "xc7": Family("xc7", **_XILINX, fmax="assumed"),
+    "xcup": Family("xcup", **_XILINX, fmax="assumed"),
+    "versal": Family("versal", **_XILINX, fmax="assumed"),
+    "ecp5": Family("ecp5", "Lattice", lut="LUT4 (TRELLIS_COMB; a CCU2C carry cell counts 2)",
+                   bram18="EBR DP16KD (18 Kb)", uram="none (0)", dsp="MULT18X18D", fmax="place-and-route"),
+    "nexus": Family("nexus", "Lattice", lut="LUT4 (OXIDE_COMB; a CCU2 carry cell counts 2)",
+                    bram18="EBR (18 Kb)", uram="LRAM (0.5 Mb)", dsp="MULT18 (18x18 multiplier)",
+                    fmax="place-and-route"),
+}
 _BOARD_KEYS = {"part", "family", "resources", "clock_mhz", "fill_limits", "description"}
 
 

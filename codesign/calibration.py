@@ -3,7 +3,7 @@
 Sample / golden file format (a CSV users write by hand; keep it stable):
     design   path, relative to the CSV, of a design YAML in the `codesign estimate` contract format
     source   where the numbers come from, e.g. vivado-2024.2, yosys-0.70
-    family   device family: xc7, xcup, versal
+    family   device family: xc7, xcup, versal, ecp5, nexus
     lut, ff, bram18, uram, dsp   measured counts; an empty cell = not measured, not compared
     report   (optional) path, relative to the CSV, of the synthesis report the numbers come from: a
              Vivado `report_utilization` (.rpt) or a Yosys `stat` log / `stat -json` (.log, .json).
@@ -28,7 +28,7 @@ from hw_models.coefficients import calibration_document, load_coefficients
 
 REQUIRED_COLUMNS = ("design", "source", "family")
 # the board whose clock a design is folded at when its file names none
-FAMILY_BOARDS = {"xc7": "pynq-z2", "xcup": "zcu104", "versal": "vcu118"}
+FAMILY_BOARDS = {"xc7": "pynq-z2", "xcup": "zcu104", "versal": "vcu118", "ecp5": "ulx3s-85f", "nexus": "crosslink-nx-evn"}
 DEFAULT_TOLERANCES = {"lut": 0.15, "ff": 0.15, "bram18": 0.0, "uram": 0.0, "dsp": 0.0}
 
 

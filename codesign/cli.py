@@ -216,10 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=_cmd_compare)
 
+    from boards import FAMILIES
     k = sub.add_parser("calibrate", help="fit the analytic models' coefficients to synthesised samples")
     k.add_argument("samples", nargs="+", help="sample CSV(s): design,source,family,lut,ff,bram18,uram,dsp")
     k.add_argument("--out", required=True, help="coefficient file to write (JSON)")
-    k.add_argument("--family", choices=["xc7", "xcup", "versal"], help="use only samples of this family")
+    k.add_argument("--family", choices=list(FAMILIES), help="use only samples of this family")
     k.add_argument("--validation-fraction", type=float, default=0.25)
     k.add_argument("--seed", type=int, default=0)
     k.add_argument("--base", default="analytic", help="coefficients to start from (name or file)")

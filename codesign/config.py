@@ -506,8 +506,8 @@ class Config(_Strict):
         if self.synthesis.policy != "all" and self.feedback not in FLOWS:
             raise ValueError(f"synthesis.policy {self.synthesis.policy!r} chooses which trials a feedback flow "
                              f"synthesises: set feedback to a flow (e.g. yosys), not {self.feedback!r}")
-        if self.feedback == "yosys" and (self.folding.mode != "derive" or self.folding.target_fps is not None):
-            raise ValueError("feedback 'yosys' synthesises fully parallel RTL (reuse factor 1): set folding "
+        if self.feedback in ("yosys", "pnr") and (self.folding.mode != "derive" or self.folding.target_fps is not None):
+            raise ValueError(f"feedback {self.feedback!r} synthesises fully parallel RTL (reuse factor 1): set folding "
                              "{mode: derive, target_fps: null} so the analytic estimate describes the same design")
         if self.search.algorithm == "dnas":
             if self.model is not None:

@@ -24,6 +24,8 @@ def hardware_metrics(est: ResourceEstimate, ff_fallback: ResourceEstimate | None
     out["util_max"] = max(util.values())
     out.update(fps=est.fps, latency_us=est.latency_us, latency_cycles=float(est.latency_cycles),
                cycles_per_frame=float(est.cycles_per_frame))
+    if est.fmax_mhz is not None:  # place-and-route or the timing model: the clock the fps is computed at
+        out["fmax_mhz"] = float(est.fmax_mhz)
     return out
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from boards import RESOURCE_NAMES, Board
+from boards import FAMILIES, RESOURCE_NAMES, Board
 from codesign import runfolder
 from codesign.objectives import borrowed_resources
 from codesign.records import TrialRecord
@@ -49,6 +49,11 @@ def pareto_table(records: list[TrialRecord]) -> str:
         rows.append([r.trial_id, r.design_summary or "?", f"{100 * m['accuracy']:.1f}",
                      *(_res(m, n) + (BORROWED_MARK if n in borrowed else "") for n in RESOURCE_NAMES),
                      _fps(m.get("fps")), f"{m.get('latency_us', 0):.2f}", r.source or "?"])
+    if any("fmax_mhz" in r.metrics for r in records):  # place-and-route or the timing model set the clock
+        headers.insert(8, "Fmax MHz")
+        for r, row in zip(sorted(records, key=lambda r: -(r.accuracy or 0)), rows):
+            row.insert(8, f"{r.metrics['fmax_mhz']:.1f}" if "fmax_mhz" in r.metrics else "-")
+        return "\n".join([_table(headers, rows, align_left={0, 1, 11})] + borrowed_footnotes(records))
     return "\n".join([_table(headers, rows, align_left={0, 1, 10})] + borrowed_footnotes(records))
 
 
@@ -102,7 +107,9 @@ def boards_table(boards: dict[str, Board]) -> str:
         limits = " ".join(f"{n}={getattr(b.fill_limits, n):g}" for n in RESOURCE_NAMES)
         rows.append([name, b.part, b.family, *(f"{getattr(b.capacity, n):,.0f}" for n in RESOURCE_NAMES),
                      f"{b.clock_mhz:g}", limits])
-    return _table(headers, rows, align_left={0, 1, 2, 9})
+    units = [f"{f}: LUT = {FAMILIES[f].lut}, BRAM18 = {FAMILIES[f].bram18}, URAM = {FAMILIES[f].uram}, "
+             f"DSP = {FAMILIES[f].dsp}" for f in sorted({b.family for b in boards.values()}) if f in FAMILIES]
+    return "\n".join([_table(headers, rows, align_left={0, 1, 2, 9}), *units])
 
 
 def estimate_text(est) -> str:
@@ -116,7 +123,8 @@ def estimate_text(est) -> str:
     rows.append(["total", "", "", *(f"{getattr(t, n):,.0f}" for n in RESOURCE_NAMES), f"{est.cycles_per_frame:,}"])
     util = "  ".join(f"{n} {100 * est.utilization[n]:.1f}%" for n in RESOURCE_NAMES)
     lines = [
-        f"source: {est.source}   style: {est.style}   board: {est.board}   clock: {est.clock_mhz:g} MHz",
+        f"source: {est.source}   style: {est.style}   board: {est.board}   clock: {est.clock_mhz:g} MHz"
+        + ("" if est.fmax_mhz is None else " (the Fmax, not the board clock)"),
         _table(headers, rows, align_left={0, 1, 2}),
         f"utilisation: {util}",
         f"throughput: {est.fps:,.0f} fps   latency: {est.latency_cycles:,} cycles = {est.latency_us:,.2f} us",

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from pydantic import Field
 
-from boards import Board, Resources
-from flows.base import Flow, FlowContext, FlowOptions, FlowResult
+from boards import FAMILIES, Board, Resources
+from flows.base import Flow, FlowContext, FlowOptions, FlowResult, FlowSkipped
 from flows.tools import call_with_timeout
 from hw_models.design import ConvLayer, Design, DenseLayer, MaxPoolLayer, divisors
 from hw_models.estimate import LayerEstimate, ResourceEstimate
@@ -305,6 +305,10 @@ class FinnEstimateFlow(Flow):
     Options = FinnEstimateOptions
 
     def run(self, ctx: FlowContext, options: FinnEstimateOptions) -> FlowResult:
+        family = FAMILIES.get(ctx.board.family)
+        if family is not None and family.vendor != "AMD Xilinx":  # SpecializeLayers takes a Xilinx part
+            raise FlowSkipped(f"finn-plus estimates Xilinx parts; board {ctx.board.name} is {family.vendor} "
+                              f"{ctx.board.family}")
         est = call_with_timeout(finn_estimate, self.needs_onnx(ctx), ctx.design, ctx.board, ctx.clock_mhz,
                                 timeout_s=options.timeout_s)
         return FlowResult(self.name, {"cycles_per_frame": est.cycles_per_frame}, estimates={est.source: est})

@@ -7,11 +7,13 @@ from typing import Iterable, Sequence
 from flows.base import Flow, FlowContext, FlowOptions, FlowResult, FlowSkipped
 from flows.finn import FinnEstimateFlow
 from flows.hls4ml import Hls4mlFlow
+from flows.pnr import PnrFlow
 from flows.qonnx import QonnxFlow
 from flows.synthesis import VivadoFlow
 from flows.yosys_flow import YosysFlow
 
-FLOWS: dict[str, Flow] = {f.name: f for f in (QonnxFlow(), FinnEstimateFlow(), Hls4mlFlow(), VivadoFlow(), YosysFlow())}
+FLOWS: dict[str, Flow] = {f.name: f for f in (QonnxFlow(), FinnEstimateFlow(), Hls4mlFlow(), VivadoFlow(), YosysFlow(),
+                                             PnrFlow())}
 
 
 def get_flow(name: str) -> Flow:

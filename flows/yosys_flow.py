@@ -39,13 +39,19 @@ def synthesize_mlp_stat(net: QuantizedMLP, family: str, work_dir: str | Path, *,
     design, stat = synthesize_mlp(net, family, work_dir, **kwargs)
     check = None
     if check_x is not None:
-        result = check_verilog(net, design, check_x, Path(work_dir) / "verilog_sim", samples=check_samples,
+        check = verify_verilog(net, design, check_x, Path(work_dir) / "verilog_sim", samples=check_samples,
                                timeout_s=kwargs.get("timeout_s", 1800))
-        check = result.as_dict()
-        if result.agreement < 1.0:
-            raise RtlMismatch(f"RTL mismatch: the simulated Verilog matches the network on {result.agreement:.1%} of "
-                              f"{result.samples} samples (max difference {result.max_abs_diff:g})")
     return stat, design.latency_cycles, check
+
+
+def verify_verilog(net: QuantizedMLP, design: RtlDesign, x: np.ndarray, work_dir: str | Path, *, samples: int,
+                   timeout_s: float) -> dict:
+    """The gate-level simulation check of `design` on `x[:samples]` as a dict; `RtlMismatch` unless bit-exact."""
+    result = check_verilog(net, design, x, Path(work_dir), samples=samples, timeout_s=timeout_s)
+    if result.agreement < 1.0:
+        raise RtlMismatch(f"RTL mismatch: the simulated Verilog matches the network on {result.agreement:.1%} of "
+                          f"{result.samples} samples (max difference {result.max_abs_diff:g})")
+    return result.as_dict()
 
 
 def yosys_estimate(stat: YosysStat, latency_cycles: int, board, *, clock_mhz: float):

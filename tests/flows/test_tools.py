@@ -47,6 +47,6 @@ def test_call_with_timeout_result_error_timeout_crash():
 
 def test_doctor_lists_every_tool():
     names = {t.name: t for t in doctor()}
-    assert {"finn-plus", "hls4ml", "g++", "vivado", "vitis-hls", "yosys"} <= set(names)
+    assert {"finn-plus", "hls4ml", "g++", "vivado", "vitis-hls", "yosys", "nextpnr-ecp5", "nextpnr-nexus"} <= set(names)
     assert names["finn-plus"].available and names["finn-plus"].version
     assert all(t.enables for t in names.values())
