@@ -117,8 +117,11 @@ DESCRIPTIONS: dict[str, str] = {
     "FlowStep.name": "A flow of the registry (see Flows below).",
     "FlowStep.options": "The flow's options (see Flows below); omitted ones take their defaults.",
 
-    "SearchConfig.algorithm": "Optuna sampler: `nsga2` (NSGA-II), `tpe`, `gp` (Gaussian-process BO), "
-                              "`random`, `grid` (lazy when the grid is large).",
+    "SearchConfig.algorithm": "Optuna sampler: `nsga2` (NSGA-II), `tpe`, `gp` (Optuna's Gaussian-process "
+                              "BO), `bo` (the seed's GP BO over the whole conditional space, with "
+                              "`acquisition`), `random`, `grid` (lazy when the grid is large); or a search "
+                              "that is not a sampler (`codesign/algorithms.py`): `grow` (splitting "
+                              "steepest descent, options in `grow`).",
     "SearchConfig.num_samples": "Number of trials (`codesign search --num-samples` overrides it).",
     "SearchConfig.max_concurrent": "Trials running at once, one CPU each (`--max-concurrent` overrides "
                                    "it).",
@@ -130,7 +133,7 @@ DESCRIPTIONS: dict[str, str] = {
                             "e.g. `{lut: 20000, dsp: 0}`; a design over a cap is infeasible, like one "
                             "over the board's fill limits.",
     "SearchConfig.population_size": "NSGA-II population size.",
-    "SearchConfig.startup_trials": "Random trials before TPE / GP start modelling.",
+    "SearchConfig.startup_trials": "Random trials before TPE / GP / BO start modelling.",
 
     "Objective.metric": "A metric every trial records (see Metrics below).",
     "Objective.mode": "`min` or `max`; null: the metric's natural direction.",
