@@ -102,7 +102,9 @@ def _evaluate(ctx: TrialContext, record: TrialRecord, on_epoch) -> TrialRecord:
     if primary is not None:  # the feedback's numbers decide, whatever the model said after training
         record = _scored(ctx, record.replace(source=primary.source), primary, f" by {primary.source}",
                          ff_fallback=est, decisive=True)
-    metrics = {**record.metrics, "accuracy": result.test_accuracy, "val_accuracy": result.val_accuracy}
+    from codesign.evidence import network_evidence
+    metrics = {**record.metrics, "accuracy": result.test_accuracy, "val_accuracy": result.val_accuracy,
+               "evidence": network_evidence(model, dataset_for(cfg).x_train, dataset_for(cfg).y_train)["evidence"]}
     return record.replace(metrics=metrics, objective_values=tuple(objective_values(metrics, cfg.search.objectives)))
 
 

@@ -229,8 +229,13 @@ def run_search(cfg: Config, *, address: str | None = None, output_dir: str | Non
     check_loggers(cfg.search.loggers)
     data = dataset_for(cfg)
     check_space_fits_data(cfg.space, data)
+    from codesign.algorithms import ALGORITHMS, CHECKS, run_algorithm
+    if cfg.search.algorithm in CHECKS:
+        CHECKS[cfg.search.algorithm](cfg)
     run_dir = runfolder.create_run_dir(output_dir or cfg.output_dir, cfg.name)
     runfolder.write_text(run_dir, "config.yaml", dump_config(cfg))
+    if cfg.search.algorithm in ALGORITHMS:  # not an Optuna sampler: no Ray Tune loop
+        return run_algorithm(cfg, run_dir, quiet=quiet)
     objectives = cfg.search.objectives
     study = StudyInfo(name=run_dir.name, storage=cfg.search.storage)
     searcher = ConstrainedOptunaSearch(
@@ -479,6 +484,9 @@ def resume_search(run_dir: str | Path, *, address: str | None = None, quiet: boo
     except ConfigError as exc:
         raise ConfigError(f"cannot resume: {exc}") from None
     run_dir, cfg = run.path, run.config
+    from codesign.algorithms import ALGORITHMS, run_algorithm
+    if cfg.search.algorithm in ALGORITHMS:  # its own records are its state
+        return run_algorithm(cfg, run_dir, quiet=quiet, resumed=True)
     experiment = run_dir / RAY_EXPERIMENT
     if not tune.Tuner.can_restore(str(experiment)):
         raise ConfigError(f"cannot resume {str(run_dir)!r}: no Ray Tune experiment state in {experiment}")
