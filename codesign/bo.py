@@ -119,7 +119,7 @@ def _fit_gp(x: np.ndarray, y: np.ndarray, seed: int):
     from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
     kernel = (ConstantKernel(1.0, (1e-3, 1e3)) * Matern(np.ones(x.shape[1]), (5e-2, 2e1), nu=2.5)
               + WhiteKernel(1e-3, (1e-6, 1e-1)))
-    gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=1, random_state=seed)
+    gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=0, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # kernel bounds reached: fine for a model that only ranks candidates
         gp.fit(x, y)

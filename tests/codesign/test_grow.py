@@ -88,3 +88,18 @@ def test_grow_search_leaves_records(tmp_path):
     assert records[1].user_attrs["grow"]["event"] == "split" and records[1].user_attrs["grow"]["parent"] == "grow-p0-s0"
     assert all(math.isfinite(r.metrics["evidence"]) for r in records)
     assert summary["pareto_size"] >= 1 and "grow-p0-s" in run_report(run_dir)
+
+
+def test_grow_resumes_from_its_records(tmp_path):
+    from codesign.runfolder import RECORDS, read_records
+    from codesign.tune import resume_search, run_search
+    cfg = _cfg(32, num_samples=3, grow={"steps": 2, "splits": 2, "finetune_epochs": 1})
+    run_dir, _ = run_search(cfg, output_dir=str(tmp_path), quiet=True)
+    first = read_records(run_dir)
+    lines = (run_dir / RECORDS).read_text().splitlines(keepends=True)
+    (run_dir / RECORDS).write_text("".join(lines[:2]))  # killed before the last step's record
+    _, summary = resume_search(run_dir, quiet=True)
+    again = read_records(run_dir)
+    assert summary["status"] == "complete" and summary["resumed"]
+    assert [r.trial_id for r in again] == [r.trial_id for r in first]
+    assert again[2].spec == first[2].spec and again[2].metrics["accuracy"] == first[2].metrics["accuracy"]
