@@ -34,7 +34,7 @@ from codesign.records import Status, Timings, TrialRecord
 
 @dataclass(frozen=True)
 class Split:
-    layer: int  # hidden dense layer index
+    layer: int  # hidden unit index (conv blocks first, then hidden dense layers)
     neuron: int
     eigenvalue: float  # smallest eigenvalue of the neuron's splitting matrix (< 0: splitting lowers the loss)
     direction: tuple[float, ...]  # its unit eigenvector, in the neuron's input space
@@ -76,99 +76,144 @@ def tanh_second(z):
 
 # ----------------------------------------------------------------------------------------- the network
 
-def _dense_modules(model) -> list[tuple[int, int | None, int | None]]:
-    """Per dense layer of a QuantNet body: (index of its Linear, of its BatchNorm1d, of its activation)."""
+@dataclass(frozen=True)
+class _Unit:
+    """A conv or dense layer of a QuantNet body: indices of its weight module, batch norm, activation."""
+
+    kind: str  # conv | dense
+    weight: int
+    bn: int | None
+    act: int | None
+    spec_index: int  # into spec.convs or spec.dense
+
+
+def _units(model) -> list[_Unit]:
+    """Every conv and dense layer of the body, in order (the last is the classifier)."""
     from torch import nn
     body = list(model.body)
-    out = []
+    out, n_conv, n_dense = [], 0, 0
     for i, m in enumerate(body):
-        if isinstance(m, nn.Linear):
-            bn = i + 1 if i + 1 < len(body) and isinstance(body[i + 1], nn.BatchNorm1d) else None
-            act = (bn + 1) if bn is not None and bn + 1 < len(body) else None
-            out.append((i, bn, act))
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            bn = i + 1 if i + 1 < len(body) and isinstance(body[i + 1], (nn.BatchNorm1d, nn.BatchNorm2d)) else None
+            act = bn + 1 if bn is not None and bn + 1 < len(body) else None
+            conv = isinstance(m, nn.Conv2d)
+            out.append(_Unit("conv" if conv else "dense", i, bn, act, n_conv if conv else n_dense))
+            n_conv, n_dense = n_conv + conv, n_dense + (not conv)
     return out
 
 
-def layer_splits(model, x: np.ndarray, y: np.ndarray, softplus_beta: float) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(smallest eigenvalues, eigenvectors) of every hidden dense layer's splitting matrices on (x, y),
-    the network in eval mode (batch norm as its affine map)."""
+def hidden_units(model) -> list[_Unit]:
+    """The layers whose neurons (dense) or channels (conv) can split: all but the classifier."""
+    return _units(model)[:-1]
+
+
+MAX_CONV_ROWS = 4096  # (sample, position) rows of a conv layer's splitting matrices, drawn at random
+
+
+def _value(t):
+    return t.value if hasattr(t, "value") else t  # a Brevitas QuantTensor
+
+
+def layer_splits(model, x: np.ndarray, y: np.ndarray, softplus_beta: float,
+                 seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(smallest eigenvalues, eigenvectors) of the splitting matrices of every hidden layer's neurons
+    (`hidden_units`) on (x, y), the network in eval mode (batch norm as its affine map). A conv
+    channel is one neuron applied at every position: its matrix sums over positions (Liu et al. 2019,
+    sec. 3), over at most MAX_CONV_ROWS random (sample, position) pairs, rescaled to the whole set."""
     import torch
     from torch import nn
     model.eval()
-    layers = _dense_modules(model)[:-1]
-    seen: dict[int, torch.Tensor] = {}
+    units = hidden_units(model)
+    seen: dict = {}
     handles = []
-    for k, (lin, bn, act) in enumerate(layers):
+    for k, unit in enumerate(units):
         def keep_in(m, inp, out, k=k):
-            t = inp[0].value if hasattr(inp[0], "value") else inp[0]
-            seen[("x", k)] = t.detach()
-            o = out.value if hasattr(out, "value") else out
-            seen[("u", k)] = o.detach()
+            seen[("x", k)], seen[("u", k)] = _value(inp[0]).detach(), _value(out).detach()
 
         def keep_out(m, inp, out, k=k):
-            o = out.value if hasattr(out, "value") else out
+            o = _value(out)
             o.retain_grad()
             seen[("h", k)] = o
-        handles.append(model.body[lin].register_forward_hook(keep_in))
-        handles.append(model.body[act].register_forward_hook(keep_out))
+        handles.append(model.body[unit.weight].register_forward_hook(keep_in))
+        handles.append(model.body[unit.act].register_forward_hook(keep_out))
     try:
-        logits = model(torch.from_numpy(x))
-        logits = logits.value if hasattr(logits, "value") else logits
-        loss = nn.functional.cross_entropy(logits, torch.from_numpy(y))
-        loss.backward()
+        logits = _value(model(torch.from_numpy(x)))
+        nn.functional.cross_entropy(logits, torch.from_numpy(y)).backward()
     finally:
         for h in handles:
             h.remove()
         model.zero_grad(set_to_none=True)
+    rng = np.random.default_rng(seed)
     out = []
-    for k, (lin, bn, act) in enumerate(layers):
+    for k, unit in enumerate(units):
         h = seen[("h", k)]
         if h.grad is None:
-            raise RuntimeError(f"dense layer {k}: no gradient reaches its activation")
-        bnm = model.body[bn]
-        a = (bnm.weight / torch.sqrt(bnm.running_var + bnm.eps)).detach().double().numpy()
-        b = (bnm.bias.detach() - bnm.running_mean * torch.from_numpy(a).to(bnm.bias.dtype)).double().numpy()
-        second = tanh_second if model.spec.activation == "hardtanh" or model.spec.dense[k].act_bits == 1 \
-            else softplus_second(softplus_beta)
-        s = splitting_matrices(seen[("x", k)].double().numpy(), seen[("u", k)].double().numpy(),
-                               h.grad.double().numpy(), a, b, second)
+            raise RuntimeError(f"{unit.kind} layer {unit.spec_index}: no gradient reaches its activation")
+        bnm = model.body[unit.bn]
+        a = (bnm.weight / torch.sqrt(bnm.running_var + bnm.eps)).detach()
+        b = (bnm.bias.detach() - bnm.running_mean * a).double().numpy()
+        a = a.double().numpy()
+        xin, u, g = seen[("x", k)], seen[("u", k)], h.grad
+        weight_scale = 1.0
+        if unit.kind == "conv":
+            conv = model.body[unit.weight]
+            patches = nn.functional.unfold(xin, conv.kernel_size)  # N x (C k k) x L, the weight's row order
+            xin = patches.transpose(1, 2).reshape(-1, patches.shape[1])
+            u = u.flatten(2).transpose(1, 2).reshape(-1, u.shape[1])
+            g = g.flatten(2).transpose(1, 2).reshape(-1, g.shape[1])
+            if len(xin) > MAX_CONV_ROWS:
+                rows = torch.from_numpy(rng.choice(len(xin), MAX_CONV_ROWS, replace=False))
+                weight_scale = len(xin) / MAX_CONV_ROWS
+                xin, u, g = xin[rows], u[rows], g[rows]
+        act_bits = (model.spec.convs if unit.kind == "conv" else model.spec.dense)[unit.spec_index].act_bits
+        second = tanh_second if model.spec.activation == "hardtanh" or act_bits == 1 else softplus_second(softplus_beta)
+        s = weight_scale * splitting_matrices(xin.double().numpy(), u.double().numpy(), g.double().numpy(),
+                                              a, b, second)
         out.append(min_eigen(s))
     return out
 
 
 def split_network(model, spec, splits: list[tuple[int, int, np.ndarray]], epsilon: float):
-    """The network with each (layer, neuron, direction) split into two neurons: incoming weights
-    theta +- epsilon v, batch-norm parameters and statistics copied, outgoing weights halved. With
-    epsilon 0 it computes the same function as `model` (float layers exactly; quantized layers up to
-    the rounding of the halved weights). Returns (new model, new spec)."""
+    """The network with each (hidden unit, neuron, direction) split into two neurons (dense) or
+    channels (conv): incoming weights theta +- epsilon v, batch-norm parameters and statistics copied,
+    outgoing weights halved (for a conv channel feeding a dense layer: all the columns its positions
+    flatten into). With epsilon 0 it computes the same function as `model` (float layers exactly;
+    quantized layers up to the rounding of the halved weights). Returns (new model, new spec)."""
     import torch
 
     from codesign.model import build_model
-    layers = _dense_modules(model)
+    units = _units(model)
     sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    channels = [c.channels for c in spec.convs]
     widths = [d.width for d in spec.dense]
-    for layer in sorted({s[0] for s in splits}, reverse=True):  # a later layer first: its directions
-        # live in its input space before the earlier layer's split widens it
+    # a later layer first: its directions live in its input space before an earlier split widens it
+    for layer in sorted({s[0] for s in splits}, reverse=True):
+        unit, consumer = units[layer], units[layer + 1]
         mine = [(n, np.asarray(v)) for l_, n, v in splits if l_ == layer]
-        lin, bn, _ = layers[layer]
-        nxt = layers[layer + 1][0]
-        w_in, w_out = sd[f"body.{lin}.weight"], sd[f"body.{nxt}.weight"]
+        w_in, w_out = sd[f"body.{unit.weight}.weight"], sd[f"body.{consumer.weight}.weight"]
+        n_now = w_in.shape[0]
+        span = w_out.shape[1] // n_now if unit.kind == "conv" and consumer.kind == "dense" else 1
         rows, cols = [], []
         for n, v in mine:
-            vt = torch.as_tensor(v, dtype=w_in.dtype)
+            vt = torch.as_tensor(v, dtype=w_in.dtype).reshape(w_in[n].shape)
             base = w_in[n].clone()
             w_in[n] = base + epsilon * vt
             rows.append(base - epsilon * vt)
-            w_out[:, n] = w_out[:, n] / 2
-            cols.append(w_out[:, n].clone())
-        sd[f"body.{lin}.weight"] = torch.cat([w_in, torch.stack(rows)])
-        sd[f"body.{nxt}.weight"] = torch.cat([w_out, torch.stack(cols, 1)], 1)
+            part = slice(n * span, (n + 1) * span)
+            w_out[:, part] = w_out[:, part] / 2
+            cols.append(w_out[:, part].clone())
+        sd[f"body.{unit.weight}.weight"] = torch.cat([w_in, torch.stack(rows)])
+        sd[f"body.{consumer.weight}.weight"] = torch.cat([w_out, torch.cat(cols, 1)], 1)
         idx = torch.tensor([n for n, _ in mine])
         for name in ("weight", "bias", "running_mean", "running_var"):
-            key = f"body.{bn}.{name}"
+            key = f"body.{unit.bn}.{name}"
             sd[key] = torch.cat([sd[key], sd[key][idx]])
-        widths[layer] += len(mine)
-    new_spec = replace(spec, dense=tuple(replace(d, width=w) for d, w in zip(spec.dense, widths)))
+        if unit.kind == "conv":
+            channels[unit.spec_index] += len(mine)
+        else:
+            widths[unit.spec_index] += len(mine)
+    new_spec = replace(spec, convs=tuple(replace(c, channels=n) for c, n in zip(spec.convs, channels)),
+                       dense=tuple(replace(d, width=w) for d, w in zip(spec.dense, widths)))
     new = build_model(new_spec)
     new.load_state_dict(sd)
     return new, new_spec
@@ -180,28 +225,39 @@ def _values(s) -> list[int]:
     return s.values() if isinstance(s, IntRange) else sorted(s)
 
 
-def grow_paths(cfg: Config) -> list[tuple[int, int, int]]:
-    """(depth, weight bits, activation bits) of every grown network, in the order they are grown."""
+def grow_paths(cfg: Config) -> list[tuple[str, int, int, int]]:
+    """(kind, depth, weight bits, activation bits) of every grown network, in the order they are grown."""
     space = cfg.space
     bits = cfg.search.grow.bits
     if bits is None:
         bits = [(b, b) for b in sorted(space.weight_bits) if b in space.act_bits] \
             or [(min(space.weight_bits), min(space.act_bits))]
     depths = [d for d in _values(space.hidden_layers) if d >= 1]
-    return [(d, w, a) for w, a in bits for d in depths]
+    return [(kind, d, w, a) for kind in space.kind for w, a in bits for d in depths]
 
 
-def start_params(cfg: Config, depth: int, wbits: int, abits: int) -> dict:
-    """The smallest network of the space at this depth and these bits, as sampled parameters."""
+def start_params(cfg: Config, depth: int, wbits: int, abits: int, kind: str = "mlp") -> dict:
+    """The smallest network of the space of this kind, depth and bits, as sampled parameters (a CNN:
+    the fewest blocks, fewest channels, smallest kernel, pooled when the space allows)."""
     space = cfg.space
     width = min(_values(space.width))
-    params = {"kind": "mlp", "activation": space.activation[0], "hidden_layers": depth}
+    params = {"kind": kind, "activation": space.activation[0], "hidden_layers": depth}
     if space.tie_bits:
         params.update(weight_bits=wbits, act_bits=abits)
-    for i in range(depth):
-        params[f"fc{i}_width"] = width
+    prefixes = [f"fc{i}" for i in range(depth)]
+    if kind == "cnn":
+        blocks = min(_values(space.conv.blocks))
+        params["conv_blocks"] = blocks
+        for i in range(blocks):
+            params.update({f"conv{i}_kernel": min(space.conv.kernel),
+                           f"conv{i}_channels": min(_values(space.conv.channels)),
+                           f"conv{i}_pool": True in space.conv.pool})
+        prefixes = [f"conv{i}" for i in range(blocks)] + prefixes
+    for p in prefixes:
+        if p.startswith("fc"):
+            params[f"{p}_width"] = width
         if not space.tie_bits:
-            params.update({f"fc{i}_weight_bits": wbits, f"fc{i}_act_bits": abits})
+            params.update({f"{p}_weight_bits": wbits, f"{p}_act_bits": abits})
     if not space.tie_bits:
         params["out_weight_bits"] = wbits
     if isinstance(cfg.folding.target_fps, list):
@@ -209,15 +265,45 @@ def start_params(cfg: Config, depth: int, wbits: int, abits: int) -> dict:
     return params
 
 
+def params_of(cfg: Config, spec) -> dict:
+    """A grown network as the parameters the space would have sampled for it (its widths and channels
+    may lie off the space's choices: `spec_from_mapping` of the record's `spec` rebuilds it)."""
+    params = {"kind": spec.kind, "activation": spec.activation, "hidden_layers": len(spec.dense) - 1}
+    tie = cfg.space.tie_bits
+    if spec.kind == "cnn":
+        params["conv_blocks"] = len(spec.convs)
+        for i, c in enumerate(spec.convs):
+            params.update({f"conv{i}_kernel": c.kernel, f"conv{i}_channels": c.channels, f"conv{i}_pool": c.pool})
+            if not tie:
+                params.update({f"conv{i}_weight_bits": c.weight_bits, f"conv{i}_act_bits": c.act_bits})
+    for i, d in enumerate(spec.dense[:-1]):
+        params[f"fc{i}_width"] = d.width
+        if not tie:
+            params.update({f"fc{i}_weight_bits": d.weight_bits, f"fc{i}_act_bits": d.act_bits})
+    if tie:
+        first = (spec.convs or spec.dense)[0]
+        params.update(weight_bits=first.weight_bits, act_bits=first.act_bits)
+    else:
+        params["out_weight_bits"] = spec.dense[-1].weight_bits
+    if isinstance(cfg.folding.target_fps, list):
+        params["target_fps"] = spec.target_fps
+    return params
+
+
+def grown(spec, added: dict[int, int]):
+    """`spec` with `added[k]` more neurons in hidden unit k (conv blocks first, then hidden dense layers)."""
+    nc = len(spec.convs)
+    convs = tuple(replace(c, channels=c.channels + added.get(i, 0)) for i, c in enumerate(spec.convs))
+    dense = tuple(replace(d, width=d.width + added.get(nc + i, 0)) if i < len(spec.dense) - 1 else d
+                  for i, d in enumerate(spec.dense))
+    return replace(spec, convs=convs, dense=dense)
+
+
 def check_growable(cfg: Config) -> None:
     """Grow's own limits, before any work."""
     from codesign.config import ConfigError
-    if "mlp" not in cfg.space.kind:
-        raise ConfigError("search.algorithm 'grow' grows MLPs (dense layers): space.kind needs 'mlp'")
     if cfg.folding.mode == "search":
         raise ConfigError("search.algorithm 'grow' takes its folding from folding.target_fps: set folding.mode: derive")
-    if not any(d >= 1 for d in _values(cfg.space.hidden_layers)):
-        raise ConfigError("search.algorithm 'grow' needs at least one hidden layer (space.hidden_layers >= 1)")
 
 
 class _Grower:
@@ -229,42 +315,27 @@ class _Grower:
         self.started = time.time()
         self.n_trials = len(runfolder.read_records(self.run_dir))
 
-    def params_of(self, spec) -> dict:
-        cfg = self.cfg
-        params = {"kind": "mlp", "activation": spec.activation, "hidden_layers": len(spec.dense) - 1}
-        for i, d in enumerate(spec.dense[:-1]):
-            params[f"fc{i}_width"] = d.width
-            if not cfg.space.tie_bits:
-                params.update({f"fc{i}_weight_bits": d.weight_bits, f"fc{i}_act_bits": d.act_bits})
-        if cfg.space.tie_bits:
-            params.update(weight_bits=spec.dense[0].weight_bits, act_bits=spec.dense[0].act_bits)
-        else:
-            params["out_weight_bits"] = spec.dense[-1].weight_bits
-        if isinstance(cfg.folding.target_fps, list):
-            params["target_fps"] = spec.target_fps
-        return params
-
     def fits(self, spec) -> tuple[bool, object]:
         from codesign.scoring import estimate_spec, score
         est = estimate_spec(self.cfg, spec, self.board)
         return not score(est, self.board, self.cfg).violated, est
 
     def neuron_costs(self, spec) -> list[float]:
-        """Per hidden layer: the estimator's cost of one more neuron, as the summed extra fraction of
-        the board over all resources (at least 1e-9: a free neuron is not infinitely good)."""
+        """Per hidden unit (conv blocks, then hidden dense layers): the estimator's cost of one more
+        neuron or channel, as the summed extra fraction of the board over all resources (at least 1e-9:
+        a free neuron is not infinitely good)."""
         from codesign.scoring import estimate_spec
         base = estimate_spec(self.cfg, spec, self.board).utilization
         out = []
-        for i in range(len(spec.dense) - 1):
-            dense = tuple(replace(d, width=d.width + 1) if j == i else d for j, d in enumerate(spec.dense))
-            util = estimate_spec(self.cfg, replace(spec, dense=dense), self.board).utilization
-            out.append(max(1e-9, sum(max(0.0, util[k] - base[k]) for k in base if math.isfinite(util[k]))))
+        for k in range(len(spec.convs) + len(spec.dense) - 1):
+            util = estimate_spec(self.cfg, grown(spec, {k: 1}), self.board).utilization
+            out.append(max(1e-9, sum(max(0.0, util[r] - base[r]) for r in base if math.isfinite(util[r]))))
         return out
 
     def choose(self, model, spec) -> tuple[list[Split], str]:
         """The splits of this step, best first, cut to what fits; and why none, when none."""
         g = self.cfg.search.grow
-        eig = layer_splits(model, self.data.x_train, self.data.y_train, g.softplus_beta)
+        eig = layer_splits(model, self.data.x_train, self.data.y_train, g.softplus_beta, seed=self.cfg.seed)
         costs = self.neuron_costs(spec) if g.energy_aware else [1.0] * len(eig)
         cands = [Split(k, n, float(vals[n]), tuple(float(x) for x in vecs[n]), costs[k])
                  for k, (vals, vecs) in enumerate(eig) for n in range(len(vals)) if vals[n] < 0]
@@ -273,9 +344,8 @@ class _Grower:
         cands.sort(key=lambda s: -s.score)
         chosen = cands[:g.splits]
         while chosen:
-            widths = [d.width + sum(1 for s in chosen if s.layer == i) for i, d in enumerate(spec.dense[:-1])]
-            grown = replace(spec, dense=tuple(replace(d, width=w) for d, w in zip(spec.dense, widths + [spec.dense[-1].width])))
-            if self.fits(grown)[0]:
+            added = {k: sum(1 for s in chosen if s.layer == k) for k in {s.layer for s in chosen}}
+            if self.fits(grown(spec, added))[0]:
                 return chosen, ""
             chosen = chosen[:-1]
         return [], "no split fits the board's fill limits and the budgets"
@@ -289,7 +359,7 @@ class _Grower:
         from hw_models.estimate import folded_design
         cfg = self.cfg
         tdir = runfolder.trial_dir(self.run_dir, trial_id)
-        rec = TrialRecord(trial_id, Status.FAILED, self.params_of(spec), style=cfg.style, feedback=cfg.feedback,
+        rec = TrialRecord(trial_id, Status.FAILED, params_of(cfg, spec), style=cfg.style, feedback=cfg.feedback,
                           source=cfg.estimate_source, trial_dir=runfolder.relative_trial_dir(trial_id),
                           user_attrs=user_attrs)
         with _trial_log(tdir, trial_id) as log:
@@ -345,8 +415,10 @@ class _Grower:
         from codesign.trial import candidate_spec
         cfg, g = self.cfg, self.cfg.search.grow
         done = {r.trial_id: r for r in runfolder.read_records(self.run_dir)}
-        for p, (depth, wb, ab) in enumerate(grow_paths(cfg)):
-            spec = candidate_spec(cfg, start_params(cfg, depth, wb, ab))
+        for p, (kind, depth, wb, ab) in enumerate(grow_paths(cfg)):
+            if kind == "cnn" and self.data.image_shape is None:
+                continue  # flat samples: no CNN to grow (the space check allows mixed kinds)
+            spec = candidate_spec(cfg, start_params(cfg, depth, wb, ab, kind))
             model, parent = None, None
             for step in range(g.steps + 1):
                 if self.n_trials >= cfg.search.num_samples:
@@ -365,7 +437,7 @@ class _Grower:
                         break
                     continue
                 t0 = time.perf_counter()
-                info = {"path": p, "step": step, "parent": parent, "depth": depth, "bits": [wb, ab]}
+                info = {"path": p, "step": step, "parent": parent, "kind": kind, "depth": depth, "bits": [wb, ab]}
                 if model is None:
                     if not self.fits(spec)[0]:
                         info.update(event="start", stop="the smallest network does not fit the board or the budgets")
@@ -381,7 +453,7 @@ class _Grower:
                         break
                     model, spec = split_network(model, spec, [(s.layer, s.neuron, np.asarray(s.direction))
                                                               for s in splits], g.epsilon)
-                    info.update(event="split", splits=[{"layer": s.layer, "neuron": s.neuron,
+                    info.update(event="split", splits=[{"unit": s.layer, "neuron": s.neuron,
                                                         "eigenvalue": s.eigenvalue, "cost": s.cost} for s in splits])
                     result = self.train(model, g.finetune_epochs)
                 rec = self.record(trial_id, spec, model, result, {"grow": info}, time.perf_counter() - t0)

@@ -63,6 +63,31 @@ def test_a_split_keeps_the_function(bits):
     assert not torch.allclose(before, moved.eval()(x).detach(), atol=1e-7)
 
 
+def test_a_conv_split_keeps_the_function():
+    cfg = config_from_mapping({
+        "dataset": {"name": "digits"}, "flows": [],
+        "space": {"kind": ["cnn"], "hidden_layers": [1], "width": [8], "weight_bits": [32], "act_bits": [32],
+                  "conv": {"blocks": [2], "channels": [4], "kernel": [3], "pool": [True]}},
+        "search": {"algorithm": "grow"}})
+    spec = candidate_spec(cfg, grow.start_params(cfg, 1, 32, 32, "cnn"))
+    assert [c.channels for c in spec.convs] == [4, 4] and spec.convs[0].pool
+    model = build_model(spec, seed=0)
+    x = torch.rand(32, 64)
+    model.train()
+    with torch.no_grad():
+        model(x)
+    model.eval()
+    before = model(x).detach()
+    from codesign.data import dataset_for
+    data = dataset_for(cfg)
+    eig = grow.layer_splits(model, data.x_train[:100], data.y_train[:100], 4.0)
+    assert [v.shape for v, _ in eig] == [(4,), (4,), (8,)] and eig[1][1].shape == (4, 4 * 9)
+    splits = [(0, 1, eig[0][1][1]), (1, 3, eig[1][1][3]), (1, 0, eig[1][1][0]), (2, 2, eig[2][1][2])]
+    new, new_spec = grow.split_network(model, spec, splits, epsilon=0.0)
+    assert [c.channels for c in new_spec.convs] == [5, 6] and new_spec.dense[0].width == 9
+    assert torch.allclose(before, new.eval()(x).detach(), atol=1e-5)
+
+
 def test_layer_splits_shapes_and_sign():
     cfg = _cfg(32)
     spec = candidate_spec(cfg, grow.start_params(cfg, 2, 32, 32))
