@@ -215,7 +215,8 @@ class GPBOSampler(optuna.samplers.BaseSampler):
                 score = score * np.exp(log_pof)
             else:  # UCB may be negative: rank infeasible-looking points last instead of scaling them
                 score = np.where(log_pof > math.log(0.5), score, score - 1e6)
-        seen = {tuple(e) for e in x}
+        pending = [{k: v for k, v in p.items() if k in enc.active(p)} for p in self._points.values()]
+        seen = {tuple(e) for e in x} | {tuple(enc.encode(p)) for p in pending}  # asked, not yet told
         order = np.argsort(-score, kind="stable")
         pick = next((i for i in order if tuple(xc[i]) not in seen), order[0])
         self.last_acquisition = self.acquisition
