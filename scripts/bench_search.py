@@ -164,9 +164,17 @@ def run_surrogate(args) -> dict:
           f"{table.meta['cross_validation']['random_forest']['mae']:.4f} "
           f"(accuracy spread: std {table.meta['cross_validation']['acc_std']:.4f})", flush=True)
     work = [(str(args.config), alg, seed, args.trials, args.concurrency)
-            for alg in sorted(args.samplers, key=lambda a: a != "gp") if alg not in REAL_ONLY
+            for alg in sorted(args.samplers, key=lambda a: a not in ("gp", "bo")) if alg not in REAL_ONLY
             for seed in range(args.seeds)]
     runs = []
+    if args.reuse:  # runs of an earlier result file with the same config and trials
+        prior = json.loads(args.reuse.read_text())
+        if prior["trials"] != args.trials or prior["config"] != str(args.config.relative_to(ROOT)):
+            raise SystemExit(f"{args.reuse}: another config or trial count")
+        done = {(r["sampler"], r["seed"]): r for r in prior["runs"] if r["sampler"] not in REAL_ONLY}
+        runs = [done[(w[1], w[2])] for w in work if (w[1], w[2]) in done]
+        work = [w for w in work if (w[1], w[2]) not in done]
+        print(f"reusing {len(runs)} runs of {args.reuse}", flush=True)
     started = time.perf_counter()
     if args.jobs > 1:
         import multiprocessing
@@ -386,6 +394,8 @@ def main(argv=None) -> int:
     ap.add_argument("--save-real", type=Path, default=None,
                     help="only run the real-only searches of --samplers and save their runs to this JSON file")
     ap.add_argument("--load-real", type=Path, default=None, help="take the real-only runs from a --save-real file")
+    ap.add_argument("--reuse", type=Path, default=None,
+                    help="surrogate: take the runs an earlier result JSON already has (same config and trials)")
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--trials", type=int, default=None)
     ap.add_argument("--concurrency", type=int, default=None,
