@@ -199,11 +199,33 @@ def real_runs(args, alg: str) -> list[dict]:
     if args.load_real:
         saved = json.loads(args.load_real.read_text())
         runs = [r for r in saved["runs"] if r["sampler"] == alg]
-        if len(runs) < args.seeds or saved["real_trials"] != args.real_trials:
+        if not runs or saved["real_trials"] != args.real_trials:
             raise SystemExit(f"{args.load_real}: {len(runs)} {alg} run(s) of {saved['real_trials']} trials; "
                              f"need {args.seeds} of {args.real_trials}")
         return runs[:args.seeds]
     return run_real_algorithm(args, alg)
+
+
+def harvest_real(folder: Path, alg: str, trials: int) -> list[dict]:
+    """The finished runs of `alg` among the run folders in `folder` (those with `trials` records), e.g. the
+    temporary folder of an interrupted `--save-real`; seeds from their configs."""
+    from codesign.results import hypervolume_history
+    from codesign.runfolder import open_run, read_records
+    runs = []
+    for run_dir in sorted(p for p in folder.iterdir() if (p / "config.yaml").is_file()):
+        run = open_run(run_dir)
+        records = read_records(run_dir)
+        if run.config.search.algorithm != alg or len(records) < trials:
+            continue
+        hv = hypervolume_history(records[:trials], run.config, run.config.clock(run.config.resolve_board()))
+        statuses = [r.status.value for r in records[:trials]]
+        runs.append({"sampler": alg, "seed": run.config.seed, "hv": hv, "wall_s": (run.summary().get("elapsed_s") or 0.0),
+                     "note": f"real training, {trials} trials (harvested from {run_dir.name})",
+                     "n_ok": statuses.count("ok"), "n_infeasible": statuses.count("infeasible"),
+                     "n_failed": statuses.count("failed"), "acc_from_table": 0, "acc_from_regression": 0,
+                     "distinct_networks": len({r.design_summary for r in records[:trials]}),
+                     "best_accuracy": max((r.metrics.get("accuracy") or 0.0 for r in records[:trials]), default=None)})
+    return sorted(runs, key=lambda r: r["seed"])
 
 
 def run_real_algorithm(args, alg: str) -> list[dict]:
@@ -394,6 +416,8 @@ def main(argv=None) -> int:
     ap.add_argument("--save-real", type=Path, default=None,
                     help="only run the real-only searches of --samplers and save their runs to this JSON file")
     ap.add_argument("--load-real", type=Path, default=None, help="take the real-only runs from a --save-real file")
+    ap.add_argument("--harvest", type=Path, default=None,
+                    help="with --save-real: collect the finished runs in this folder (of an interrupted --save-real) instead")
     ap.add_argument("--reuse", type=Path, default=None,
                     help="surrogate: take the runs an earlier result JSON already has (same config and trials)")
     ap.add_argument("--seeds", type=int, default=None)
@@ -427,7 +451,8 @@ def main(argv=None) -> int:
         ap.error("the target needs random search: include 'random' in --samplers")
 
     if args.save_real:
-        runs = [r for alg in args.samplers if alg in REAL_ONLY for r in run_real_algorithm(args, alg)]
+        runs = [r for alg in args.samplers if alg in REAL_ONLY
+                for r in (harvest_real(args.harvest, alg, args.real_trials) if args.harvest else run_real_algorithm(args, alg))]
         args.save_real.write_text(json.dumps({"config": str(args.config.relative_to(ROOT)), "date": dt.date.today().isoformat(),
                                               "real_trials": args.real_trials, "runs": runs}, indent=1))
         print(f"wrote {args.save_real}")
