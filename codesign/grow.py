@@ -390,7 +390,7 @@ class _Grower:
                 metrics = {**rec.metrics, "accuracy": result.test_accuracy, "val_accuracy": result.val_accuracy,
                            "evidence": network_evidence(model, self.data.x_train, self.data.y_train)["evidence"]}
                 rec = rec.replace(metrics=metrics, objective_values=tuple(objective_values(metrics, cfg.search.objectives)))
-            except Exception as exc:  # a failing step is recorded; its path stops
+            except Exception as exc:  # noqa: BLE001 - a failing step is recorded; its path stops
                 import traceback
                 rec = rec.replace(status=Status.FAILED, failure_reason=f"{type(exc).__name__}: {exc}")
                 log.error("grow step failed:\n%s", traceback.format_exc())
