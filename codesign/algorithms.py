@@ -5,8 +5,8 @@ run as it does a sampler's."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 from codesign.config import Config
 
