@@ -12,6 +12,7 @@ from codesign.config import ConfigError
 from codesign.records import Status, TrialRecord
 from codesign.results import pareto_front
 from codesign.scoring import estimate_spec
+from codesign.space import spec_from_mapping
 from codesign.trial import candidate_spec
 from hw_models.estimate import ResourceEstimate, folded_design
 
@@ -25,7 +26,7 @@ def _load_trained(cfg, run_dir: Path, record: TrialRecord):
     import torch
 
     from codesign.model import build_model
-    spec = candidate_spec(cfg, dict(record.params))
+    spec = spec_from_mapping(record.spec) if record.spec else candidate_spec(cfg, dict(record.params))
     model = build_model(spec)
     state = torch.load(run_dir / "trials" / record.trial_id / "model.pt", weights_only=True)
     model.load_state_dict(state)

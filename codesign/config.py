@@ -23,6 +23,7 @@ METRICS: dict[str, str] = {
     "lut_pct": "min", "ff_pct": "min", "bram18_pct": "min", "uram_pct": "min", "dsp_pct": "min",
     "util_max": "min",  # largest fraction of the board used by any resource
     "fps": "max", "latency_us": "min", "latency_cycles": "min", "cycles_per_frame": "min",
+    "evidence": "max",  # Laplace log evidence per training sample above chance (codesign/evidence.py)
 }
 # config keys of the flows section before flows became a list of named steps (run folders keep it)
 _LEGACY_FLOW_KEYS = {"export", "verify_samples", "min_agreement", "finn", "hls4ml_csim", "hls4ml_strategy",
@@ -321,8 +322,38 @@ class DnasConfig(_Strict):
         return v
 
 
+class GrowConfig(_Strict):
+    steps: int = Field(default=6, ge=1, description=(
+        "Splitting steps per grown network after its first training (each step is one trial)."))
+    splits: int = Field(default=4, ge=1, description=(
+        "Neurons split per step: those with the most negative splitting-matrix eigenvalue per unit of "
+        "hardware cost (fewer when the board or a budget leaves no room)."))
+    epsilon: float = Field(default=0.1, gt=0, description=(
+        "Step size of a split: the two copies of a neuron move by +-epsilon along the eigenvector."))
+    finetune_epochs: int = Field(default=5, ge=1, description="Training epochs after each split.")
+    energy_aware: bool = Field(default=True, description=(
+        "Rank splits by loss decrease per unit of hardware cost (energy-aware splitting, Wang et al. "
+        "2019); false: by loss decrease alone (Liu et al. 2019)."))
+    softplus_beta: float = Field(default=4.0, gt=0, description=(
+        "ReLU and quantized activations have no curvature; the splitting matrix takes the second "
+        "derivative of softplus with this sharpness (hardtanh: of tanh)."))
+    bits: list[tuple[int, int]] | None = Field(default=None, description=(
+        "(weight bits, activation bits) of the grown networks, one network per pair and depth; null: "
+        "every pair of equal bits the space allows (else the smallest of each list)."))
+
+    @field_validator("bits")
+    @classmethod
+    def _bits(cls, v):
+        if v is not None:
+            if not v:
+                raise ValueError("needs at least one (weight bits, activation bits) pair")
+            for w, a in v:
+                _check_bits([w, a])
+        return v
+
+
 class SearchConfig(_Strict):
-    algorithm: Literal["nsga2", "tpe", "gp", "random", "grid", "dnas"] = "nsga2"
+    algorithm: Literal["nsga2", "tpe", "gp", "bo", "random", "grid", "dnas", "grow"] = "nsga2"
     dnas: DnasConfig = Field(default=DnasConfig(), description="Settings of `algorithm: dnas` (section `search.dnas`).")
     num_samples: int = Field(default=20, ge=1)
     max_concurrent: int = Field(default=1, ge=1)
@@ -331,6 +362,12 @@ class SearchConfig(_Strict):
     budgets: dict[str, float] = {}  # hard caps on resources, e.g. {lut: 20000, dsp: 0}
     population_size: int = Field(default=8, ge=2)  # NSGA-II
     startup_trials: int = Field(default=6, ge=1)  # TPE / GP random start
+    acquisition: Literal["ei", "log_ei", "ucb", "qnehvi"] = Field(default="log_ei", description=(
+        "Acquisition function of `algorithm: bo`: `ei` (expected improvement), `log_ei` (its logarithm, "
+        "computed without underflow), `ucb` (mean + kappa std), `qnehvi` (BoTorch's noisy expected "
+        "hypervolume improvement through optuna-integration; two or more objectives)."))
+    kappa: float = Field(default=2.0, gt=0, description="Exploration weight of the `ucb` acquisition.")
+    grow: GrowConfig = Field(default=GrowConfig(), description="Options of `algorithm: grow` (splitting).")
     storage: str | None = Field(default=None, description=(
         "Optuna RDB storage of the study (a SQLAlchemy URL). null: SQLite RUN/study.db. A relative SQLite "
         "path (sqlite:///name.db) is resolved against the run folder; e.g. postgresql://user@host/db for a "
@@ -378,6 +415,11 @@ class SearchConfig(_Strict):
         names = [o.metric for o in self.objectives]
         if len(set(names)) != len(names):
             raise ValueError(f"objectives: a metric appears twice in {names}")
+        if self.acquisition == "qnehvi" and len(self.objectives) < 2:
+            raise ValueError("acquisition 'qnehvi' needs two or more objectives (use ei, log_ei or ucb)")
+        if self.acquisition != "log_ei" and self.algorithm != "bo":
+            raise ValueError(f"acquisition {self.acquisition!r} is an option of algorithm 'bo' "
+                             f"(the algorithm is {self.algorithm!r})")
         if self.scheduler == "asha" and len(self.objectives) != 1:
             raise ValueError("scheduler 'asha' needs exactly one objective (single-objective mode); "
                              "put resource limits in search.budgets")

@@ -58,10 +58,12 @@ def objective_values(metrics: dict, objectives: Sequence[Objective]) -> list[flo
 
 def normalized(metric: str, value: float, *, clock_mhz: float) -> float:
     """Map a metric onto [0, 1], 0 best, for a hypervolume with reference point 1 in every objective:
-    accuracy as error; resources as fraction of the board; throughput and latency on a log scale
+    accuracy as error; evidence (nats per sample above chance) as exp(-evidence); resources as fraction of the board; throughput and latency on a log scale
     between 1 cycle and 1 second at the clock."""
     if metric == "accuracy":
         v = 1.0 - value
+    elif metric == "evidence":  # nats per sample above chance -> chance's share of the evidence per sample
+        v = math.exp(-value)
     elif metric in RESOURCE_NAMES:
         raise ValueError("absolute resource counts are normalised through the board: use <name>_pct")
     elif metric.endswith("_pct"):
@@ -87,6 +89,6 @@ def normalized_objectives(metrics: dict, objectives: Sequence[Objective], clock_
         name = f"{o.metric}_pct" if o.metric in RESOURCE_NAMES else o.metric
         v = normalized(name, metrics[name], clock_mhz=clock_mhz)
         # a metric optimised against its natural direction is mirrored
-        natural = "max" if o.metric in ("accuracy", "fps") else "min"
+        natural = "max" if o.metric in ("accuracy", "fps", "evidence") else "min"
         out.append(v if o.direction == natural else 1.0 - v)
     return out

@@ -29,7 +29,7 @@ from codesign.config import Config, ConfigError, load_config
 from codesign.records import RecordError, Status, Timings, TrialRecord
 
 CSV_COLUMNS = [
-    "trial_id", "status", "failure_reason", "design", "style", "source", "accuracy", "val_accuracy",
+    "trial_id", "status", "failure_reason", "design", "style", "source", "accuracy", "val_accuracy", "evidence",
     "lut", "ff", "bram18", "uram", "dsp", "lut_pct", "ff_pct", "bram18_pct", "uram_pct", "dsp_pct",
     "util_max", "fps", "fmax_mhz", "latency_us", "latency_cycles", "cycles_per_frame", "fits", "epochs_run",
     "train_s", "estimate_s", "total_s", "params", "folding", "trial_dir",

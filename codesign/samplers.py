@@ -32,6 +32,25 @@ def _gp(cfg: Config):
                                      warn_independent_sampling=False)
 
 
+def _bo(cfg: Config, image_shape=None):
+    """The seed's GP BO (`codesign.bo`) with the configured acquisition; `qnehvi` goes through BoTorch
+    (optuna-integration's BoTorchSampler, whose GP keeps only the parameters every trial has)."""
+    s = cfg.search
+    if s.acquisition == "qnehvi":
+        try:
+            from optuna_integration import BoTorchSampler
+            from optuna_integration.botorch import qnehvi_candidates_func
+        except ImportError as exc:
+            raise ValueError(f"search.acquisition 'qnehvi' needs optuna-integration and botorch ({exc})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return BoTorchSampler(candidates_func=qnehvi_candidates_func, n_startup_trials=s.startup_trials,
+                                  seed=cfg.seed)
+    from codesign.bo import GPBOSampler, encoding_for
+    return GPBOSampler(encoding_for(cfg, image_shape), acquisition=s.acquisition, kappa=s.kappa,
+                       n_startup_trials=s.startup_trials, seed=cfg.seed)
+
+
 def _random(cfg: Config):
     return optuna.samplers.RandomSampler(seed=cfg.seed)
 
@@ -44,14 +63,15 @@ def _grid(cfg: Config, image_shape=None):
 
 
 # algorithm name -> sampler factory; explicit registry
-SAMPLERS = {"nsga2": _nsga2, "tpe": _tpe, "gp": _gp, "random": _random, "grid": _grid}
+SAMPLERS = {"nsga2": _nsga2, "tpe": _tpe, "gp": _gp, "bo": _bo, "random": _random, "grid": _grid}
+NEEDS_IMAGE_SHAPE = ("grid", "bo")  # factories that take the data set's image shape (the space depends on it)
 
 
 def make_sampler(cfg: Config, image_shape=None) -> optuna.samplers.BaseSampler:
     name = cfg.search.algorithm
     if name not in SAMPLERS:
         raise ValueError(f"unknown search algorithm {name!r}; valid: {sorted(SAMPLERS)}")
-    return _grid(cfg, image_shape) if name == "grid" else SAMPLERS[name](cfg)
+    return SAMPLERS[name](cfg, image_shape) if name in NEEDS_IMAGE_SHAPE else SAMPLERS[name](cfg)
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, *, final: bool, failed: bool, values: list[float] | None,

@@ -225,3 +225,14 @@ def grid_space(cfg: Config, *, image_shape) -> dict[str, list]:
             out[f"hw{i}_pe"] = [0.0, 0.5, 1.0]
             out[f"hw{i}_simd"] = [0.0, 0.5, 1.0]
     return out
+
+
+def spec_from_mapping(data) -> ModelSpec:
+    """A `ModelSpec` from its `as_dict()` form (a record's `spec`): also networks whose widths are not
+    among the space's choices (grown by `search.algorithm: grow`), which parameters cannot replay."""
+    image = data.get("image_shape")
+    folding = data.get("folding")
+    return ModelSpec(**{**data, "image_shape": tuple(image) if image else None,
+                        "convs": tuple(ConvSpec(**c) for c in data["convs"]),
+                        "dense": tuple(DenseSpec(**d) for d in data["dense"]),
+                        "folding": tuple(tuple(f) for f in folding) if folding else None})

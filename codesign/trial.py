@@ -118,10 +118,25 @@ def _evaluate(ctx: TrialContext, record: TrialRecord, on_epoch) -> TrialRecord:
         record = record.replace(synthesis=PENDING)
     if primary is not None:
         record = score_feedback(ctx, record, primary, est)
-    metrics = {**record.metrics, "accuracy": result.test_accuracy, "val_accuracy": result.val_accuracy}
+    metrics = {**record.metrics, "accuracy": result.test_accuracy, "val_accuracy": result.val_accuracy,
+               **_evidence(ctx, model)}
     if result.weight_sparsity is not None:
         metrics["weight_sparsity"] = result.weight_sparsity
     return record.replace(metrics=metrics, objective_values=tuple(objective_values(metrics, cfg.search.objectives)))
+
+
+def _evidence(ctx: TrialContext, model) -> dict:
+    """The trained network's Laplace log evidence (`codesign.evidence`). A network it cannot take (no
+    linear classifier at the end) has none, said in the trial log; a trial whose objectives need it fails."""
+    from codesign.evidence import network_evidence
+    data = dataset_for(ctx.cfg)
+    try:
+        return {"evidence": network_evidence(model, data.x_train, data.y_train)["evidence"]}
+    except Exception as exc:
+        if any(o.metric == "evidence" for o in ctx.cfg.search.objectives):
+            raise
+        ctx.log.warning("no evidence for this network: %s: %s", type(exc).__name__, exc)
+        return {}
 
 
 def score_feedback(ctx: TrialContext, record: TrialRecord, primary: ResourceEstimate,

@@ -22,7 +22,7 @@ import pyarrow.fs as pafs
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 from codesign import runfolder
-from codesign.algorithms import ALGORITHMS
+from codesign.algorithms import ALGORITHMS, CHECKS
 from codesign.config import Config, ConfigError, dump_config
 from codesign.records import Status, TrialRecord
 from codesign.results import summarize
@@ -291,9 +291,11 @@ def run_search(cfg: Config, *, address: str | None = None, output_dir: str | Non
     check_loggers(cfg.search.loggers)
     data = dataset_for(cfg)
     check_space(cfg, data)
+    if cfg.search.algorithm in CHECKS:
+        CHECKS[cfg.search.algorithm](cfg)
     run_dir = runfolder.create_run_dir(output_dir or cfg.output_dir, cfg.name)
     runfolder.write_text(run_dir, "config.yaml", dump_config(cfg))
-    if cfg.search.algorithm in ALGORITHMS:  # drives its own trials (codesign/algorithms.py)
+    if cfg.search.algorithm in ALGORITHMS:  # drives its own trials (codesign/algorithms.py), no Ray Tune loop
         return run_dir, _run_algorithm(cfg, run_dir, quiet)
     objectives = cfg.search.objectives
     study = StudyInfo(name=run_dir.name, storage=cfg.search.storage)
@@ -559,7 +561,7 @@ def resume_search(run_dir: str | Path, *, address: str | None = None, quiet: boo
     except ConfigError as exc:
         raise ConfigError(f"cannot resume: {exc}") from None
     run_dir, cfg = run.path, run.config
-    if cfg.search.algorithm in ALGORITHMS:
+    if cfg.search.algorithm in ALGORITHMS:  # its own records are its state
         return run_dir, _run_algorithm(cfg, run_dir, quiet, resumed=True)
     experiment = run_dir / RAY_EXPERIMENT
     if not tune.Tuner.can_restore(str(experiment)):

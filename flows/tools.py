@@ -135,7 +135,7 @@ def doctor() -> list[ToolStatus]:
                          ("qonnx", "QONNX export verification"),
                          ("hls4ml", "feedback: hls4ml (conversion + C simulation)"),
                          ("ray", "the search loop (Ray Tune)"),
-                         ("optuna", "samplers: nsga2, tpe, gp, random, grid")):
+                         ("optuna", "samplers: nsga2, tpe, gp, bo, random, grid")):
         v = _package(pkg)
         out.append(ToolStatus(pkg, v is not None, v, enables))
     gxx = shutil.which("g++")

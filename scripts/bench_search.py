@@ -42,7 +42,13 @@ import yaml  # noqa: E402
 
 TABLE = ROOT / "scripts" / "data" / "surrogate_digits.json"
 OUT = ROOT / "docs" / "bench"
-ALL_SAMPLERS = ("random", "grid", "nsga2", "tpe", "gp")
+ALL_SAMPLERS = ("random", "grid", "nsga2", "tpe", "gp", "bo")
+REAL_ONLY = ("grow",)  # searches that train (not samplers): run for real beside the surrogate runs
+
+
+def table_path(config: Path) -> Path:
+    """The surrogate's accuracy table of a config: surrogate_digits.json for the demo, else surrogate_<stem>.json."""
+    return TABLE if config.stem == "demo" else ROOT / "scripts" / "data" / f"surrogate_{config.stem}.json"
 
 
 def load_cfg(path: Path, **over):
@@ -59,6 +65,7 @@ def load_cfg(path: Path, **over):
 # ------------------------------------------------------------------------------------------ table
 
 def build_table(cfg_path: Path, *, n_random: int, n_refine: int, jobs: int, refine_trials: int) -> None:
+    TABLE = table_path(cfg_path)
     from surrogate import (AccuracyTable, SurrogateProblem, bench_sampler, feasible_random_keys,
                                     run_surrogate_search, train_keys)
     cfg = load_cfg(cfg_path)
@@ -124,6 +131,7 @@ def build_table(cfg_path: Path, *, n_random: int, n_refine: int, jobs: int, refi
 
 def _surrogate_run(args) -> dict:
     cfg_path, alg, seed, trials, concurrency = args
+    TABLE = table_path(Path(cfg_path))
     import torch
     torch.set_num_threads(1)
     from codesign.results import hypervolume_history
@@ -146,6 +154,7 @@ def _surrogate_run(args) -> dict:
 
 
 def run_surrogate(args) -> dict:
+    TABLE = table_path(args.config)
     if args.build_table or not TABLE.is_file():
         build_table(args.config, n_random=args.table_random, n_refine=args.table_refine, jobs=args.jobs,
                     refine_trials=args.trials)
@@ -155,8 +164,17 @@ def run_surrogate(args) -> dict:
           f"{table.meta['cross_validation']['random_forest']['mae']:.4f} "
           f"(accuracy spread: std {table.meta['cross_validation']['acc_std']:.4f})", flush=True)
     work = [(str(args.config), alg, seed, args.trials, args.concurrency)
-            for alg in sorted(args.samplers, key=lambda a: a != "gp") for seed in range(args.seeds)]
+            for alg in sorted(args.samplers, key=lambda a: a not in ("gp", "bo")) if alg not in REAL_ONLY
+            for seed in range(args.seeds)]
     runs = []
+    if args.reuse:  # runs of an earlier result file with the same config and trials
+        prior = json.loads(args.reuse.read_text())
+        if prior["trials"] != args.trials or prior["config"] != str(args.config.relative_to(ROOT)):
+            raise SystemExit(f"{args.reuse}: another config or trial count")
+        done = {(r["sampler"], r["seed"]): r for r in prior["runs"] if r["sampler"] not in REAL_ONLY}
+        runs = [done[(w[1], w[2])] for w in work if (w[1], w[2]) in done]
+        work = [w for w in work if (w[1], w[2]) not in done]
+        print(f"reusing {len(runs)} runs of {args.reuse}", flush=True)
     started = time.perf_counter()
     if args.jobs > 1:
         import multiprocessing
@@ -168,9 +186,73 @@ def run_surrogate(args) -> dict:
         for w in work:
             runs.append(_surrogate_run(w))
             _progress(runs[-1], len(runs), len(work), started)
+    for alg in args.samplers:
+        if alg in REAL_ONLY:
+            runs += real_runs(args, alg)
     return {"table": {"path": str(TABLE.relative_to(ROOT)), "entries": len(table.entries),
                       "cross_validation": table.meta["cross_validation"], "fallback": table.meta["fallback"]},
             "concurrency": args.concurrency, "runs": runs, "wall_s": time.perf_counter() - started}
+
+
+def real_runs(args, alg: str) -> list[dict]:
+    """`alg`'s real runs: from `--load-real` when given (made by `--save-real`), else run now."""
+    if args.load_real:
+        saved = json.loads(args.load_real.read_text())
+        runs = [r for r in saved["runs"] if r["sampler"] == alg]
+        if not runs or saved["real_trials"] != args.real_trials:
+            raise SystemExit(f"{args.load_real}: {len(runs)} {alg} run(s) of {saved['real_trials']} trials; "
+                             f"need {args.seeds} of {args.real_trials}")
+        return runs[:args.seeds]
+    return run_real_algorithm(args, alg)
+
+
+def harvest_real(folder: Path, alg: str, trials: int) -> list[dict]:
+    """The finished runs of `alg` among the run folders in `folder` (those with `trials` records), e.g. the
+    temporary folder of an interrupted `--save-real`; seeds from their configs."""
+    from codesign.results import hypervolume_history
+    from codesign.runfolder import open_run, read_records
+    runs = []
+    for run_dir in sorted(p for p in folder.iterdir() if (p / "config.yaml").is_file()):
+        run = open_run(run_dir)
+        records = read_records(run_dir)
+        if run.config.search.algorithm != alg or len(records) < trials:
+            continue
+        hv = hypervolume_history(records[:trials], run.config, run.config.clock(run.config.resolve_board()))
+        statuses = [r.status.value for r in records[:trials]]
+        runs.append({"sampler": alg, "seed": run.config.seed, "hv": hv, "wall_s": (run.summary().get("elapsed_s") or 0.0),
+                     "note": f"real training, {trials} trials (harvested from {run_dir.name})",
+                     "n_ok": statuses.count("ok"), "n_infeasible": statuses.count("infeasible"),
+                     "n_failed": statuses.count("failed"), "acc_from_table": 0, "acc_from_regression": 0,
+                     "distinct_networks": len({r.design_summary for r in records[:trials]}),
+                     "best_accuracy": max((r.metrics.get("accuracy") or 0.0 for r in records[:trials]), default=None)})
+    return sorted(runs, key=lambda r: r["seed"])
+
+
+def run_real_algorithm(args, alg: str) -> list[dict]:
+    """`alg` (a search that trains, e.g. grow) run for real with run_search, `--real-trials` trials per
+    seed, the config's training; its hypervolume curve is from real accuracies."""
+    from codesign.results import hypervolume_history
+    from codesign.runfolder import read_records
+    from codesign.tune import run_search
+    runs, started = [], time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=f"bench-{alg}-") as tmp:
+        for seed in range(args.seeds):
+            cfg = load_cfg(args.config, name=f"bench-{alg}-s{seed}", seed=seed, output_dir=tmp,
+                           search={"algorithm": alg, "num_samples": args.real_trials})
+            t0 = time.perf_counter()
+            run_dir, _ = run_search(cfg, quiet=True)
+            records = read_records(run_dir)
+            hv = hypervolume_history(records, cfg, cfg.clock(cfg.resolve_board()))
+            hv = (hv + [hv[-1] if hv else 0.0] * args.real_trials)[:args.real_trials]  # an ended search keeps its front
+            statuses = [r.status.value for r in records]
+            runs.append({"sampler": alg, "seed": seed, "hv": hv, "wall_s": time.perf_counter() - t0,
+                         "note": f"real training, {len(records)} trials", "n_ok": statuses.count("ok"),
+                         "n_infeasible": statuses.count("infeasible"), "n_failed": statuses.count("failed"),
+                         "acc_from_table": 0, "acc_from_regression": 0,
+                         "distinct_networks": len({r.design_summary for r in records}),
+                         "best_accuracy": max((r.metrics.get("accuracy") or 0.0 for r in records), default=None)})
+            _progress(runs[-1], len(runs), args.seeds, started)
+    return runs
 
 
 def _progress(r, i, n, started):
@@ -251,8 +333,11 @@ def analyse(runs: list[dict], samplers: list[str], trials: int) -> dict:
             return (n if n is not None else math.inf, -item[1]["final_median"])
         best, stats = min(model_based.items(), key=key)
         n = stats["trials_to_target_median_curve"]
+        grid_target = float(np.median(by["grid"][:, -1])) if "grid" in by else None
+        n_grid = first_reaching(stats["median"], grid_target) if grid_target is not None else None
         out["verdict"] = {
             "best_model_based_sampler": best, "trials_to_target": n,
+            "grid_target_hv": grid_target, "trials_to_grid_target": n_grid,
             "meets_target_one_third": n is not None and n <= third,
             "text": (f"{best} reaches random's final HV ({target:.4f}, median of {stats['seeds']} seeds) after "
                      f"{n} of {trials} trials (median curve): "
@@ -291,11 +376,12 @@ def plot(analysis: dict, trials: int, path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), dpi=120)
-    x = np.arange(1, trials + 1)
     third = analysis["third_of_budget"]
     for zoom, ax in enumerate(axes):
         for s, v in analysis["samplers"].items():
-            line, = ax.plot(x, v["median"], label=f"{s} ({v['seeds']} seeds)", lw=1.8)
+            x = np.arange(1, len(v["median"]) + 1)
+            label = f"{s} ({v['seeds']} seeds{', real training' if s in REAL_ONLY else ''})"
+            line, = ax.plot(x, v["median"], label=label, lw=1.8, ls="--" if s in REAL_ONLY else "-")
             ax.fill_between(x, v["q25"], v["q75"], color=line.get_color(), alpha=0.15, lw=0)
         if analysis["target_hv"] is not None:
             ax.axhline(analysis["target_hv"], color="k", ls="--", lw=0.8, label="random's final HV (median)")
@@ -323,7 +409,17 @@ def main(argv=None) -> int:
     ap.add_argument("--mode", choices=("surrogate", "real"), default="surrogate")
     ap.add_argument("--quick", action="store_true", help="a small version (fewer seeds and trials)")
     ap.add_argument("--config", type=Path, default=ROOT / "scripts" / "demo.yaml")
-    ap.add_argument("--samplers", default=None, help=f"comma-separated subset of {','.join(ALL_SAMPLERS)}")
+    ap.add_argument("--samplers", default=None,
+                    help=f"comma-separated subset of {','.join(ALL_SAMPLERS + REAL_ONLY)} ({','.join(REAL_ONLY)}: "
+                         "real training, also in surrogate mode)")
+    ap.add_argument("--real-trials", type=int, default=24, help="trials per seed of the real-only searches (grow)")
+    ap.add_argument("--save-real", type=Path, default=None,
+                    help="only run the real-only searches of --samplers and save their runs to this JSON file")
+    ap.add_argument("--load-real", type=Path, default=None, help="take the real-only runs from a --save-real file")
+    ap.add_argument("--harvest", type=Path, default=None,
+                    help="with --save-real: collect the finished runs in this folder (of an interrupted --save-real) instead")
+    ap.add_argument("--reuse", type=Path, default=None,
+                    help="surrogate: take the runs an earlier result JSON already has (same config and trials)")
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--trials", type=int, default=None)
     ap.add_argument("--concurrency", type=int, default=None,
@@ -348,12 +444,19 @@ def main(argv=None) -> int:
         args.concurrency = args.concurrency or load_cfg(args.config).search.max_concurrent
         if args.quick:
             args.epochs = min(args.epochs, 2)
-    bad = set(args.samplers) - set(ALL_SAMPLERS)
+    bad = set(args.samplers) - set(ALL_SAMPLERS + REAL_ONLY)
     if bad:
         ap.error(f"unknown sampler(s) {sorted(bad)}; valid: {list(ALL_SAMPLERS)}")
-    if "random" not in args.samplers:
+    if "random" not in args.samplers and not args.save_real:
         ap.error("the target needs random search: include 'random' in --samplers")
 
+    if args.save_real:
+        runs = [r for alg in args.samplers if alg in REAL_ONLY
+                for r in (harvest_real(args.harvest, alg, args.real_trials) if args.harvest else run_real_algorithm(args, alg))]
+        args.save_real.write_text(json.dumps({"config": str(args.config.relative_to(ROOT)), "date": dt.date.today().isoformat(),
+                                              "real_trials": args.real_trials, "runs": runs}, indent=1))
+        print(f"wrote {args.save_real}")
+        return 0
     print(f"bench_search: mode {args.mode}, {len(args.samplers)} samplers x {args.seeds} seeds x {args.trials} "
           f"trials, concurrency {args.concurrency}, config {args.config.relative_to(ROOT)}", flush=True)
     result = run_surrogate(args) if args.mode == "surrogate" else run_real(args)
@@ -361,9 +464,10 @@ def main(argv=None) -> int:
     print()
     print_table(analysis, args.trials)
     tag = "" if args.mode == "surrogate" else "_real"
-    suffix = "_quick" if args.quick else ""
+    suffix = ("_quick" if args.quick else "") + ("" if args.config.stem == "demo" else f"_{args.config.stem}")
     png = args.out / f"search_hv{tag}{suffix}.png"
-    title = (f"{args.mode}: demo space (digits, Pynq-Z2), HV vs trials, median and IQR over {args.seeds} seeds"
+    problem = "demo space (digits, Pynq-Z2)" if args.config.stem == "demo" else f"{args.config.stem}"
+    title = (f"{args.mode}: {problem}, HV vs trials, median and IQR over {args.seeds} seeds"
              + (f", {args.epochs} epochs" if args.mode == "real" else ""))
     plot(analysis, args.trials, png, title)
     import optuna
@@ -374,7 +478,7 @@ def main(argv=None) -> int:
     path = args.out / f"search_{args.mode}{suffix}.json"
     print(f"load average (1 min) at start {LOAD0[0]:.1f}, at end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     path.write_text(json.dumps(out, indent=1))
-    print(f"\nwrote {path.relative_to(ROOT)} and {png.relative_to(ROOT)}")
+    print(f"\nwrote {os.path.relpath(path, ROOT)} and {os.path.relpath(png, ROOT)}")
     return 0
 
 

@@ -123,10 +123,12 @@ DESCRIPTIONS: dict[str, str] = {
     "FlowStep.name": "A flow of the registry (see Flows below).",
     "FlowStep.options": "The flow's options (see Flows below); omitted ones take their defaults.",
 
-    "SearchConfig.algorithm": "Optuna sampler: `nsga2` (NSGA-II), `tpe`, `gp` (Gaussian-process BO), "
-                              "`random`, `grid` (lazy when the grid is large); or a search of its own "
-                              "(codesign/algorithms.py): `dnas` (FBNet-style differentiable search, "
-                              "section `search.dnas`, docs/dnas.md).",
+    "SearchConfig.algorithm": "Optuna sampler: `nsga2` (NSGA-II), `tpe`, `gp` (Optuna's Gaussian-process "
+                              "BO), `bo` (the seed's GP BO over the whole conditional space, with "
+                              "`acquisition`), `random`, `grid` (lazy when the grid is large); or a search "
+                              "that is not a sampler (`codesign/algorithms.py`): `dnas` (FBNet-style "
+                              "differentiable search, section `search.dnas`, docs/dnas.md), `grow` "
+                              "(splitting steepest descent, options in `grow`, docs/search.md).",
     "SearchConfig.num_samples": "Number of trials (`codesign search --num-samples` overrides it).",
     "SearchConfig.max_concurrent": "Trials running at once, one CPU each (`--max-concurrent` overrides "
                                    "it).",
@@ -138,7 +140,7 @@ DESCRIPTIONS: dict[str, str] = {
                             "e.g. `{lut: 20000, dsp: 0}`; a design over a cap is infeasible, like one "
                             "over the board's fill limits.",
     "SearchConfig.population_size": "NSGA-II population size.",
-    "SearchConfig.startup_trials": "Random trials before TPE / GP start modelling.",
+    "SearchConfig.startup_trials": "Random trials before TPE / GP / BO start modelling.",
 
     "Objective.metric": "A metric every trial records (see Metrics below).",
     "Objective.mode": "`min` or `max`; null: the metric's natural direction.",
