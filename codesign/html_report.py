@@ -312,7 +312,11 @@ def hypervolume_figure(series: list[tuple[int, float]]):
 
 def model_error_series(records: list[TrialRecord], feedback: str) -> list[tuple[int, float, str]]:
     """(synthesis number from 1, model LUT error vs the feedback's in %, coefficients of the model
-    estimate) for the trials the feedback flow synthesised, in record order."""
+    estimate) for the trials the feedback flow synthesised, in record order ([] when the feedback is the
+    model itself)."""
+    from flows.registry import FLOWS
+    if feedback not in FLOWS:
+        return []
     out = []
     for r in records:
         synth = r.estimates.get(feedback)
