@@ -27,10 +27,11 @@ sys.path.insert(0, str(ROOT))
 LOAD0 = os.getloadavg()
 
 
-def config(policy: str, trials: int, epochs: int, out: str, margin: float):
+def config(policy: str, trials: int, epochs: int, out: str, margin: float, coefficients: str = "analytic"):
     from codesign.config import config_from_mapping
     return config_from_mapping({
         "name": f"synth-{policy}", "seed": 0, "style": "hls4ml", "feedback": "yosys", "board": "pynq-z2",
+        "coefficients": coefficients,
         "folding": {"target_fps": None}, "training": {"epochs": epochs, "patience": epochs},
         "space": {"kind": ["mlp"], "hidden_layers": [1, 2], "width": [8, 16, 32], "weight_bits": [1, 2, 3],
                   "act_bits": [1, 2, 3]},
@@ -44,7 +45,7 @@ def measure(policy: str, args, out: str) -> dict:
     from codesign.results import front_hypervolume, pareto_front
     from codesign.runfolder import read_records
     from codesign.tune import run_search
-    cfg = config(policy, args.trials, args.epochs, out, args.margin)
+    cfg = config(policy, args.trials, args.epochs, out, args.margin, args.coefficients)
     start = time.perf_counter()
     run_dir, _ = run_search(cfg, quiet=True)
     wall = time.perf_counter() - start
@@ -70,6 +71,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=24)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--margin", type=float, default=0.05)
+    ap.add_argument("--coefficients", default="analytic", help="the model that ranks the candidates, e.g. yosys-xc7")
     ap.add_argument("--save", action="store_true", help="write docs/bench/synthesis.json")
     args = ap.parse_args()
     if args.quick:
@@ -89,7 +91,8 @@ def main() -> None:
     print(f"front vs all: {result['fewer_syntheses']}x fewer syntheses, {result['less_wall_clock']}x less wall-clock, "
           f"HV loss {result['hypervolume_loss']}")
     if args.save:
-        (ROOT / "docs" / "bench" / "synthesis.json").write_text(json.dumps(result, indent=1) + "\n")
+        name = "synthesis.json" if args.coefficients == "analytic" else f"synthesis_{args.coefficients}.json"
+        (ROOT / "docs" / "bench" / name).write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":
