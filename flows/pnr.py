@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Sequence
@@ -27,6 +27,7 @@ from flows.base import Flow, FlowContext, FlowOptions, FlowResult, FlowSkipped, 
 from flows.synthesis import whole_design_estimate
 from flows.tools import _which, call_with_timeout, run_tool, yosys_command
 from flows.yosys_run import copy_tree, verilog_sources
+from flows.yosys_stat import CellsReport
 
 PNR_FAMILIES = ("ecp5", "nexus")
 SCRIPT_VERSION = 1  # bump when a script or nextpnr's arguments change: part of the cache key
@@ -107,7 +108,7 @@ def synthesis_script(sources: Sequence[Path], top: str, family: str) -> str:
 
 
 @dataclass(frozen=True)
-class PnrReport:
+class PnrReport(CellsReport):
     """Post-route numbers of one design from nextpnr's JSON report. `resources` in the family's units
     (boards.FAMILIES): LUT = logic cells used (LUT4; distributed-RAM write ports count 2), FF, 18 Kb
     EBR, LRAM, 18x18 multipliers. `fmax_mhz` is the worst achieved clock, `target_mhz` its constraint."""
@@ -127,18 +128,6 @@ class PnrReport:
             return None
         return self.fmax_mhz >= self.target_mhz
 
-    def as_dict(self) -> dict:
-        out = asdict(self)
-        out["resources"] = self.resources.as_dict()
-        out["cells"] = dict(self.cells)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "PnrReport":
-        data = dict(data)
-        data["resources"] = Resources(**data["resources"])
-        data["cells"] = tuple(sorted((str(k), int(v)) for k, v in data.get("cells", {}).items()))
-        return cls(**data)
 
 
 class PnrReportError(ValueError):

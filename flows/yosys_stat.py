@@ -31,8 +31,26 @@ class YosysStatError(ValueError):
     """The text holds no parsable Yosys `stat` report."""
 
 
+class CellsReport:
+    """JSON round trip of a tool report dataclass with `resources` (Resources) and `cells` (sorted
+    (cell type, count) pairs): Yosys' stat, nextpnr's report."""
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        out["resources"] = self.resources.as_dict()
+        out["cells"] = dict(self.cells)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        data = dict(data)
+        data["resources"] = Resources(**data["resources"])
+        data["cells"] = tuple(sorted((str(k), int(v)) for k, v in data.get("cells", {}).items()))
+        return cls(**data)
+
+
 @dataclass(frozen=True)
-class YosysStat:
+class YosysStat(CellsReport):
     """Cell counts of one synthesised design. `resources.lut` counts LUT sites: logic LUTs
     (`lut_logic`, LUT1..LUT6), LUTs used as distributed RAM (`lutram`, in LUTs) and shift registers
     (`srl`, one LUT each); `resources.ff` all FD*/LD* registers; `carry` CARRY4/CARRY8 cells (Yosys
@@ -54,18 +72,6 @@ class YosysStat:
     def cell_counts(self) -> dict[str, int]:
         return dict(self.cells)
 
-    def as_dict(self) -> dict:
-        out = asdict(self)
-        out["resources"] = self.resources.as_dict()
-        out["cells"] = dict(self.cells)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "YosysStat":
-        data = dict(data)
-        data["resources"] = Resources(**data["resources"])
-        data["cells"] = tuple(sorted((str(k), int(v)) for k, v in data.get("cells", {}).items()))
-        return cls(**data)
 
 
 def stat_from_cells(cells: dict[str, int], *, yosys_version: str | None = None, module: str | None = None,
