@@ -108,8 +108,9 @@ def test_foreign_brevitas_model(tmp_path):
     assert design.input_bits == 8  # 7-bit input rounded up to the next allowed width
     conv, pool, fc = design.layers
     assert isinstance(conv, ConvLayer) and (conv.in_ch, conv.out_ch, conv.kernel, conv.in_dim, conv.padding,
-                                            conv.stride, conv.weight_bits, conv.act_bits) == (3, 8, 3, 8, 1, 1, 3, 5)
-    assert isinstance(pool, MaxPoolLayer) and (pool.channels, pool.in_dim, pool.pool) == (8, 8, 2)
+                                            conv.stride, conv.weight_bits, conv.act_bits) == (3, 8, (3, 3), (8, 8), (1, 1),
+                                                                                             (1, 1), 3, 5)
+    assert isinstance(pool, MaxPoolLayer) and (pool.channels, pool.in_dim, pool.pool) == (8, (8, 8), (2, 2))
     assert isinstance(fc, DenseLayer) and (fc.in_features, fc.out_features, fc.weight_bits, fc.act_bits) == (128, 10, 6, 32)
     assert estimate(design, get_board("pynq-z2")).fps > 0
 
