@@ -336,8 +336,8 @@ class Add(NetLayer):
         return AddLayer(shape=_hw_shape(shapes[0]), act_bits=self.act_bits)
 
     def module(self, shapes, bits, scaling):
-        from codesign.model import quant_act
-        return _Sum(quant_act(self.act_bits, "relu", scaling) if self.act_bits < FLOAT_BITS else None)
+        from codesign.model import SumModule, quant_act
+        return SumModule(quant_act(self.act_bits, "relu", scaling) if self.act_bits < FLOAT_BITS else None)
 
 
 @dataclass(frozen=True)
@@ -361,7 +361,8 @@ class Concat(NetLayer):
         return ConcatLayer(channels_in=tuple(s[0] for s in shapes), in_dim=in_dim)
 
     def module(self, shapes, bits, scaling):
-        return _Cat()
+        from codesign.model import CatModule
+        return CatModule()
 
 
 @dataclass(frozen=True)
@@ -386,16 +387,6 @@ class Flatten(NetLayer):
 
 def _hw_shape(shape) -> tuple[int, ...]:
     return (shape[0], 1, shape[1]) if len(shape) == 2 else tuple(shape)
-
-
-def _Sum(post):
-    from codesign.model import SumModule
-    return SumModule(post)
-
-
-def _Cat():
-    from codesign.model import CatModule
-    return CatModule()
 
 
 # kind -> layer class of user networks; explicit registry

@@ -14,7 +14,7 @@ Adding a kind: a class here with `kind`, `CONTRACT` and the methods of `Layer`, 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import ClassVar
 
 from hw_models import finn, hls4ml
@@ -313,6 +313,7 @@ class DepthwiseConvLayer(_Matrix):
         channels=("channels", "int", True), kernel=("kernel", "pair", True), in_dim=("in_dim", "pair", True),
         stride=("stride", "pair", False), padding=("padding", "pair0", False))
 
+    # the same window geometry as a convolution's
     __post_init__ = ConvLayer.__post_init__
     padded = ConvLayer.padded
     out_hw = ConvLayer.out_hw
@@ -686,10 +687,6 @@ def _conv1d_from_mapping(where: str, data: dict) -> ConvLayer:
 # contract kinds that are another kind written differently
 ALIASES = {"conv1d": _conv1d_from_mapping}
 SYNONYMS = {"conv2d": "conv"}
-
-
-def layer_fields(cls: type[Layer]) -> set[str]:
-    return {f.name for f in fields(cls)}
 
 
 def layer_from_mapping(where: str, data) -> Layer:
