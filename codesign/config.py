@@ -520,9 +520,9 @@ class Config(_Strict):
     @model_validator(mode="after")
     def _user_space(self):
         if self.model is not None:
-            if self.search.algorithm == "grid":
-                raise ValueError("search.algorithm 'grid' enumerates the built-in space; a user space (model:) is "
-                                 "define-by-run: use nsga2, tpe, gp or random")
+            if self.search.algorithm in ("grid", "bo", "grow"):
+                raise ValueError(f"search.algorithm {self.search.algorithm!r} works on the built-in space; a user space "
+                                 "(model:) is define-by-run: use nsga2, tpe, gp or random")
             if self.folding.mode == "search":
                 raise ValueError("folding.mode 'search' works on the built-in space only; with a user space (model:) "
                                  "folding is derived (folding.mode derive)")

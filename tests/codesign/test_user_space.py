@@ -95,8 +95,9 @@ def test_bad_spaces_stop_with_one_line_before_any_work(tmp_path, body, ref, matc
 
 
 def test_user_space_refuses_grid_and_searched_folding():
-    with pytest.raises(ConfigError, match="grid"):
-        config_from_mapping({"model": "x.py:build", "search": {"algorithm": "grid"}})
+    for algorithm in ("grid", "bo", "grow", "dnas"):
+        with pytest.raises(ConfigError, match=f"'{algorithm}' (works on|builds its supernet from) the built-in space"):
+            config_from_mapping({"model": "x.py:build", "search": {"algorithm": algorithm}})
     with pytest.raises(ConfigError, match="folding.mode 'search'"):
         config_from_mapping({"model": "x.py:build", "folding": {"mode": "search"}})
     with pytest.raises(ConfigError, match="not PATH.py:FUNCTION"):
