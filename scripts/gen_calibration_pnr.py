@@ -23,6 +23,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from scripts.gen_calibration import _write_rows  # noqa: E402 - the same resumable CSV as the Yosys set
 
 # GRID positions of scripts/gen_calibration.py, smallest designs first (place-and-route time grows with size)
 POINTS = [0, 6, 35, 1, 4, 5, 7, 18, 2, 10, 11, 19, 3, 8, 12, 9, 13, 24, 26, 33, 14, 27, 16, 17]
@@ -34,15 +35,6 @@ def _rows(path: Path) -> list[dict]:
         return []
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
-
-
-def _write(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
 
 
 def fit(family: str, csv_path: Path, out: Path) -> None:
@@ -94,7 +86,7 @@ def main() -> int:
         rows = {r["design"]: r for r in _rows(final)}
         for shard in sorted(out.glob(f"samples_{args.family}_shard*.csv")):
             rows.update({r["design"]: r for r in _rows(shard)})
-        _write(final, sorted(rows.values(), key=lambda r: float(r["lut"])))
+        _write_rows(final, sorted(rows.values(), key=lambda r: float(r["lut"])))
         print(f"wrote {final}: {len(rows)} designs")
         return 0
 
@@ -136,7 +128,7 @@ def main() -> int:
                      "target_mhz": report.target_mhz, "latency_cycles": latency,
                      "synth_s": round(report.seconds - report.pnr_seconds, 1), "pnr_s": report.pnr_seconds,
                      "total_s": round(time.perf_counter() - started, 1)})
-        _write(csv_path, rows)
+        _write_rows(csv_path, rows)
         print(f"[{j + 1}/{len(points)}] {name}: LUT4 {int(r.lut)} FF {int(r.ff)} Fmax {report.fmax_mhz} MHz "
               f"(place-and-route {report.pnr_seconds} s, all {rows[-1]['total_s']} s; RTL check "
               f"{check['agreement']:.0%} of {check['samples']})", flush=True)
