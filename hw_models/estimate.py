@@ -177,14 +177,14 @@ def _lags(design: Design) -> list[int]:
     return lags
 
 
-def skip_fifo_terms(design: Design, in_bits: list[int], coeffs: Coefficients) -> dict[int, tuple[Terms, list[dict]]]:
+def skip_fifo_terms(design: Design, coeffs: Coefficients) -> dict[int, tuple[Terms, list[dict]]]:
     """FINN-style merges: each input that arrives earlier than the merge's slowest input waits in a FIFO
     as deep as the difference in sliding-window fill along the branches, in pixels x C/PE words of
     PE x bits (FINN sizes these FIFOs by simulation, SetFIFODepths; the fill difference is its first-order
     part). Per merge layer index: (terms, FIFO shapes)."""
     if design.is_chain or design.style != "finn":
         return {}
-    lags, out = _lags(design), {}
+    lags, in_bits, out = _lags(design), design.input_bits_per_layer(), {}
     for i, layer in enumerate(design.layers):
         producers = design.producers(i)
         if len(producers) < 2:
@@ -222,7 +222,7 @@ def design_terms(design: Design, board: Board, coefficients: str | Coefficients 
     total = shell_terms(design.shell, coeffs)
     for t, *_ in _layers(folded, coeffs):
         total = total + t
-    for t, _ in skip_fifo_terms(folded, folded.input_bits_per_layer(), coeffs).values():
+    for t, _ in skip_fifo_terms(folded, coeffs).values():
         total = total + t
     return total
 
@@ -247,7 +247,7 @@ def estimate(design: Design, board: Board, coefficients: str | Coefficients = "a
     layers = [LayerEstimate(i, layer.kind, res, cycles, latency, folding, detail)
               for i, (layer, (_, cycles, latency, folding, detail, res))
               in enumerate(zip(folded.layers, _layers(folded, coeffs)))]
-    for i, (t, shapes) in skip_fifo_terms(folded, folded.input_bits_per_layer(), coeffs).items():
+    for i, (t, shapes) in skip_fifo_terms(folded, coeffs).items():
         layers[i] = replace(layers[i], resources=layers[i].resources + t.resources(coeffs),
                             detail={**layers[i].detail, "skip_fifos": shapes})
     shell = shell_terms(design.shell, coeffs).resources(coeffs)
