@@ -57,19 +57,6 @@ def upper_confidence_bound(mu: np.ndarray, sigma: np.ndarray, kappa: float) -> n
     return mu + kappa * sigma
 
 
-class _Recorder:
-    """An Optuna-trial stand-in that answers from a point and records which parameters were asked."""
-
-    def __init__(self, point: dict):
-        self.point, self.asked = point, []
-
-    def _get(self, name, *args, **kwargs):
-        self.asked.append(name)
-        return self.point[name]
-
-    suggest_categorical = suggest_int = suggest_float = _get
-
-
 class SpaceEncoding:
     """Every parameter of the space (`grid_space`) as GP features; `active(point)` says which of them a
     point's network uses (by replaying the define-by-run space on it)."""
@@ -238,14 +225,19 @@ class GPBOSampler(optuna.samplers.BaseSampler):
         return out
 
 
-def encoding_for(cfg, image_shape) -> SpaceEncoding:
-    """The encoding of the config's space (`grid_space`), replaying `sample_spec` to find the active
-    parameters of a point."""
+def encoding_for(cfg, image_shape, data=None) -> SpaceEncoding:
+    """The encoding of the config's space (the built-in `grid_space`, or the walked user space); a
+    point's active parameters are those the define-by-run space asks for when replayed on it."""
+    from codesign.walk import asked
+    if cfg.model is not None:
+        from codesign.data import dataset_for
+        from codesign.userspace import asked_params, space_values
+        data = data if data is not None else dataset_for(cfg)
+        return SpaceEncoding(space_values(cfg, data), lambda point: asked_params(cfg, data, point))
     from codesign.space import grid_space, sample_spec
 
-    def asked(point: dict) -> list[str]:
-        rec = _Recorder(point)
-        sample_spec(rec, cfg.space, cfg.folding, n_features=1, image_shape=image_shape, n_classes=2)
-        return rec.asked
+    def run(trial):
+        sample_spec(trial, cfg.space, cfg.folding, n_features=1, image_shape=image_shape, n_classes=2,
+                    prune=cfg.training.prune)
 
-    return SpaceEncoding(grid_space(cfg, image_shape=image_shape), asked)
+    return SpaceEncoding(grid_space(cfg, image_shape=image_shape), lambda point: asked(run, point))

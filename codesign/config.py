@@ -520,9 +520,9 @@ class Config(_Strict):
     @model_validator(mode="after")
     def _user_space(self):
         if self.model is not None:
-            if self.search.algorithm in ("grid", "bo", "grow"):
-                raise ValueError(f"search.algorithm {self.search.algorithm!r} works on the built-in space; a user space "
-                                 "(model:) is define-by-run: use nsga2, tpe, gp or random")
+            if self.search.algorithm == "grow":
+                raise ValueError("search.algorithm 'grow' splits the built-in space's neurons; a user space (model:) "
+                                 "is searched with nsga2, tpe, gp, bo, grid or random")
             if self.folding.mode == "search":
                 raise ValueError("folding.mode 'search' works on the built-in space only; with a user space (model:) "
                                  "folding is derived (folding.mode derive)")
@@ -554,7 +554,7 @@ class Config(_Strict):
         if self.search.algorithm == "dnas":
             if self.model is not None:
                 raise ValueError("search.algorithm 'dnas' builds its supernet from the built-in space; a user space "
-                                 "(model:) is searched with nsga2, tpe, gp or random")
+                                 "(model:) is searched with nsga2, tpe, gp, bo, grid or random")
             if "mlp" not in self.space.kind:
                 raise ValueError("search.algorithm 'dnas' searches MLPs: space.kind must include 'mlp'")
             if self.folding.mode != "derive" or isinstance(self.folding.target_fps, list):

@@ -1,12 +1,5 @@
-"""Brevitas models from a `ModelSpec`: FINN-friendly layer order (linear/conv -> BN -> quantized act).
-
-Bit-widths: 1 uses Brevitas' binary quantizers only (SignedBinaryWeightPerTensorConst for weights,
-SignedBinaryActPerTensorConst for activations: a bipolar sign after batch norm).
-`Int8WeightPerTensorFloat` with 1 bit gives NaN weights and `QuantReLU(bit_width=1)` computes {0, s}
-but exports as bipolar, so neither is ever used for 1 bit. 2..16 bits use per-tensor float-scaled
-integer quantizers; 32 means an unquantized float layer. Scales are powers of two by default
-(`scaling: po2`, Brevitas' *FixedPoint quantizers: what fixed-point hardware computes, and what makes
-hls4ml's C simulation bit-exact) or free floats (`scaling: float`).
+"""Brevitas models from a `ModelSpec` (`QuantNet`, the built-in space: FINN-friendly layer order
+linear/conv -> BN -> quantized act) or a user network (`GraphNet`), from the blocks of `codesign.quant`.
 
 `quantized_mlp(model)` hands an MLP to the RTL flows as plain data (`flows.quantized_mlp`): its
 quantized weights and quantizers as numbers, its own modules as numpy functions.
@@ -18,72 +11,13 @@ from typing import Callable
 import numpy as np
 import torch
 from brevitas import nn as qnn
-from brevitas.quant import (Int8ActPerTensorFixedPoint, Int8ActPerTensorFloat, Int8WeightPerTensorFixedPoint,
-                            Int8WeightPerTensorFloat, Uint8ActPerTensorFixedPoint, Uint8ActPerTensorFloat)
-from brevitas.quant.binary import SignedBinaryActPerTensorConst, SignedBinaryWeightPerTensorConst
 from torch import nn
+
+from codesign.quant import input_quant, quant_act, quant_conv, quant_linear
 
 from codesign.space import ModelSpec
 from flows.quantized_mlp import QuantizedDense, QuantizedMLP, Quantizer, RtlUnsupported
 from hw_models.design import FLOAT_BITS
-
-
-class BipolarWeightPo2(SignedBinaryWeightPerTensorConst):
-    """Brevitas' binary weight quantizer with a power-of-two scale (2^-3 instead of 0.1), so the
-    bipolar weights are exact in fixed point."""
-
-    scaling_const = 0.125
-
-
-# scaling -> bipolar weight quantizer
-BIPOLAR_WEIGHTS = {"po2": BipolarWeightPo2, "float": SignedBinaryWeightPerTensorConst}
-# scaling -> (weight quantizer, unsigned activation quantizer, signed activation quantizer)
-QUANTIZERS = {
-    "po2": (Int8WeightPerTensorFixedPoint, Uint8ActPerTensorFixedPoint, Int8ActPerTensorFixedPoint),
-    "float": (Int8WeightPerTensorFloat, Uint8ActPerTensorFloat, Int8ActPerTensorFloat),
-}
-
-
-def _weight_kwargs(bits: int, scaling: str) -> dict:
-    if bits == 1:
-        return {"weight_quant": BIPOLAR_WEIGHTS[scaling]}
-    return {"weight_quant": QUANTIZERS[scaling][0], "weight_bit_width": bits}
-
-
-def quant_linear(n_in: int, n_out: int, bits: int, scaling: str = "po2") -> nn.Module:
-    if bits >= FLOAT_BITS:
-        return nn.Linear(n_in, n_out, bias=False)
-    return qnn.QuantLinear(n_in, n_out, bias=False, **_weight_kwargs(bits, scaling))
-
-
-def quant_conv(in_ch: int, out_ch: int, kernel, bits: int, scaling: str = "po2", *, stride=1, padding=0,
-               groups: int = 1, rank: int = 2) -> nn.Module:
-    """A 2-D (or, with rank 1, 1-D) convolution without bias; `groups` = channels is depthwise."""
-    args = dict(stride=stride, padding=padding, groups=groups, bias=False)
-    if bits >= FLOAT_BITS:
-        return (nn.Conv2d if rank == 2 else nn.Conv1d)(in_ch, out_ch, kernel, **args)
-    return (qnn.QuantConv2d if rank == 2 else qnn.QuantConv1d)(in_ch, out_ch, kernel, **args,
-                                                                **_weight_kwargs(bits, scaling))
-
-
-def quant_act(bits: int, activation: str, scaling: str = "po2") -> nn.Module:
-    """Output activation of a layer with `bits` bits (after its batch norm)."""
-    if bits == 1:
-        return qnn.QuantIdentity(act_quant=SignedBinaryActPerTensorConst)
-    if bits >= FLOAT_BITS:
-        return nn.ReLU() if activation == "relu" else nn.Hardtanh()
-    _, unsigned, signed = QUANTIZERS[scaling]
-    if activation == "relu":
-        return qnn.QuantReLU(act_quant=unsigned, bit_width=bits)
-    return qnn.QuantHardTanh(act_quant=signed, bit_width=bits, max_val=1.0, min_val=-1.0)
-
-
-def input_quant(bits: int, scaling: str = "po2", signed: bool = False) -> nn.Module:
-    """Quantize the [0, 1] input to unsigned `bits`-bit integers times a learned scale (a standardised
-    input: signed integers)."""
-    if bits >= FLOAT_BITS:
-        return nn.Identity()
-    return qnn.QuantIdentity(act_quant=QUANTIZERS[scaling][2 if signed else 1], bit_width=bits)
 
 
 class QuantNet(nn.Module):
@@ -126,23 +60,6 @@ class QuantNet(nn.Module):
         if self.image_shape is not None and x.dim() == 2:  # flat samples; exports pass images directly
             x = x.reshape(x.shape[0], *self.image_shape)
         return self.body(self.input_quant(x))
-
-
-class SumModule(nn.Module):
-    """A residual add of two tensors, then its requantisation (when any)."""
-
-    def __init__(self, post: nn.Module | None):
-        super().__init__()
-        self.post = post
-
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        y = a + b
-        return self.post(y) if self.post is not None else y
-
-
-class CatModule(nn.Module):
-    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        return torch.cat(xs, dim=1)
 
 
 class GraphNet(nn.Module):
@@ -208,18 +125,25 @@ def _quantizer(module: nn.Module) -> Quantizer:
 
 
 def _check_rtl_supported(spec) -> None:
-    if not isinstance(spec, ModelSpec):
-        raise RtlUnsupported("networks of a user space are not converted to RTL yet (only the built-in MLPs)")
-    if spec.kind != "mlp":
-        raise RtlUnsupported(f"only MLPs are converted to RTL so far (model kind {spec.kind!r})")
+    if isinstance(spec, ModelSpec):
+        if spec.kind != "mlp":
+            raise RtlUnsupported(f"only MLPs are converted to RTL so far (model kind {spec.kind!r})")
+        dense = [(d.weight_bits, d.act_bits) for d in spec.dense]
+    else:
+        kinds = [kind for kind, _, _ in spec.layers]
+        if any(k not in ("dense", "flatten") for k in kinds) or any(
+                inputs != (i - 1,) for i, (_, _, inputs) in enumerate(spec.layers)):
+            raise RtlUnsupported(f"only chains of dense layers are converted to RTL so far (this network has "
+                                 f"{', '.join(sorted(set(kinds) - {'dense', 'flatten'})) or 'branches'})")
+        dense = [(args["weight_bits"], args["act_bits"]) for kind, args, _ in spec.layers if kind == "dense"]
     if spec.scaling != "po2":
         raise RtlUnsupported(f"scaling {spec.scaling!r}: only power-of-two scales are exact in fixed point")
     if spec.input_bits >= FLOAT_BITS:
         raise RtlUnsupported("float input (input_bits 32) has no fixed-point input port")
-    for i, d in enumerate(spec.dense):
-        if d.weight_bits >= FLOAT_BITS:
+    for i, (weight_bits, act_bits) in enumerate(dense):
+        if weight_bits >= FLOAT_BITS:
             raise RtlUnsupported(f"dense layer {i}: float weights (32 bits)")
-        if d.act_bits >= FLOAT_BITS and i < len(spec.dense) - 1:
+        if act_bits >= FLOAT_BITS and i < len(dense) - 1:
             raise RtlUnsupported(f"dense layer {i}: float activations (32 bits)")
 
 
@@ -235,12 +159,17 @@ def _dense_layer(linear: nn.Module, post: list[nn.Module], n: int) -> QuantizedD
                           _quantizer(acts[-1]) if acts else None, bias)
 
 
-def quantized_mlp(model: QuantNet) -> QuantizedMLP:
-    """`model` (put in eval mode) as the plain data the RTL flows take; `RtlUnsupported` when it is
-    not an MLP of quantized layers (CNNs, float layers, float scaling)."""
+def quantized_mlp(model: nn.Module) -> QuantizedMLP:
+    """`model` (a `QuantNet`, or a `GraphNet` of a chain of dense layers; put in eval mode) as the plain
+    data the RTL flows take; `RtlUnsupported` when it is not an MLP of quantized layers (CNNs,
+    branches, float layers, float scaling)."""
     _check_rtl_supported(model.spec)
     model.eval()
-    body = list(model.body)
+    if isinstance(model, GraphNet):  # each Dense is Sequential(Flatten, QuantLinear, [BatchNorm], [act])
+        body = [m for layer in model.layers for m in (layer if isinstance(layer, nn.Sequential) else [layer])
+                if not isinstance(m, nn.Flatten)]
+    else:
+        body = list(model.body)
     starts = [i for i, m in enumerate(body) if isinstance(m, qnn.QuantLinear)]
     if not starts or len(starts) != sum(isinstance(m, (nn.Linear, qnn.QuantLinear)) for m in body):
         raise RtlUnsupported("the body is not a chain of QuantLinear layers")

@@ -91,6 +91,10 @@ class NetLayer:
             except ValueError as exc:
                 raise NetError(f"{self.label()}: {exc}") from None
 
+    def _activation(self) -> None:
+        if self.activation not in ACTIVATIONS:
+            raise NetError(f"{self.label()}: activation must be one of {list(ACTIVATIONS)}")
+
     def _positive(self, *names: str) -> None:
         for name in names:
             value = getattr(self, name)
@@ -117,14 +121,18 @@ def _back(dims, rank) -> tuple[int, ...]:
     return tuple(dims) if rank == 2 else (dims[1],)
 
 
-def _norm_act(modules: list, channels: int, rank: int, act_bits: int, bn: bool, scaling: str):
+ACTIVATIONS = ("relu", "hardtanh")  # hardtanh: signed activations in [-1, 1]
+
+
+def _norm_act(modules: list, channels: int, rank: int, act_bits: int, bn: bool, scaling: str,
+              activation: str = "relu"):
     from torch import nn
 
-    from codesign.model import quant_act
+    from codesign.quant import quant_act
     if bn:
         modules.append({0: nn.BatchNorm1d, 1: nn.BatchNorm1d, 2: nn.BatchNorm2d}[rank](channels))
     if act_bits < FLOAT_BITS:
-        modules.append(quant_act(act_bits, "relu", scaling))
+        modules.append(quant_act(act_bits, activation, scaling))
     return nn.Sequential(*modules)
 
 
@@ -135,11 +143,13 @@ class Dense(NetLayer):
     act_bits: int = FLOAT_BITS
     bn: bool | None = None  # default: batch norm unless act_bits is 32 (a classifier's raw scores)
     name: str | None = None  # a label (a converted float model's layers carry their module's name)
+    activation: str = "relu"
     kind: ClassVar[str] = "dense"
 
     def out_shape(self, shapes):
         self._positive("units")
         self._bits("weight_bits", "act_bits")
+        self._activation()
         return (self.units,)
 
     def hardware(self, shapes, bits):
@@ -149,10 +159,10 @@ class Dense(NetLayer):
     def module(self, shapes, bits, scaling):
         from torch import nn
 
-        from codesign.model import quant_linear
+        from codesign.quant import quant_linear
         bn = self.bn if self.bn is not None else self.act_bits < FLOAT_BITS
         return _norm_act([nn.Flatten(), quant_linear(math.prod(shapes[0]), self.units, self.weight_bits, scaling)],
-                         self.units, 0, self.act_bits, bn, scaling)
+                         self.units, 0, self.act_bits, bn, scaling, self.activation)
 
 
 @dataclass(frozen=True)
@@ -167,6 +177,7 @@ class Conv2d(NetLayer):
     act_bits: int = 4
     bn: bool = True
     name: str | None = None
+    activation: str = "relu"
     kind: ClassVar[str] = "conv2d"
     rank: ClassVar[int] = 2
 
@@ -187,6 +198,7 @@ class Conv2d(NetLayer):
     def out_shape(self, shapes):
         self._positive("channels", "kernel", "stride")
         self._bits("weight_bits", "act_bits")
+        self._activation()
         *_, out, rank = self._geometry(shapes[0])
         return (self.channels, *_back(out, rank))
 
@@ -196,11 +208,11 @@ class Conv2d(NetLayer):
                          weight_bits=self.weight_bits, act_bits=self.act_bits)
 
     def module(self, shapes, bits, scaling):
-        from codesign.model import quant_conv
+        from codesign.quant import quant_conv
         ch, *_ = self._geometry(shapes[0])
         conv = quant_conv(ch, self.channels, self.kernel, self.weight_bits, scaling, stride=self.stride,
                           padding=self.padding, rank=self.rank)
-        return _norm_act([conv], self.channels, self.rank, self.act_bits, self.bn, scaling)
+        return _norm_act([conv], self.channels, self.rank, self.act_bits, self.bn, scaling, self.activation)
 
 
 @dataclass(frozen=True)
@@ -220,10 +232,12 @@ class DepthwiseConv2d(NetLayer):
     act_bits: int = 4
     bn: bool = True
     name: str | None = None
+    activation: str = "relu"
     kind: ClassVar[str] = "dwconv2d"
 
     def _conv(self, shape) -> Conv2d:
-        return Conv2d(shape[0], self.kernel, self.stride, self.padding, self.weight_bits, self.act_bits, self.bn, self.name)
+        return Conv2d(shape[0], self.kernel, self.stride, self.padding, self.weight_bits, self.act_bits, self.bn, self.name,
+                      self.activation)
 
     def out_shape(self, shapes):
         return self._conv(shapes[0]).out_shape(shapes)
@@ -234,11 +248,11 @@ class DepthwiseConv2d(NetLayer):
                                   weight_bits=self.weight_bits, act_bits=self.act_bits)
 
     def module(self, shapes, bits, scaling):
-        from codesign.model import quant_conv
+        from codesign.quant import quant_conv
         ch = shapes[0][0]
         conv = quant_conv(ch, ch, self.kernel, self.weight_bits, scaling, stride=self.stride, padding=self.padding,
                           groups=ch)
-        return _norm_act([conv], ch, 2, self.act_bits, self.bn, scaling)
+        return _norm_act([conv], ch, 2, self.act_bits, self.bn, scaling, self.activation)
 
 
 @dataclass(frozen=True)
@@ -284,7 +298,7 @@ class AvgPool(MaxPool):
     def module(self, shapes, bits, scaling):
         from torch import nn
 
-        from codesign.model import quant_act
+        from codesign.quant import quant_act
         rank = self._geometry(shapes[0])[3]
         pool = (nn.AvgPool2d if rank == 2 else nn.AvgPool1d)(self.pool)
         return nn.Sequential(pool, quant_act(bits[0], "relu", scaling)) if bits[0] < FLOAT_BITS else pool
@@ -336,7 +350,7 @@ class Add(NetLayer):
         return AddLayer(shape=_hw_shape(shapes[0]), act_bits=self.act_bits)
 
     def module(self, shapes, bits, scaling):
-        from codesign.model import SumModule, quant_act
+        from codesign.quant import SumModule, quant_act
         return SumModule(quant_act(self.act_bits, "relu", scaling) if self.act_bits < FLOAT_BITS else None)
 
 
@@ -361,7 +375,7 @@ class Concat(NetLayer):
         return ConcatLayer(channels_in=tuple(s[0] for s in shapes), in_dim=in_dim)
 
     def module(self, shapes, bits, scaling):
-        from codesign.model import CatModule
+        from codesign.quant import CatModule
         return CatModule()
 
 
@@ -517,5 +531,5 @@ class NetSpec:
         return design_summary(self.to_design("finn"))
 
 
-__all__ = ["NET_KINDS", "Add", "AvgPool", "Concat", "Conv1d", "Conv2d", "Dense", "DepthwiseConv2d", "Flatten",
+__all__ = ["ACTIVATIONS", "NET_KINDS", "Add", "AvgPool", "Concat", "Conv1d", "Conv2d", "Dense", "DepthwiseConv2d", "Flatten",
            "GlobalAvgPool", "Input", "MaxPool", "NetError", "NetSpec", "Network", "Node"]

@@ -32,7 +32,7 @@ def _gp(cfg: Config):
                                      warn_independent_sampling=False)
 
 
-def _bo(cfg: Config, image_shape=None):
+def _bo(cfg: Config, image_shape=None, data=None):
     """The seed's GP BO (`codesign.bo`) with the configured acquisition; `qnehvi` goes through BoTorch
     (optuna-integration's BoTorchSampler, whose GP keeps only the parameters every trial has)."""
     s = cfg.search
@@ -47,7 +47,7 @@ def _bo(cfg: Config, image_shape=None):
             return BoTorchSampler(candidates_func=qnehvi_candidates_func, n_startup_trials=s.startup_trials,
                                   seed=cfg.seed)
     from codesign.bo import GPBOSampler, encoding_for
-    return GPBOSampler(encoding_for(cfg, image_shape), acquisition=s.acquisition, kappa=s.kappa,
+    return GPBOSampler(encoding_for(cfg, image_shape, data), acquisition=s.acquisition, kappa=s.kappa,
                        n_startup_trials=s.startup_trials, seed=cfg.seed)
 
 
@@ -55,23 +55,33 @@ def _random(cfg: Config):
     return optuna.samplers.RandomSampler(seed=cfg.seed)
 
 
-def _grid(cfg: Config, image_shape=None):
-    space = grid_space(cfg, image_shape=image_shape)
+def _grid(cfg: Config, image_shape=None, data=None):
+    space = grid_space(cfg, image_shape=image_shape) if cfg.model is None else _user_space_values(cfg, data)
     if math.prod(len(v) for v in space.values()) > GRID_MATERIALISE_LIMIT:
         return LazyGridSampler(space, seed=cfg.seed)
     return optuna.samplers.GridSampler(space, seed=cfg.seed)
 
 
+def _user_space_values(cfg: Config, data) -> dict[str, list]:
+    from codesign.data import dataset_for
+    from codesign.userspace import space_values
+    return space_values(cfg, data if data is not None else dataset_for(cfg))
+
+
 # algorithm name -> sampler factory; explicit registry
 SAMPLERS = {"nsga2": _nsga2, "tpe": _tpe, "gp": _gp, "bo": _bo, "random": _random, "grid": _grid}
-NEEDS_IMAGE_SHAPE = ("grid", "bo")  # factories that take the data set's image shape (the space depends on it)
+NEEDS_SPACE = ("grid", "bo")  # factories that walk the space (it depends on the data set: image shape, classes)
 
 
-def make_sampler(cfg: Config, image_shape=None) -> optuna.samplers.BaseSampler:
+def make_sampler(cfg: Config, image_shape=None, data=None) -> optuna.samplers.BaseSampler:
+    """The configured algorithm's sampler; `grid` and `bo` take the data set (`data`, or its image
+    shape for the built-in space) since the space they enumerate depends on it."""
     name = cfg.search.algorithm
     if name not in SAMPLERS:
         raise ValueError(f"unknown search algorithm {name!r}; valid: {sorted(SAMPLERS)}")
-    return SAMPLERS[name](cfg, image_shape) if name in NEEDS_IMAGE_SHAPE else SAMPLERS[name](cfg)
+    if name in NEEDS_SPACE:
+        return SAMPLERS[name](cfg, image_shape, data)
+    return SAMPLERS[name](cfg)
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, *, final: bool, failed: bool, values: list[float] | None,

@@ -8,9 +8,11 @@ through unused entries.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
-from codesign.config import Config, FoldingConfig, IntRange, SpaceConfig
+from codesign.config import Config, FoldingConfig, SpaceConfig
+from codesign.net import Conv2d, Dense, MaxPool, Node
+from codesign.spaces import BUILTIN_SPACES, DataShape
 from hw_models.design import (ConvLayer, DenseLayer, Design, MaxPoolLayer, design_summary, divisors,
                               valid_reuse_factors)
 
@@ -86,7 +88,6 @@ def _pick(options: list[int], frac: float) -> int:
 
 def _apply_fractions(layer, fractions: tuple[float, float], style: str):
     """Map searched fractions in [0, 1] onto the layer's valid folding values (sorted divisors)."""
-    from dataclasses import replace
     pe_frac, second = fractions
     if isinstance(layer, MaxPoolLayer):
         return replace(layer, pe=_pick(divisors(layer.channels), pe_frac)) if style == "finn" else layer
@@ -101,12 +102,23 @@ def layer_parts(layer) -> tuple[str, str, str]:
     return layer.parts()
 
 
-def _suggest_int(trial, name: str, space) -> int:
-    if isinstance(space, IntRange):
-        if space.log:
-            return trial.suggest_int(name, space.min, space.max, log=True)
-        return trial.suggest_int(name, space.min, space.max, step=space.step)
-    return trial.suggest_categorical(name, list(space))
+def _layers(output: Node) -> tuple[int, str, tuple[ConvSpec, ...], tuple[DenseSpec, ...]]:
+    """(input bits, activation, conv blocks, dense layers) of a chain built by `codesign.spaces`."""
+    chain = []
+    while output.inputs:
+        chain.append(output.op)
+        output = output.inputs[0]
+    convs, dense, activation = [], [], "relu"
+    for op in reversed(chain):
+        if isinstance(op, Conv2d):
+            convs.append(ConvSpec(op.channels, op.kernel, False, op.weight_bits, op.act_bits))
+        elif isinstance(op, MaxPool):
+            convs[-1] = replace(convs[-1], pool=True)
+        elif isinstance(op, Dense):
+            dense.append(DenseSpec(op.units, op.weight_bits, op.act_bits))
+        if isinstance(op, (Conv2d, Dense)):
+            activation = op.activation
+    return output.op.bits, activation, tuple(convs), tuple(dense)
 
 
 def sample_spec(trial, space: SpaceConfig, folding: FoldingConfig, *, n_features: int,
@@ -123,40 +135,9 @@ def sample_spec(trial, space: SpaceConfig, folding: FoldingConfig, *, n_features
             raise ValueError("space.kind: 'cnn' needs a dataset of square images (e.g. digits or an .npz of "
                              "N x H x W / N x C x H x W); this dataset has flat samples")
     kind = trial.suggest_categorical("kind", kinds)
-    activation = trial.suggest_categorical("activation", list(space.activation))
-
-    if space.tie_bits:
-        wb = trial.suggest_categorical("weight_bits", list(space.weight_bits))
-        ab = trial.suggest_categorical("act_bits", list(space.act_bits))
-
-    def bits(prefix: str) -> tuple[int, int]:
-        if space.tie_bits:
-            return wb, ab
-        return (trial.suggest_categorical(f"{prefix}_weight_bits", list(space.weight_bits)),
-                trial.suggest_categorical(f"{prefix}_act_bits", list(space.act_bits)))
-
-    convs = []
-    if kind == "cnn":
-        n_blocks = _suggest_int(trial, "conv_blocks", space.conv.blocks)
-        dim = image_shape[1]
-        for i in range(n_blocks):
-            k = trial.suggest_categorical(f"conv{i}_kernel", list(space.conv.kernel))
-            if k > dim:  # the image is too small for this block: stop adding blocks
-                break
-            ch = _suggest_int(trial, f"conv{i}_channels", space.conv.channels)
-            dim = dim - k + 1
-            pool = trial.suggest_categorical(f"conv{i}_pool", list(space.conv.pool)) if dim >= 2 else False
-            dim = dim // 2 if pool else dim
-            w, a = bits(f"conv{i}")
-            convs.append(ConvSpec(ch, k, bool(pool), w, a))
-    n_hidden = _suggest_int(trial, "hidden_layers", space.hidden_layers)
-    dense = []
-    for i in range(n_hidden):
-        width = _suggest_int(trial, f"fc{i}_width", space.width)
-        w, a = bits(f"fc{i}")
-        dense.append(DenseSpec(width, w, a))
-    w_last = wb if space.tie_bits else trial.suggest_categorical("out_weight_bits", list(space.weight_bits))
-    dense.append(DenseSpec(n_classes, w_last, space.output_bits))
+    data = DataShape(tuple(image_shape) if kind == "cnn" else (n_features,), n_classes, input_signed)
+    network = BUILTIN_SPACES[kind](trial, data, space)
+    input_bits, activation, convs, dense = _layers(network.output)
 
     target = folding.target_fps
     if isinstance(target, list):
@@ -168,7 +149,7 @@ def sample_spec(trial, space: SpaceConfig, folding: FoldingConfig, *, n_features
                           for i in range(n_hw))
         target = None
     return ModelSpec(kind=kind, n_features=n_features, image_shape=image_shape if kind == "cnn" else None,
-                     n_classes=n_classes, input_bits=space.input_bits, activation=activation,
+                     n_classes=n_classes, input_bits=input_bits, activation=activation,
                      convs=tuple(convs), dense=tuple(dense), target_fps=target, folding=fractions,
                      scaling=space.scaling, input_signed=input_signed)
 
@@ -187,44 +168,11 @@ def spec_from_params(params: dict, cfg: Config, *, n_features: int, image_shape,
 
 
 def grid_space(cfg: Config, *, image_shape) -> dict[str, list]:
-    """Every parameter `sample_spec` may ask for, with all its values (for Optuna's GridSampler)."""
-    space, out = cfg.space, {}
-
-    def values(s):
-        return s.values() if isinstance(s, IntRange) else list(s)
-
-    kinds = [k for k in space.kind if k != "cnn" or image_shape is not None]
-    out["kind"] = kinds
-    out["activation"] = list(space.activation)
-    layer_prefixes = [f"fc{i}" for i in range(max(values(space.hidden_layers)))]
-    if "cnn" in kinds:
-        n_blocks = max(values(space.conv.blocks))
-        out["conv_blocks"] = values(space.conv.blocks)
-        for i in range(n_blocks):
-            out[f"conv{i}_kernel"] = list(space.conv.kernel)
-            out[f"conv{i}_channels"] = values(space.conv.channels)
-            out[f"conv{i}_pool"] = list(space.conv.pool)
-        layer_prefixes = [f"conv{i}" for i in range(n_blocks)] + layer_prefixes
-    out["hidden_layers"] = values(space.hidden_layers)
-    for p in layer_prefixes:
-        if p.startswith("fc"):
-            out[f"{p}_width"] = values(space.width)
-    if space.tie_bits:
-        out["weight_bits"], out["act_bits"] = list(space.weight_bits), list(space.act_bits)
-    else:
-        for p in layer_prefixes:
-            out[f"{p}_weight_bits"], out[f"{p}_act_bits"] = list(space.weight_bits), list(space.act_bits)
-        out["out_weight_bits"] = list(space.weight_bits)
-    if isinstance(cfg.folding.target_fps, list):
-        out["target_fps"] = list(cfg.folding.target_fps)
-    if cfg.training.prune is not None and isinstance(cfg.training.prune.sparsity, list):
-        out["prune_sparsity"] = list(cfg.training.prune.sparsity)
-    if cfg.folding.mode == "search":
-        n_hw = 2 * len([p for p in layer_prefixes if p.startswith("conv")]) + len(layer_prefixes) + 1
-        for i in range(n_hw):
-            out[f"hw{i}_pe"] = [0.0, 0.5, 1.0]
-            out[f"hw{i}_simd"] = [0.0, 0.5, 1.0]
-    return out
+    """Every parameter `sample_spec` may ask for, with all its values (for `grid` and `bo`): the space
+    walked (`codesign.walk`), a searched folding fraction at 0, 0.5 and 1."""
+    from codesign.walk import walk
+    return walk(lambda trial: sample_spec(trial, cfg.space, cfg.folding, n_features=1, image_shape=image_shape,
+                                          n_classes=2, prune=cfg.training.prune), float_points=3)
 
 
 def spec_from_mapping(data) -> ModelSpec:

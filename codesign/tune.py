@@ -26,7 +26,7 @@ from codesign.algorithms import ALGORITHMS, CHECKS
 from codesign.config import Config, ConfigError, dump_config
 from codesign.records import Status, TrialRecord
 from codesign.results import summarize
-from codesign.samplers import make_sampler, tell
+from codesign.samplers import NEEDS_SPACE, make_sampler, tell
 from codesign.space import sample_spec
 from codesign.study import StudyInfo, active_run, check_resumable, open_new_study_storage
 
@@ -261,12 +261,14 @@ def _space(trial, *, cfg: Config, n_features: int, image_shape, n_classes: int, 
 def check_space(cfg: Config, data) -> None:
     """The search space can serve the data set (built-in) or builds a network (a user space): before any work."""
     from codesign.data import check_space_fits_data
-    from codesign.userspace import SpaceError, check_space as check_user_space
+    from codesign.userspace import SpaceError, check_space as check_user_space, space_values
     if cfg.model is None:
         check_space_fits_data(cfg.space, data)
         return
     try:
         check_user_space(cfg, data)
+        if cfg.search.algorithm in NEEDS_SPACE:  # a grid or bo needs every parameter's finite values
+            space_values(cfg, data)
     except SpaceError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -303,7 +305,7 @@ def run_search(cfg: Config, *, address: str | None = None, output_dir: str | Non
         space=partial(_space, cfg=cfg, n_features=data.n_features, image_shape=data.image_shape,
                       n_classes=data.n_classes, input_signed=data.signed_input),
         metric=[o.metric for o in objectives], mode=[o.direction for o in objectives],
-        sampler=make_sampler(cfg, data.image_shape), seed=cfg.seed,
+        sampler=make_sampler(cfg, data.image_shape, data), seed=cfg.seed,
         study_name=study.name, storage=open_new_study_storage(study, run_dir))
     study.write(run_dir)
     scheduler = FIFOScheduler()

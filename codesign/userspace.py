@@ -95,7 +95,9 @@ def user_spec(ref: str, trial, data, *, target_fps: float | None = None) -> NetS
         raise SpaceError(f"model: {ref}: {exc}") from None
     except Exception as exc:
         import optuna
-        if isinstance(exc, optuna.TrialPruned):
+
+        from codesign.walk import ContinuousParameter
+        if isinstance(exc, (optuna.TrialPruned, ContinuousParameter)):
             raise
         raise SpaceError(f"model: {ref} raised {_where(exc)}") from None
     try:
@@ -130,6 +132,26 @@ def spec_from_params(cfg, params: dict, data) -> NetSpec:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # FixedTrial warns when a value is not among the choices
         return sample(cfg, FixedTrial(params), data)
+
+
+def space_values(cfg, data) -> dict[str, list]:
+    """Every parameter the config's user space may ask for, with all its values (what `grid` and `bo`
+    search over), found by walking the space function (`codesign.walk`)."""
+    from codesign.walk import ContinuousParameter, walk
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return walk(lambda trial: sample(cfg, trial, data))
+    except (ContinuousParameter, ValueError) as exc:
+        raise SpaceError(f"model: {exc}") from None
+
+
+def asked_params(cfg, data, point: dict) -> list[str]:
+    """The parameters of `point` the space asks for when replayed on it (the others are inactive)."""
+    from codesign.walk import asked
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return asked(lambda trial: sample(cfg, trial, data), point)
 
 
 def initialise(model, cfg) -> None:

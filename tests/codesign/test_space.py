@@ -87,3 +87,46 @@ def test_grid_space_covers_every_parameter_sampled():
     for params, _ in _sample_many(cfg, n=20, sampler=sampler):
         for k, v in params.items():
             assert k in grid and v in grid[k]
+
+
+def test_grid_space_lists_only_parameters_some_network_asks_for():
+    cfg = config_from_mapping({"space": {"kind": ["mlp", "cnn"], "conv": {"blocks": [1, 2], "kernel": [3, 5]},
+                                         "hidden_layers": [1, 2]}, "folding": {"mode": "search"}})
+    grid = grid_space(cfg, image_shape=(1, 8, 8))
+    asked = {k for params, _ in _sample_many(cfg, n=400) for k in params}
+    assert set(grid) == asked
+    assert "conv1_pool" in grid  # only under two blocks, an unpooled first block and a 3x3 second kernel
+    assert grid["hw0_pe"] == [0.0, 0.5, 1.0] and "hw7_pe" not in grid  # at most 7 hardware layers on 8x8
+
+
+@pytest.mark.parametrize("style", ["finn", "hls4ml"])
+def test_the_built_in_space_is_two_space_functions(style):
+    """sample_spec asks `codesign.spaces.mlp` / `cnn`; the same functions run as a user space build the
+    same hardware for the same parameters."""
+    import warnings
+
+    from codesign.net import NetSpec
+    from codesign.spaces import BUILTIN_SPACES, DataShape
+    cfg = config_from_mapping({"space": {"kind": ["mlp", "cnn"], "activation": ["relu", "hardtanh"],
+                                         "weight_bits": [1, 2, 4], "act_bits": [1, 2, 32]}})
+    kinds = set()
+    for params, spec in _sample_many(cfg, n=60):
+        data = DataShape((1, 8, 8) if spec.kind == "cnn" else (64,), 10)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            net = BUILTIN_SPACES[spec.kind](optuna.trial.FixedTrial(params), data, cfg.space)
+        as_user = NetSpec.from_output(net, data, target_fps=spec.target_fps)
+        assert as_user.to_design(style) == spec.to_design(style)
+        assert {a["activation"] for k, a, _ in as_user.layers if k in ("dense", "conv2d")} == {spec.activation}
+        kinds.add(spec.kind)
+    assert kinds == {"mlp", "cnn"}
+
+
+def test_a_built_in_space_function_is_a_user_space():
+    from codesign.data import load_dataset
+    from codesign.userspace import check_space, space_values
+    cfg = config_from_mapping({"model": "codesign.spaces:cnn", "dataset": {"name": "digits"}})
+    data = load_dataset("digits")
+    assert check_space(cfg, data).kind == "net"
+    assert set(space_values(cfg, data)) == set(grid_space(config_from_mapping({"space": {"kind": ["cnn"]}}),
+                                                          image_shape=data.image_shape)) - {"kind"}

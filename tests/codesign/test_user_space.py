@@ -94,14 +94,77 @@ def test_bad_spaces_stop_with_one_line_before_any_work(tmp_path, body, ref, matc
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
-def test_user_space_refuses_grid_and_searched_folding():
-    for algorithm in ("grid", "bo", "grow", "dnas"):
-        with pytest.raises(ConfigError, match=f"'{algorithm}' (works on|builds its supernet from) the built-in space"):
+def test_user_space_refuses_grow_dnas_and_searched_folding():
+    for algorithm in ("grow", "dnas"):
+        with pytest.raises(ConfigError, match=f"'{algorithm}' (splits the|builds its supernet from the) built-in space"):
             config_from_mapping({"model": "x.py:build", "search": {"algorithm": algorithm}})
     with pytest.raises(ConfigError, match="folding.mode 'search'"):
         config_from_mapping({"model": "x.py:build", "folding": {"mode": "search"}})
     with pytest.raises(ConfigError, match="not PATH.py:FUNCTION"):
         config_from_mapping({"model": "space.py"})
+
+
+CONDITIONAL_SPACE = """
+from codesign.net import Conv2d, Dense, Flatten, Input, MaxPool
+
+def build(trial, data):
+    x = Input(data)
+    if trial.suggest_categorical("kind", ["mlp", "cnn"]) == "cnn":
+        x = Conv2d(trial.suggest_categorical("channels", [4, 8]), 3, weight_bits=2, act_bits=2)(x)
+        if trial.suggest_categorical("pool", [False, True]):
+            x = MaxPool(trial.suggest_int("pool_size", 2, 3))(x)
+        x = Flatten()(x)
+    for i in range(trial.suggest_int("depth", 1, 3)):
+        x = Dense(trial.suggest_int(f"fc{i}_width", 8, 32, step=8), weight_bits=trial.suggest_categorical(f"fc{i}_bits", [2, 4]),
+                  act_bits=2)(x)
+    return Dense(data.n_classes, weight_bits=4)(x)
+"""
+
+
+def _space_cfg(tmp_path, source, **search):
+    (tmp_path / "space.py").write_text(textwrap.dedent(source))
+    return config_from_mapping({"model": str(tmp_path / "space.py:build"), "dataset": {"name": "digits"},
+                                "search": {"num_samples": 4, **search}})
+
+
+def test_walking_a_user_space_finds_every_conditional_parameter(tmp_path):
+    from codesign.userspace import asked_params, space_values
+    cfg = _space_cfg(tmp_path, CONDITIONAL_SPACE)
+    space = space_values(cfg, DIGITS)
+    assert space == {"kind": ["mlp", "cnn"], "channels": [4, 8], "pool": [False, True], "pool_size": [2, 3],
+                     "depth": [1, 2, 3], **{f"fc{i}_width": [8, 16, 24, 32] for i in range(3)},
+                     **{f"fc{i}_bits": [2, 4] for i in range(3)}}
+    point = {k: v[-1] for k, v in space.items()} | {"kind": "mlp", "depth": 2}
+    assert asked_params(cfg, DIGITS, point) == ["kind", "depth", "fc0_width", "fc0_bits", "fc1_width", "fc1_bits"]
+
+
+def test_a_continuous_float_stops_a_grid_with_one_line(tmp_path):
+    from codesign.tune import run_search
+    cfg = _space_cfg(tmp_path, """
+        from codesign.net import Dense, Input, Network
+
+        def build(trial, data):
+            return Network(Dense(data.n_classes)(Input(data)), lr=trial.suggest_float("lr", 1e-3, 1e-1, log=True))
+        """, algorithm="grid")
+    with pytest.raises(ConfigError, match="'lr' is a continuous float") as err:
+        run_search(cfg, output_dir=str(tmp_path / "runs"), quiet=True)
+    assert "\n" not in str(err.value) and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("algorithm", ["grid", "bo"])
+def test_grid_and_bo_sample_user_spaces(tmp_path, algorithm):
+    import optuna
+    from codesign.samplers import make_sampler
+    from codesign.userspace import sample
+    cfg = _space_cfg(tmp_path, CONDITIONAL_SPACE, algorithm=algorithm, startup_trials=2)
+    study = optuna.create_study(sampler=make_sampler(cfg, DIGITS.image_shape, DIGITS), directions=["maximize"])
+    seen = set()
+    for i in range(6):
+        trial = study.ask()
+        spec = sample(cfg, trial, DIGITS)
+        seen.add(tuple(sorted(trial.params.items())))
+        study.tell(trial, [float(len(spec.layers))])
+    assert len(seen) == 6  # six different points of the walked space
 
 
 FLOAT_MODEL = """

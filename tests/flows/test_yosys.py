@@ -241,6 +241,30 @@ def test_simulated_verilog_is_bit_exact_and_the_check_can_fail(trained, digits, 
         synthesize_mlp_stat(net, "xc7", tmp_path / "synth", check_x=digits.x_test, check_samples=48)
 
 
+def test_a_user_dense_chain_is_bit_exact_and_other_user_networks_are_refused(digits, tmp_path):
+    """A user space's MLP (codesign.net Dense layers, a signed 6-bit input) takes the same RTL path as
+    the built-in MLPs; a network with a conv or a branch is refused naming what it has."""
+    from codesign.config import TrainingConfig
+    from codesign.net import Add, Conv2d, Dense, Input, NetSpec
+    from codesign.train import train
+    x = Dense(12, weight_bits=3, act_bits=3)(Input(digits, bits=6))
+    spec = NetSpec.from_output(Dense(10, weight_bits=4)(Dense(8, weight_bits=2, act_bits=4)(x)), digits)
+    model = build_model(spec, seed=0)
+    train(model, digits, TrainingConfig(epochs=2, patience=2), seed=0)
+    net = quantized_mlp(model.eval())
+    assert [layer.weights.shape for layer in net.layers] == [(64, 12), (12, 8), (8, 10)]
+    design = mlp_to_verilog(net, tmp_path, latency_cutoff=3)
+    assert design.input_bits == 6 and design.n_outputs == 10
+    _exact(net, design, digits.x_test)
+    conv = NetSpec.from_output(Dense(10)(Conv2d(2, 3, weight_bits=2, act_bits=2)(Input(digits))), digits)
+    with pytest.raises(RtlUnsupported, match="only chains of dense layers .* conv2d"):
+        quantized_mlp(build_model(conv, seed=0))
+    h = Dense(8, weight_bits=2, act_bits=2)(Input(digits))
+    branchy = NetSpec.from_output(Dense(10)(Add(act_bits=2)(h, Dense(8, weight_bits=2, act_bits=2)(h))), digits)
+    with pytest.raises(RtlUnsupported, match="add"):
+        quantized_mlp(build_model(branchy, seed=0))
+
+
 def test_combinational_design(trained, digits, specs, tmp_path):
     net = quantized_mlp(trained(specs.mlp(2, 2, width=8)))
     design = mlp_to_verilog(net, tmp_path, latency_cutoff=0)
