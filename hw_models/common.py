@@ -9,6 +9,7 @@ RAM_STYLES: tuple[str, ...] = ("auto", "block", "distributed", "ultra")
 # FINN weight memories: one packed memory read by a memory streamer (FINN compiler default), or one
 # constant array per PE inside the MVAU (hand-written finn-hlslib designs such as BNN-PYNQ)
 MEM_MODES: tuple[str, ...] = ("internal_decoupled", "internal_embedded")
+STRATEGIES: tuple[str, ...] = ("latency", "resource")  # hls4ml Strategy: where a layer with RF > 1 keeps its weights
 SHELLS: tuple[str, ...] = ("none", "pynq")  # the shell around the accelerator counted in the estimate
 FLOAT_BITS = 32
 

@@ -40,7 +40,7 @@ def layer_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, r
 
 
 def dense_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, ram_style: str,
-                coeffs) -> tuple[Terms, dict]:
+                coeffs, strategy: str = "latency") -> tuple[Terms, dict]:
     """A weight matrix (Dense, Conv per pixel, depthwise Conv) of mw x mh multiplies."""
     rules = coeffs.section("hls4ml", "rules")
     w, a = layer.weight_bits, input_bits
@@ -65,11 +65,18 @@ def dense_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, r
         detail["multiplier_kind"] = "dsp" if use_dsp else "lut"
         if layer.csd_digits is not None:
             detail["csd_digits"], detail["weight_density"] = layer.csd_digits, round(density, 4)
-    if reuse_factor > 1:  # weights are read from a ROM of depth RF instead of being constants
-        rom = MemoryShape(depth=reuse_factor, width_bits=mults * w)
-        mem, style = memory_terms("hls4ml.dense", rom, ram_style, coeffs.section("memory"))
+    if reuse_factor > 1:
+        # each shared multiplier takes one of RF weights per cycle. Resource strategy: a ROM of depth RF
+        # and width multipliers x W, read by the pipelined reuse loop (nnet_dense_resource.h: ARRAY_RESHAPE
+        # block factor = ceil(n_in*n_out/RF)), so under ram_style auto a registered-read RAM (BRAM above
+        # 1 Kbit). Latency strategy: the weights stay constants in the fabric (nnet_dense_latency.h,
+        # PIPELINE II=RF, no reshape), an RF:1 selection per weight bit, counted as a LUT ROM
+        rom = MemoryShape(depth=reuse_factor, width_bits=mults * w, registered_read=strategy == "resource")
+        style_asked = ram_style if strategy == "resource" else "distributed"
+        mem, style = memory_terms("hls4ml.dense", rom, style_asked, coeffs.section("memory"))
         out = out + mem
-        detail["weight_memory"] = {"depth": rom.depth, "width_bits": rom.width_bits, "style": style}
+        detail["weight_memory"] = {"depth": rom.depth, "width_bits": rom.width_bits, "style": style,
+                                   "strategy": strategy}
     if mults > rules["max_unrolled_mults"]:
         detail["warning"] = (f"{mults} parallel multiplies exceed the HLS unroll limit of "
                              f"{rules['max_unrolled_mults']}: raise reuse_factor")

@@ -167,8 +167,8 @@ class _Matrix(Layer):
         ii = self.input_vectors * reuse_factor
         return ii, ii + depth + 2
 
-    def hls4ml_terms(self, in_bits, signed, reuse_factor, ram_style, coeffs):
-        return hls4ml.dense_terms(self, in_bits, signed, reuse_factor, ram_style, coeffs)
+    def hls4ml_terms(self, in_bits, signed, reuse_factor, ram_style, coeffs, strategy="latency"):
+        return hls4ml.dense_terms(self, in_bits, signed, reuse_factor, ram_style, coeffs, strategy)
 
     def _bits_text(self) -> str:
         return f"W{self.weight_bits}A{self.act_bits}"
