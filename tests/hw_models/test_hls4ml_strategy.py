@@ -46,3 +46,23 @@ def test_strategy_is_checked_and_round_trips():
         design("fast")
     with pytest.raises(DesignError, match="style hls4ml knob"):
         design("resource", style="finn")
+
+
+def pruned(rf, strategy=None, zeros=0.75):
+    data = {"style": "hls4ml", "input_bits": 16,
+            "layers": [{"kind": "dense", "in": 64, "out": 32, "weight_bits": 16, "act_bits": 16,
+                        "reuse_factor": rf, "zeros": zeros}]}
+    if strategy:
+        data["strategy"] = strategy
+    return design_from_mapping(data)[0]
+
+
+def test_latency_strategy_builds_no_multiplier_for_zero_weights():
+    # 64 x 32 = 2,048 weights, 1,536 zero; 16 x 16 bits: one DSP48 each (25 x 18 ports)
+    # RF 1: 2,048 - 1,536 = 512; RF 4: ceil(2,048 / 4) - floor(1,536 / 4) = 512 - 384 = 128
+    assert estimate(pruned(1), BOARD).total.dsp == 512
+    assert estimate(pruned(4), BOARD).total.dsp == 128
+    assert estimate(pruned(4, "resource"), BOARD).total.dsp == 512  # every stored weight is multiplied
+    assert design_to_mapping(pruned(1))["layers"][0]["zeros"] == 0.75
+    with pytest.raises(DesignError, match="fraction in \\[0, 1\\)"):
+        pruned(1, zeros=1.0)
