@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 from hw_models.design import Design
+from hw_models.timing import adder_levels
 
 HARD_DC = 2  # da4ml solver's delay slack over the minimal adder depth (flows.da4ml_rtl.trace_mlp)
 # Mean extra levels the solver used over ceil(log2(terms)) on the 36 calibration networks
@@ -27,15 +28,9 @@ COMPARATOR_MAX_BITS = 3  # codes of up to 3 bits: comparators are the cheaper fo
 AFFINE_EXTRA_DIGITS = 2  # affine M: about A + 2 non-zero digits in every measured A >= 4 layer
 
 
-def _digits(csd_digits: float | None, weight_bits: int) -> float:
-    """Non-zero CSD digits per weight: the trained weights' mean, else W/3 + 1/2 (a uniform W-bit weight)."""
-    return 1.0 if weight_bits == 1 else (csd_digits if csd_digits is not None else weight_bits / 3 + 0.5)
-
-
 def cmvm_levels(in_features: int, csd_digits: float | None, weight_bits: int) -> int:
     """Adder levels of one output of a constant-matrix multiply: ceil(log2(terms)) + the solver's slack used."""
-    terms = in_features * _digits(csd_digits, weight_bits)
-    return max(1, math.ceil(math.log2(max(terms, 2.0)))) + DC_USED
+    return adder_levels(in_features, csd_digits, weight_bits) + DC_USED
 
 
 def requant_levels(act_bits: int) -> int:
