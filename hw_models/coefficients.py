@@ -132,9 +132,11 @@ def coefficients_with(base: Coefficients, fitted: dict[str, float], *, name: str
     return Coefficients(name=name, values=_freeze(doc))
 
 
-def calibration_document(fitted: dict[str, float], provenance: dict, base: str = "analytic") -> str:
-    """The JSON a calibration writes: its base, provenance, and only the fitted coefficients."""
-    doc: dict = {"base": base, "provenance": provenance}
+def calibration_document(fitted: dict[str, float], provenance: dict, base: str = "analytic",
+                         rules: dict | None = None) -> str:
+    """The JSON a calibration writes: its base, provenance, the fitted coefficients and any `rules`
+    that differ from the base's (e.g. {"hls4ml": {"rules": {"pipeline": "da4ml"}}})."""
+    doc: dict = {"base": base, "provenance": provenance, **_merge({}, rules or {})}
     for path, value in sorted(fitted.items()):
         node = doc
         *parents, leaf = path.split(".")

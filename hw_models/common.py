@@ -9,6 +9,7 @@ RAM_STYLES: tuple[str, ...] = ("auto", "block", "distributed", "ultra")
 # FINN weight memories: one packed memory read by a memory streamer (FINN compiler default), or one
 # constant array per PE inside the MVAU (hand-written finn-hlslib designs such as BNN-PYNQ)
 MEM_MODES: tuple[str, ...] = ("internal_decoupled", "internal_embedded")
+STRATEGIES: tuple[str, ...] = ("latency", "resource")  # hls4ml Strategy: where a layer with RF > 1 keeps its weights
 SHELLS: tuple[str, ...] = ("none", "pynq")  # the shell around the accelerator counted in the estimate
 FLOAT_BITS = 32
 
@@ -69,6 +70,13 @@ def parse_csd_digits(where: str, value, weight_bits) -> float:
     return float(value)
 
 
+def parse_fraction(where: str, value) -> float:
+    """A fraction in [0, 1) (e.g. of zero weights after pruning)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise DesignError(f"{where}: expected a fraction in [0, 1), got {value!r}")
+    return float(value)
+
+
 def _pair(where: str, value, minimum: int) -> tuple[int, int]:
     """One int (square) or [height, width]."""
     if isinstance(value, (list, tuple)):
@@ -93,6 +101,7 @@ PARSERS = {
     "fold": lambda where, v, data: parse_int(where, v),
     "bits": lambda where, v, data: parse_bits(where, v),
     "csd": lambda where, v, data: parse_csd_digits(where, v, data.get("weight_bits")),
+    "fraction": lambda where, v, data: parse_fraction(where, v),
     "pair": lambda where, v, data: _pair(where, v, 1),
     "pair0": lambda where, v, data: _pair(where, v, 0),
     "shape": lambda where, v, data: _shape(where, v),

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from hw_models.common import (ALLOWED_BITS, FLOAT_BITS, MEM_MODES, RAM_STYLES, SHELLS, STYLES, DesignError, divisors,
+from hw_models.common import (ALLOWED_BITS, FLOAT_BITS, MEM_MODES, RAM_STYLES, SHELLS, STRATEGIES, STYLES, DesignError,
+                              divisors,
                               parse_bits, valid_reuse_factor, valid_reuse_factors)
 from hw_models.layers import (LAYER_KINDS, AddLayer, AvgPoolLayer, ConcatLayer, ConvLayer, DenseLayer,
                               DepthwiseConvLayer, DuplicateLayer, GlobalAvgPoolLayer, Layer, MaxPoolLayer,
@@ -33,6 +34,7 @@ class Design:
     input_signed: bool = False  # a signed input stream (standardised features); else unsigned
     mem_mode: str = "internal_decoupled"  # finn style only (MEM_MODES)
     shell: str = "none"  # "pynq": add the PS7 + AXI/DMA shell of a PYNQ overlay (whole-design figures)
+    strategy: str = "latency"  # hls4ml style only (STRATEGIES): "resource" keeps RF > 1 weights in a ROM
 
     @property
     def is_chain(self) -> bool:
@@ -88,7 +90,7 @@ class Design:
 
 
 _DESIGN_KEYS = {"board", "style", "clock_mhz", "input_bits", "input_signed", "layers", "target_fps", "ram_style",
-                "name", "mem_mode", "shell"}
+                "name", "mem_mode", "shell", "strategy"}
 
 
 def check_graph(design: Design) -> None:
@@ -200,6 +202,11 @@ def design_from_mapping(data, *, board: str | None = None) -> tuple[Design, str 
     shell = data.get("shell", "none")
     if shell not in SHELLS:
         raise DesignError(f"shell: {shell!r} unknown; valid: {list(SHELLS)}")
+    strategy = data.get("strategy", "latency")
+    if strategy not in STRATEGIES:
+        raise DesignError(f"strategy: {strategy!r} unknown; valid: {list(STRATEGIES)}")
+    if strategy != "latency" and style != "hls4ml":
+        raise DesignError(f"strategy: hls4ml's Strategy is a style hls4ml knob; this design's style is {style!r}")
     layers_data = data.get("layers")
     if not isinstance(layers_data, list) or not layers_data:
         raise DesignError("layers: expected a non-empty list of layers")
@@ -217,7 +224,7 @@ def design_from_mapping(data, *, board: str | None = None) -> tuple[Design, str 
         clock_mhz=float(clock) if clock is not None else None,
         target_fps=float(fps) if fps is not None else None,
         ram_style=ram_style, input_signed=_bool("input_signed", data.get("input_signed", False)),
-        mem_mode=mem_mode, shell=shell,
+        mem_mode=mem_mode, shell=shell, strategy=strategy,
     )
     check_graph(design)
     check_folding(design)
@@ -236,7 +243,8 @@ def design_to_mapping(design: Design) -> dict:
         for mapping, producers in zip(out["layers"], design.inputs):
             mapping["inputs"] = ["input" if p == GRAPH_INPUT else p for p in producers]
     out.update({k: getattr(design, k) for k in ("clock_mhz", "target_fps") if getattr(design, k) is not None})
-    out.update({k: getattr(design, k) for k, default in (("mem_mode", "internal_decoupled"), ("shell", "none"))
+    out.update({k: getattr(design, k) for k, default in (("mem_mode", "internal_decoupled"), ("shell", "none"),
+                                                          ("strategy", "latency"))
                 if getattr(design, k) != default})
     return out
 

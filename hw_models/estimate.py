@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from boards import RESOURCE_NAMES, Board, Resources
-from hw_models import folding, timing
+from hw_models import da4ml, folding, timing
 from hw_models.coefficients import Coefficients, load_coefficients
 from hw_models.design import (FLOAT_BITS, GRAPH_INPUT, Design, DuplicateLayer, check_folding, check_graph,
                               shape_warnings)
@@ -87,7 +87,7 @@ class ResourceEstimate:
 
 
 def _finn_layer(layer, in_bits: int, signed: bool, ram_style: str, coeffs: Coefficients,
-                mem_mode: str = "internal_decoupled"):
+                mem_mode: str = "internal_decoupled", strategy: str = ""):
     """One layer of a folded FINN-style design: (terms, cycles, latency, folding, detail)."""
     simd = getattr(layer, "simd", None) or 1
     pe = layer.pe or 1
@@ -97,10 +97,12 @@ def _finn_layer(layer, in_bits: int, signed: bool, ram_style: str, coeffs: Coeff
     return t, cycles, cycles, folding, detail
 
 
-def _hls4ml_layer(layer, in_bits: int, signed: bool, ram_style: str, coeffs: Coefficients, mem_mode: str = ""):
+def _hls4ml_layer(layer, in_bits: int, signed: bool, ram_style: str, coeffs: Coefficients, mem_mode: str = "",
+                  strategy: str = "latency"):
     """One layer of a folded hls4ml-style design: (terms, II, latency, folding, detail)."""
     rf = getattr(layer, "reuse_factor", None) or 1
-    t, detail = layer.hls4ml_terms(in_bits, signed, rf, ram_style, coeffs)
+    t, detail = layer.hls4ml_terms(in_bits, signed, rf, ram_style, coeffs,
+                                   **({"strategy": strategy} if layer.weighted else {}))
     ii, latency = layer.hls4ml_cycles(rf)
     return t, ii, latency, ({"reuse_factor": rf} if layer.weighted else {}), detail
 
@@ -130,12 +132,13 @@ def _layers(design: Design, coeffs: Coefficients):
     else:
         signs = design.input_signed_per_layer()
     for layer, in_bits, signed in zip(design.layers, bits, signs):
-        key = (design.style, layer, in_bits, signed, design.ram_style, design.mem_mode)
+        key = (design.style, layer, in_bits, signed, design.ram_style, design.mem_mode, design.strategy)
         hit = memo.get(key)
         if hit is None:
             if len(memo) >= MEMO_LIMIT:
                 memo.clear()
-            t, cycles, latency, folding, detail = model(layer, in_bits, signed, design.ram_style, coeffs, design.mem_mode)
+            t, cycles, latency, folding, detail = model(layer, in_bits, signed, design.ram_style, coeffs, design.mem_mode,
+                                                          design.strategy)
             hit = memo[key] = (t, cycles, latency, folding, detail, t.resources(coeffs))
         yield hit
 
@@ -270,10 +273,15 @@ def estimate(design: Design, board: Board, coefficients: str | Coefficients = "a
         achieved = clock * 1e6 / max(l.cycles for l in layers)
         if achieved < design.target_fps:
             notes.append(f"target {design.target_fps:g} fps not reachable: best folding gives {achieved:.4g} fps")
+    latency = _latency(folded, [l.latency_cycles for l in layers])
+    if design.style == "hls4ml":
+        stages, note = da4ml.latency_rule(folded, coeffs.section("hls4ml", "rules"))
+        latency = stages if stages is not None else latency
+        notes += [note] if note else []
     return ResourceEstimate(
         source=source, style=design.style, board=board.name, clock_mhz=clock, total=total,
         per_layer=tuple(layers), cycles_per_frame=max(l.cycles for l in layers),
-        latency_cycles=_latency(folded, [l.latency_cycles for l in layers]),
+        latency_cycles=latency,
         fits=all(v <= 0 for v in violations.values()),
         utilization=board.utilization(total), violations=violations, notes=tuple(notes), fmax_mhz=fmax,
     )

@@ -40,13 +40,17 @@ def layer_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, r
 
 
 def dense_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, ram_style: str,
-                coeffs) -> tuple[Terms, dict]:
+                coeffs, strategy: str = "latency") -> tuple[Terms, dict]:
     """A weight matrix (Dense, Conv per pixel, depthwise Conv) of mw x mh multiplies."""
     rules = coeffs.section("hls4ml", "rules")
     w, a = layer.weight_bits, input_bits
     mults = math.ceil(layer.mw * layer.mh / reuse_factor)
     acc = accumulator_bits(layer.mw, w, a, input_signed)
     detail = {"multipliers": mults, "acc_bits": acc, "reuse_factor": reuse_factor}
+    zeros = round((getattr(layer, "zero_fraction", None) or 0.0) * layer.mw * layer.mh)
+    # Latency strategy: no multiplier for a zero weight, ceil(n/RF) - floor(zeros/RF) of them
+    # (nnet_dense_latency.h multiplier_limit); Resource multiplies every stored weight
+    dsp_mults = mults - zeros // reuse_factor if strategy == "latency" else mults
     if w >= FLOAT_BITS or a >= FLOAT_BITS:
         out = (terms("hls4ml.dense", "lut", const=1, float_lanes=mults) + terms("hls4ml.dense", "ff", const=1, float_lanes=mults)
                + exact(dsp=mults * rules["float_lane_dsp"]))
@@ -58,18 +62,28 @@ def dense_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, r
         density = weight_density(layer, reuse_factor, rules)
         macs = {} if use_dsp else {f"mac_w{w}": a * mults * density}
         requant = layer.mh * min(2 ** layer.act_bits - 1, 3 * acc) if layer.act_bits < FLOAT_BITS else 0
-        adders = acc * mults * (1.0 if use_dsp else density)
+        # LUT multipliers scale with the CSD digits instead, which count a zero weight as no digits
+        adders = acc * dsp_mults if use_dsp else acc * mults * density
         out = (terms("hls4ml.dense", "lut", const=1, adder_bits=adders, requant=requant, **macs)
                + terms("hls4ml.dense", "ff", const=1, adder_bits=adders, requant=requant, **macs)
-               + exact(dsp=mults * dsp_per_multiply(w, a, rules["dsp_port_bits"]) if use_dsp else 0))
+               + exact(dsp=dsp_mults * dsp_per_multiply(w, a, rules["dsp_port_bits"]) if use_dsp else 0))
+        if use_dsp and dsp_mults != mults:
+            detail["dsp_multipliers"] = dsp_mults
         detail["multiplier_kind"] = "dsp" if use_dsp else "lut"
         if layer.csd_digits is not None:
             detail["csd_digits"], detail["weight_density"] = layer.csd_digits, round(density, 4)
-    if reuse_factor > 1:  # weights are read from a ROM of depth RF instead of being constants
-        rom = MemoryShape(depth=reuse_factor, width_bits=mults * w)
-        mem, style = memory_terms("hls4ml.dense", rom, ram_style, coeffs.section("memory"))
+    if reuse_factor > 1:
+        # each shared multiplier takes one of RF weights per cycle. Resource strategy: a ROM of depth RF
+        # and width multipliers x W, read by the pipelined reuse loop (nnet_dense_resource.h: ARRAY_RESHAPE
+        # block factor = ceil(n_in*n_out/RF)), so under ram_style auto a registered-read RAM (BRAM above
+        # 1 Kbit). Latency strategy: the weights stay constants in the fabric (nnet_dense_latency.h,
+        # PIPELINE II=RF, no reshape), an RF:1 selection per weight bit, counted as a LUT ROM
+        rom = MemoryShape(depth=reuse_factor, width_bits=mults * w, registered_read=strategy == "resource")
+        style_asked = ram_style if strategy == "resource" else "distributed"
+        mem, style = memory_terms("hls4ml.dense", rom, style_asked, coeffs.section("memory"))
         out = out + mem
-        detail["weight_memory"] = {"depth": rom.depth, "width_bits": rom.width_bits, "style": style}
+        detail["weight_memory"] = {"depth": rom.depth, "width_bits": rom.width_bits, "style": style,
+                                   "strategy": strategy}
     if mults > rules["max_unrolled_mults"]:
         detail["warning"] = (f"{mults} parallel multiplies exceed the HLS unroll limit of "
                              f"{rules['max_unrolled_mults']}: raise reuse_factor")

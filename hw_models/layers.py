@@ -133,7 +133,8 @@ class Layer:
 def _weighted_contract(**extra) -> dict:
     return {**extra, "weight_bits": ("weight_bits", "bits", True), "act_bits": ("act_bits", "bits", True),
             "pe": ("pe", "fold", False), "simd": ("simd", "fold", False),
-            "reuse_factor": ("reuse_factor", "fold", False), "csd_digits": ("csd_digits", "csd", False)}
+            "reuse_factor": ("reuse_factor", "fold", False), "csd_digits": ("csd_digits", "csd", False),
+            "zeros": ("zero_fraction", "fraction", False)}
 
 
 class _Matrix(Layer):
@@ -167,8 +168,8 @@ class _Matrix(Layer):
         ii = self.input_vectors * reuse_factor
         return ii, ii + depth + 2
 
-    def hls4ml_terms(self, in_bits, signed, reuse_factor, ram_style, coeffs):
-        return hls4ml.dense_terms(self, in_bits, signed, reuse_factor, ram_style, coeffs)
+    def hls4ml_terms(self, in_bits, signed, reuse_factor, ram_style, coeffs, strategy="latency"):
+        return hls4ml.dense_terms(self, in_bits, signed, reuse_factor, ram_style, coeffs, strategy)
 
     def _bits_text(self) -> str:
         return f"W{self.weight_bits}A{self.act_bits}"
@@ -184,6 +185,7 @@ class DenseLayer(_Matrix):
     simd: int | None = None
     reuse_factor: int | None = None
     csd_digits: float | None = None  # trained weights: mean non-zero CSD digits per weight (None: typical)
+    zero_fraction: float | None = None  # pruned weights: the fraction that is zero (contract key `zeros`)
 
     kind: ClassVar[str] = "dense"
     CONTRACT: ClassVar = _weighted_contract(**{"in": ("in_features", "int", True), "out": ("out_features", "int", True)})
@@ -224,6 +226,7 @@ class ConvLayer(_Matrix):
     simd: int | None = None
     reuse_factor: int | None = None
     csd_digits: float | None = None
+    zero_fraction: float | None = None
 
     kind: ClassVar[str] = "conv"
     CONTRACT: ClassVar = _weighted_contract(
@@ -307,6 +310,7 @@ class DepthwiseConvLayer(_Matrix):
     simd: int | None = None
     reuse_factor: int | None = None
     csd_digits: float | None = None
+    zero_fraction: float | None = None
 
     kind: ClassVar[str] = "dwconv"
     CONTRACT: ClassVar = _weighted_contract(
@@ -670,7 +674,7 @@ LAYER_KINDS: dict[str, type[Layer]] = {cls.kind: cls for cls in (
 def _conv1d_from_mapping(where: str, data: dict) -> ConvLayer:
     """`kind: conv1d` (in_ch, out_ch, kernel, length, stride, padding): a 1-pixel-high 2-D convolution."""
     allowed = {"kind", "name", "inputs", "in_ch", "out_ch", "kernel", "length", "stride", "padding", "weight_bits",
-               "act_bits", "pe", "simd", "reuse_factor", "csd_digits"}
+               "act_bits", "pe", "simd", "reuse_factor", "csd_digits", "zeros"}
     unknown = set(data) - allowed
     if unknown:
         raise DesignError(f"{where}: unknown key(s) {sorted(unknown)} for a conv1d layer; valid: {sorted(allowed)}")

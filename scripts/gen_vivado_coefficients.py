@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from boards import RESOURCE_NAMES
-from codesign.calibration import read_samples
+from codesign.calibration import pipeline_rules, read_samples
 from hw_models.calibrate import Calibrator, metrics
 from hw_models.coefficients import calibration_document, load_coefficients
 from hw_models.estimate import design_terms
@@ -67,7 +67,7 @@ def fit_set(name: str) -> tuple[str, dict]:
         "train_metrics": _scores([(cal.predict_sample(s), s) for s in samples]),
         "designs_per_term": {p: len(excited.get(p, ())) for p in sorted(cal.fitted_)},
     }
-    return calibration_document(cal.fitted_, provenance, base=base), provenance
+    return calibration_document(cal.fitted_, provenance, base=base, rules=pipeline_rules(samples)), provenance
 
 
 def main(argv=None) -> int:

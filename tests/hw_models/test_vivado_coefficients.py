@@ -26,9 +26,11 @@ def test_sets_say_what_stands_behind_them(name, rows, designs):
     assert {"lut", "ff"} <= set(prov["validation_metrics"]) and prov["validation_metrics"]["lut"]["n"] == rows
     fitted = json.loads(resources.files("hw_models").joinpath(COEFFICIENT_FILES[name]).read_text())
     paths = {f"{s}.{b}.{r}.{t}" for s, blocks in fitted.items() if s not in ("base", "provenance")
-             for b, res in blocks.items() for r, ts in res.items() for t in ts}
+             for b, res in blocks.items() if b != "rules" for r, ts in res.items() for t in ts}
     assert paths == set(prov["designs_per_term"])  # every fitted coefficient with its count of designs
     assert all(1 <= n <= designs for n in prov["designs_per_term"].values())
+    # HLS builds: hls4ml's schedule, not the da4ml pipeline of the yosys-xc7 base
+    assert load_coefficients(name).section("hls4ml", "rules")["pipeline"] == "hls"
 
 
 def test_a_search_config_can_use_them():
