@@ -32,3 +32,18 @@ def test_example_runs_end_to_end(ray_local, tmp_path, name):
     assert all(r.accuracy is not None for r in trained)
     assert "Pareto" in run_report(result.run_dir) or "front" in run_report(result.run_dir).lower()
     assert write_html_report(result.run_dir).is_file()
+
+
+def test_a_user_space_is_searched_by_grid(ray_local, tmp_path):
+    """grid walks the jet MLP's space function (codesign.walk) and visits distinct points of it."""
+    cfg = load_config(Path(__file__).parents[2] / "examples" / "jet_mlp" / "config.yaml")
+    cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={"epochs": 1, "patience": 1}),
+                                 "output_dir": str(tmp_path),
+                                 "search": cfg.search.model_copy(update={"algorithm": "grid"})})
+    result = search(cfg, num_samples=3, max_concurrent=1)
+    records = read_records(result.run_dir)
+    assert len(records) == 3 and all(r.status in (Status.OK, Status.INFEASIBLE) for r in records)
+    points = {tuple(sorted(r.params.items())) for r in records}
+    assert len(points) == 3
+    assert all(set(dict(p)) == {"width_scale", "input_bits", "fc0_bits", "fc1_bits", "fc2_bits", "out_bits"}
+               for p in points)
