@@ -46,7 +46,7 @@ def _rerun_row(cfg, board, run_dir: Path, rec: TrialRecord, data) -> dict:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             exported = export_and_verify(model, data.x_test, Path(tmp), samples=16)
-            fe = finn_estimate(exported.onnx_path, folded_design(spec.to_design(cfg.style, cfg.clock_mhz), board,
+            fe = finn_estimate(exported.onnx_path, folded_design(cfg.design_of(spec), board,
                                                                  cfg.coefficients), board)
         row["finn"] = _totals(fe)
     except FinnError as exc:

@@ -5,6 +5,7 @@ Errors name the key path (`space.width.min`) and, where there is a fixed set, th
 from __future__ import annotations
 
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal, Union
 
@@ -545,6 +546,11 @@ class Config(_Strict):
                 what = "feedback" if flow.name == self.feedback else "flow"
                 raise ValueError(f"{what} {flow.name!r} needs style {' or '.join(map(repr, flow.styles))} "
                                  f"(the config has style {self.style!r})")
+        strategies = {f"{flow.name}: {opts.strategy}" for flow, opts in self.flow_steps()
+                      if isinstance(getattr(opts, "strategy", None), str)}
+        if len({s.split(": ")[1] for s in strategies}) > 1:
+            raise ValueError(f"flows build hls4ml with different strategies ({', '.join(sorted(strategies))}); "
+                             "one run describes one design: give them the same strategy")
         if self.synthesis.policy != "all" and self.feedback not in FLOWS:
             raise ValueError(f"synthesis.policy {self.synthesis.policy!r} chooses which trials a feedback flow "
                              f"synthesises: set feedback to a flow (e.g. yosys), not {self.feedback!r}")
@@ -589,6 +595,21 @@ class Config(_Strict):
         listed = {s.name: s for s in self.flows}
         names = resolve([*listed, *([self.feedback] if self.feedback in FLOWS else [])])
         return [(get_flow(n), listed[n].flow_options() if n in listed else get_flow(n).Options()) for n in names]
+
+    @property
+    def hls4ml_strategy(self) -> str:
+        """hls4ml's Strategy ("latency" | "resource") the run's hls4ml-building flows use, so the
+        estimates describe the design those flows build."""
+        found = {opts.strategy.lower() for _, opts in self.flow_steps() if isinstance(getattr(opts, "strategy", None), str)}
+        return found.pop() if found else "latency"
+
+    def design_of(self, spec):
+        """The hardware design of a network (`ModelSpec` or user `NetSpec`) in this run's style, clock
+        and hls4ml strategy, before folding."""
+        design = spec.to_design(self.style, self.clock_mhz)
+        if self.style == "hls4ml" and self.hls4ml_strategy != design.strategy:
+            design = replace(design, strategy=self.hls4ml_strategy)
+        return design
 
     def clock(self, board: Board) -> float:
         """The clock the design runs at: `clock_mhz` when set, else the board's."""

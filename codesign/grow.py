@@ -366,7 +366,7 @@ class _Grower:
             try:
                 t0 = time.perf_counter()
                 est = estimate_spec(cfg, spec, self.board)
-                design = folded_design(spec.to_design(cfg.style, cfg.clock_mhz), self.board, cfg.coefficients)
+                design = folded_design(cfg.design_of(spec), self.board, cfg.coefficients)
                 sc = score(est, self.board, cfg)
                 rec = rec.replace(status=Status.INFEASIBLE if sc.violated else Status.OK, spec=spec.as_dict(),
                                   design=design, estimates={est.source: est}, metrics=sc.metrics,

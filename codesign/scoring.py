@@ -26,7 +26,7 @@ class Score:
 def estimate_spec(cfg: Config, spec: ModelSpec, board: Board, *, csd_digits=None) -> ResourceEstimate:
     """The estimate of `spec` in the run's style, clock and coefficients (source analytic or calibrated);
     with `csd_digits`, the weight-aware estimate of trained constant weights."""
-    design = spec.to_design(cfg.style, cfg.clock_mhz)
+    design = cfg.design_of(spec)
     if csd_digits is not None:
         design = design.with_csd_digits(csd_digits)
     return estimate(design, board, cfg.coefficients, source=cfg.estimate_source)

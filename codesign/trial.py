@@ -84,7 +84,7 @@ def _evaluate(ctx: TrialContext, record: TrialRecord, on_epoch) -> TrialRecord:
     spec = candidate_spec(cfg, dict(record.params))
     t0 = time.perf_counter()
     est = estimate_spec(cfg, spec, ctx.board)
-    design = folded_design(spec.to_design(cfg.style, cfg.clock_mhz), ctx.board, cfg.coefficients)
+    design = folded_design(cfg.design_of(spec), ctx.board, cfg.coefficients)
     record = record.replace(spec=spec.as_dict(), estimates={est.source: est}, design=design,
                             timings=Timings(estimate_s=time.perf_counter() - t0))
     record = _scored(ctx, record, est)

@@ -86,3 +86,23 @@ def test_yosys_feedback_needs_unfolded_hls4ml_designs():
     with pytest.raises(ConfigError, match="reuse factor 1"):
         config_from_mapping({"feedback": "yosys", "style": "hls4ml"})
     assert config_from_mapping({"feedback": "yosys", "style": "hls4ml", "folding": {"target_fps": None}})
+
+
+def test_the_hls4ml_strategy_of_the_flows_is_the_estimated_one():
+    """A run whose hls4ml flow builds with Strategy Resource is estimated as that design (weights of
+    RF > 1 layers in a ROM), not as the Latency default; flows that disagree are a config error."""
+    from codesign.scoring import estimate_spec
+    from codesign.space import DenseSpec, ModelSpec
+    spec = ModelSpec(kind="mlp", n_features=256, image_shape=None, n_classes=10, input_bits=8, activation="relu",
+                     convs=(), dense=(DenseSpec(128, 8, 4), DenseSpec(10, 8, 32)), target_fps=1e5)
+    estimates = {}
+    for strategy in ("Latency", "Resource"):
+        cfg = config_from_mapping({"style": "hls4ml", "folding": {"target_fps": 1e5},
+                                   "flows": [{"hls4ml": {"strategy": strategy}}]})
+        assert cfg.hls4ml_strategy == strategy.lower() == cfg.design_of(spec).strategy
+        estimates[strategy] = estimate_spec(cfg, spec, cfg.resolve_board())
+    assert estimates["Resource"].total.bram18 > estimates["Latency"].total.bram18
+    assert config_from_mapping({"style": "finn"}).design_of(spec).strategy == "latency"
+    with pytest.raises(ConfigError, match="different strategies .*hls4ml: Resource, vivado: Latency"):
+        config_from_mapping({"style": "hls4ml", "flows": [{"hls4ml": {"strategy": "Resource"}},
+                                                          {"vivado": {"strategy": "Latency"}}]})
