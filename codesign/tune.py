@@ -274,12 +274,15 @@ def check_space(cfg: Config, data) -> None:
 
 
 def check_feedback_tools(cfg: Config) -> None:
-    """The flow that scores every trial must be able to run here: checked before any work."""
+    """The flow that scores every trial must be able to run here, on this board: checked before any work."""
     from flows.registry import FLOWS
     if cfg.feedback in FLOWS:
         found = FLOWS[cfg.feedback].check(cfg.style)
         if not found.available:
             raise ConfigError(f"feedback {cfg.feedback!r}: {found.detail}")
+        problem = FLOWS[cfg.feedback].board_problem(cfg.resolve_board())
+        if problem:
+            raise ConfigError(f"feedback {cfg.feedback!r}: {problem}")
 
 
 def run_search(cfg: Config, *, address: str | None = None, output_dir: str | None = None,

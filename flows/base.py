@@ -85,6 +85,10 @@ class Flow(ABC):
         """Whether the tools this flow needs for `style` are installed (cheap: no tool is run)."""
         return ToolCheck(True)
 
+    def board_problem(self, board) -> str | None:
+        """Why this flow cannot run for `board` at all (every trial would be skipped), or None."""
+        return None
+
     @abstractmethod
     def run(self, ctx: FlowContext, options: FlowOptions) -> FlowResult:
         """Run on one trained candidate; raise `FlowSkipped` when it cannot run here."""

