@@ -1,10 +1,11 @@
-"""The search space: a define-by-run sampler of network topology, per-layer bits and folding.
+"""The built-in search space as `ModelSpec`s: topology, per-layer bits and folding.
 
-`sample_spec(trial, ...)` asks an Optuna-style trial for every choice and returns a `ModelSpec`. The
-same function samples (inside Ray Tune's OptunaSearch) and replays a trial's parameters
-(`spec_from_params`, through `optuna.trial.FixedTrial`), so both always agree. Parameters of
-layers that do not exist are never sampled: no two parameter sets describe the same network
-through unused entries.
+`sample_spec(trial, ...)` asks an Optuna-style trial for the `kind`, lets the space function of that
+kind (`codesign.spaces.mlp` / `cnn`) ask for the network's choices, and returns the network as a
+`ModelSpec` (with the searched target or folding). The same function samples (inside Ray Tune's
+OptunaSearch) and replays a trial's parameters (`spec_from_params`, through
+`optuna.trial.FixedTrial`), so both always agree. Parameters of layers that do not exist are never
+sampled: no two parameter sets describe the same network through unused entries.
 """
 from __future__ import annotations
 
