@@ -27,7 +27,6 @@ Weights train on the training split, the architecture on the validation split (F
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -331,44 +330,45 @@ def search_supernet(cfg: Config, data, choices: Choices, tables: list[torch.Tens
     return SupernetResult(lam, params, expected, derived, as_lists, time.perf_counter() - start)
 
 
-def run_dnas(cfg: Config, run_dir: str | Path, *, quiet: bool = False) -> None:
-    """One supernet per lambda, each derived architecture trained and recorded through the normal
-    trial path (trial ids dnas_000, dnas_001, ...). Run again on the same folder, it skips the
-    lambdas already recorded (resume)."""
+LAMBDA_PARAM = "dnas_lambda"  # the parameter of a dnas Ray trial
+
+
+def dnas_grid(cfg: Config) -> dict[str, list]:
+    """The Ray trials of a dnas search: one per lambda."""
+    return {LAMBDA_PARAM: list(cfg.search.dnas.lambdas)}
+
+
+def check_dnas(cfg: Config) -> None:
+    """Before any work: the cost can be normalised by the board, per-feature bits have unsigned inputs."""
     from codesign.data import dataset_for
-    from codesign.trial import evaluate_candidate
-    run_dir = Path(run_dir)
-    data = dataset_for(cfg)
-    board = cfg.resolve_board()
-    check_cost(cfg, board)
-    choices = choices_for(cfg, data.n_features, data.n_classes)
-    if choices.feature_bits and data.signed_input:
+    check_cost(cfg, cfg.resolve_board())
+    if cfg.search.dnas.feature_bits and dataset_for(cfg).signed_input:
         raise ConfigError("search.dnas.feature_bits: per-feature bits are for unsigned inputs in [0, 1] "
                           "(dataset scaling minmax)")
+
+
+def lambda_trial(cfg: Config, params: dict, *, trial_id: str, run_dir: str | Path, on_epoch=None):
+    """One Ray trial of a dnas search: the supernet for `params["dnas_lambda"]`, then its derived
+    architecture trained and scored by the normal trial (`evaluate_candidate`; reused when an earlier
+    lambda derived the same network). The record's parameters are the derived architecture's; the
+    lambda and what the supernet learned are in `user_attrs.dnas` and `trials/<id>/dnas.json`."""
+    from codesign.data import dataset_for
+    from codesign.trial import evaluate_candidate
+    run_dir, lam = Path(run_dir), float(params[LAMBDA_PARAM])
+    data = dataset_for(cfg)
+    board = cfg.resolve_board()
+    choices = choices_for(cfg, data.n_features, data.n_classes)
     t0 = time.perf_counter()
     tables = [torch.from_numpy(t) for t in cost_tables(cfg, board, choices)]
     table_s = time.perf_counter() - t0
-    records = runfolder.read_records(run_dir)
-    for i, lam in enumerate(cfg.search.dnas.lambdas):
-        trial_id = f"dnas_{i:03d}"
-        if runfolder.finished_record(records, trial_id) is not None:
-            continue
-        result = search_supernet(cfg, data, choices, tables, lam, cfg.seed)
-        twin = runfolder.twin_record(records, trial_id, result.params)
-        if twin is not None:  # another lambda derived the same network: reuse, never retrain
-            record = runfolder.reuse_twin(run_dir, twin, trial_id)
-        else:
-            record = evaluate_candidate(cfg, result.params, trial_id=trial_id, run_dir=run_dir)
-        info = {"lambda": lam, "supernet_s": result.seconds, "cost_table_s": table_s,
-                "expected_cost": result.expected_cost, "derived_cost": result.derived_cost,
-                "probabilities": result.probabilities}
-        record = record.replace(user_attrs={**record.user_attrs, "dnas": info})
-        runfolder.write_text(run_dir, f"trials/{trial_id}/dnas.json", json.dumps(info, indent=1))
-        runfolder.append_record(run_dir, record)
-        records.append(record)
-        if not quiet:
-            acc = record.metrics.get("accuracy")
-            print(f"[dnas {i + 1}/{len(cfg.search.dnas.lambdas)}] lambda {lam:g}: {record.design_summary} "
-                  f"{record.status.value} acc {'-' if acc is None else f'{100 * acc:.1f}%'} "
-                  f"lut {record.metrics.get('lut', float('nan')):.0f} (supernet {result.seconds:.0f} s)",
-                  file=sys.stderr, flush=True)
+    result = search_supernet(cfg, data, choices, tables, lam, cfg.seed)
+    twin = runfolder.twin_record(runfolder.read_records(run_dir), trial_id, result.params)
+    if twin is not None:  # another lambda derived the same network: reuse, never retrain
+        record = runfolder.reuse_twin(run_dir, twin, trial_id)
+    else:
+        record = evaluate_candidate(cfg, result.params, trial_id=trial_id, run_dir=run_dir, on_epoch=on_epoch)
+    info = {"lambda": lam, "supernet_s": result.seconds, "cost_table_s": table_s,
+            "expected_cost": result.expected_cost, "derived_cost": result.derived_cost,
+            "probabilities": result.probabilities}
+    runfolder.write_text(run_dir, f"trials/{trial_id}/dnas.json", json.dumps(info, indent=1))
+    return record.replace(user_attrs={**record.user_attrs, "dnas": info})
