@@ -590,7 +590,8 @@ def _run_algorithm(cfg: Config, run_dir: Path, quiet: bool, resumed: bool = Fals
 def _summarize(run_dir: Path, cfg: Config, status: str, started: float, resumed: bool) -> dict:
     study = StudyInfo.read(run_dir)
     extra = {"status": status, "elapsed_s": time.time() - started, "resumed": resumed,
-             "algorithm": cfg.search.algorithm, "study": study.as_dict() if study else None}
+             "algorithm": cfg.search.algorithm, "study": study.as_dict() if study else None,
+             "expected_trials": expected_trials(cfg)}
     if status != "complete":
         extra["resume_command"] = runfolder.resume_command(run_dir)
     return summarize(run_dir, cfg, extra=extra)

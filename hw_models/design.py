@@ -256,7 +256,7 @@ def design_from_mapping(data, *, board: str | None = None) -> tuple[Design, str 
         mem_mode=mem_mode, shell=shell,
     )
     check_graph(design)
-    design.with_narrowed_inputs()
+    design.with_narrowed_inputs()  # raises for per-feature bits the layers reading the input cannot take
     check_folding(design)
     board_name = data.get("board", board)
     if board is not None:
