@@ -177,6 +177,9 @@ def quant_act(h: torch.Tensor, bits: int, clip: torch.Tensor, activation: str) -
     return _ste(y, torch.round(y / scale) * scale)
 
 
+FEATURE_PRIOR = 2.0  # initial logit of a feature's widest option (the others 0)
+
+
 class SuperMLP(nn.Module):
     def __init__(self, choices: Choices):
         super().__init__()
@@ -192,8 +195,12 @@ class SuperMLP(nn.Module):
         self.alpha_wbits = nn.ParameterList([nn.Parameter(torch.zeros(len(c.weight_bits)))
                                              for _ in range(c.depth + 1)])
         self.alpha_abits = nn.ParameterList([nn.Parameter(torch.zeros(len(c.act_bits))) for _ in range(c.depth)])
-        self.alpha_features = nn.ParameterList([nn.Parameter(torch.zeros(c.n_features, len(c.feature_bits)))]
-                                               if c.feature_bits else [])
+        # every feature starts likely at its widest option (FEATURE_PRIOR): the uniform-input network
+        # the search without per-feature bits starts from; the cost then pushes features down
+        start = torch.zeros(c.n_features, len(c.feature_bits))
+        if c.feature_bits:
+            start[:, -1] = FEATURE_PRIOR
+        self.alpha_features = nn.ParameterList([nn.Parameter(start)] if c.feature_bits else [])
         if c.feature_bits:  # per option: codes per unit and the largest code (0 bits: always 0)
             bits = torch.tensor(c.feature_bits, dtype=torch.float32)
             self.register_buffer("feature_steps", 2.0 ** bits)
