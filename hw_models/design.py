@@ -4,7 +4,9 @@ A `Design` is what `codesign estimate DESIGN.yaml` reads and what every resource
 layers are kinds of `hw_models.layers` in topological order. A chain needs nothing more; a graph (a
 residual block, a concatenation) gives a layer its producers in `inputs` (indices, -1 = the graph
 input; in the contract, layer names or indices). A layer's input bits are its producers' output bits
-(the widest, for a merge; the first layer's: `input_bits`).
+(the widest, for a merge; the first layer's: `input_bits`). With per-feature input bits
+(`feature_bits`, contract key `input_feature_bits`, 0 = a dropped feature), the layers reading the
+graph input are narrowed to what the hardware builds (`Design.with_narrowed_inputs`).
 """
 from __future__ import annotations
 
