@@ -67,7 +67,7 @@ def _cmd_search(args) -> int:
     print(run_report(run_dir))
     print(f"\nrun folder: {run_dir}  ({summary['elapsed_s']:.0f} s)")
     if summary["status"] != "complete":
-        print(f"codesign search: {summary['status']} after {summary['trials']} of {cfg.search.num_samples} "
+        print(f"codesign search: {summary['status']} after {summary['trials']} of {summary.get('expected_trials', cfg.search.num_samples)} "
               f"trials; continue with: {runfolder.resume_command(run_dir)}", file=sys.stderr)
         return INTERRUPTED
     return 0

@@ -302,6 +302,12 @@ class DnasConfig(_Strict):
         "Depth of the supernet (hidden layers); null: the largest of space.hidden_layers. Each hidden "
         "layer chooses its width (channel masking) and weight and activation bits; the classifier its "
         "weight bits."))
+    feature_bits: list[int] | None = Field(default=None, description=(
+        "Per-input-feature precision learned by the supernet: every input feature chooses one of these "
+        "bit-widths, 0 = the feature is dropped (e.g. [0, 2, 4, 8]); null: every feature at space.input_bits. "
+        "Unsigned inputs in [0, 1] only (each feature fixed point at its width). The derived network goes "
+        "through the analytic model and the da4ml flows (yosys, pnr); the QONNX flows (finn, hls4ml, vivado) "
+        "do not export per-feature input quantizers."))
     cost: dict[str, float] = Field(default={"lut": 1.0}, description=(
         "The hardware cost: weights of resources, each divided by the board's capacity of it "
         "(e.g. {lut: 1.0, ff: 0.5}). Each layer's cost comes from the estimator of the run's style, "
@@ -312,6 +318,14 @@ class DnasConfig(_Strict):
     def _lambdas(cls, v):
         if not v or any(x < 0 for x in v):
             raise ValueError("needs at least one lambda, each >= 0")
+        return v
+
+    @field_validator("feature_bits")
+    @classmethod
+    def _feature_bits(cls, v):
+        valid = [0, *(b for b in ALLOWED_BITS if b < 32)]
+        if v is not None and (not any(v) or any(b not in valid for b in v) or len(set(v)) != len(v)):
+            raise ValueError(f"feature_bits: distinct values among {valid}, at least one not 0; got {v}")
         return v
 
     @field_validator("cost")
@@ -572,6 +586,10 @@ class Config(_Strict):
                 raise ValueError("search.algorithm 'dnas' does not search the sparsity: give training.prune one value")
             depths = self.space.hidden_layers
             depths = depths.values() if isinstance(depths, IntRange) else depths
+            if self.search.dnas.feature_bits is not None:
+                if "qonnx" in resolve([s.name for s in self.flows] + [self.feedback] * (self.feedback in FLOWS)):
+                    raise ValueError("search.dnas.feature_bits: the QONNX flows (finn, hls4ml, vivado) do not export "
+                                     "per-feature input quantizers; use the analytic model or the yosys/pnr flows")
             if self.search.dnas.hidden_layers is not None and self.search.dnas.hidden_layers not in depths:
                 raise ValueError(f"search.dnas.hidden_layers {self.search.dnas.hidden_layers} is not among "
                                  f"space.hidden_layers {list(depths)}")

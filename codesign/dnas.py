@@ -27,7 +27,6 @@ Weights train on the training split, the architecture on the validation split (F
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ from torch import nn
 from boards import Board
 from codesign import runfolder
 from codesign.config import Config, ConfigError, IntRange
+from codesign.space import FEATURE_BITS_PARAM
 from hw_models import estimate
 from hw_models.coefficients import load_coefficients
 from hw_models.design import FLOAT_BITS, DenseLayer, Design
@@ -58,12 +58,14 @@ class Choices:
     input_bits: int
     output_bits: int
     activation: str
+    feature_bits: tuple[int, ...] = ()  # per-input-feature options (0: dropped); (): every feature at input_bits
 
     def layer_options(self, layer: int):
         """(input widths, input bits, widths, weight bits, act bits) layer `layer` may have (the last
         one, index `depth`, is the classifier)."""
         first, last = layer == 0, layer == self.depth
-        return ((self.n_features,) if first else self.widths, (self.input_bits,) if first else self.act_bits,
+        in_bits = (self.feature_bits or (self.input_bits,)) if first else self.act_bits
+        return ((self.n_features,) if first else self.widths, in_bits,
                 (self.n_classes,) if last else self.widths, self.weight_bits,
                 (self.output_bits,) if last else self.act_bits)
 
@@ -74,7 +76,8 @@ def choices_for(cfg: Config, n_features: int, n_classes: int) -> Choices:
     depths = space.hidden_layers.values() if isinstance(space.hidden_layers, IntRange) else list(space.hidden_layers)
     depth = cfg.search.dnas.hidden_layers or max(depths)
     return Choices(depth, tuple(sorted(set(values))), tuple(space.weight_bits), tuple(space.act_bits),
-                   n_features, n_classes, space.input_bits, space.output_bits, space.activation[0])
+                   n_features, n_classes, space.input_bits, space.output_bits, space.activation[0],
+                   tuple(sorted(cfg.search.dnas.feature_bits or ())))
 
 
 def layer_cost(cfg: Config, board: Board, coeffs, layer: DenseLayer, in_bits: int) -> float:
@@ -94,7 +97,12 @@ def check_cost(cfg: Config, board: Board) -> None:
 
 def cost_tables(cfg: Config, board: Board, choices: Choices) -> list[np.ndarray]:
     """Per layer, the cost of every option combination, indexed [input width, input bits, width,
-    weight bits, act bits] (the options of `Choices.layer_options`): FBNet's lookup table."""
+    weight bits, act bits] (the options of `Choices.layer_options`): FBNet's lookup table.
+
+    With per-feature input bits, the first layer's entry for input bits b is one feature's share of
+    the layer with every feature at b bits (its cost / features; 0 for a dropped feature): the
+    expected cost sums the shares over features, exact when every feature has the same bits, a
+    first-order (per-feature additive) approximation of the estimator otherwise."""
     coeffs = load_coefficients(cfg.coefficients)
     tables = []
     for i in range(choices.depth + 1):
@@ -102,6 +110,9 @@ def cost_tables(cfg: Config, board: Board, choices: Choices) -> list[np.ndarray]
         t = np.zeros([len(o) for o in opts])
         for idx in np.ndindex(*t.shape):
             n_in, in_bits, n_out, wb, ab = (o[k] for o, k in zip(opts, idx))
+            if i == 0 and choices.feature_bits:
+                t[idx] = in_bits and layer_cost(cfg, board, coeffs, DenseLayer(n_in, n_out, wb, ab), in_bits) / n_in
+                continue
             t[idx] = layer_cost(cfg, board, coeffs, DenseLayer(n_in, n_out, wb, ab), in_bits)
         tables.append(t)
     return tables
@@ -114,6 +125,7 @@ class Sample:
     width: list[torch.Tensor]  # per hidden layer
     weight_bits: list[torch.Tensor]  # per layer, classifier included
     act_bits: list[torch.Tensor]  # per hidden layer
+    features: torch.Tensor | None = None  # (features, options) with search.dnas.feature_bits
 
 
 def expected_cost(tables: list[torch.Tensor], sample: Sample) -> torch.Tensor:
@@ -125,6 +137,8 @@ def expected_cost(tables: list[torch.Tensor], sample: Sample) -> torch.Tensor:
     for i, table in enumerate(tables):
         p_in = one if i == 0 else sample.width[i - 1]
         a_in = one if i == 0 else sample.act_bits[i - 1]
+        if i == 0 and sample.features is not None:  # expected number of features at each width
+            a_in = sample.features.sum(0)
         p_out = one if i == depth else sample.width[i]
         a_out = one if i == depth else sample.act_bits[i]
         total = total + torch.einsum("pawbc,p,a,w,b,c->", table, p_in.to(table.dtype), a_in.to(table.dtype),
@@ -163,6 +177,9 @@ def quant_act(h: torch.Tensor, bits: int, clip: torch.Tensor, activation: str) -
     return _ste(y, torch.round(y / scale) * scale)
 
 
+FEATURE_PRIOR = 2.0  # initial logit of a feature's widest option (the others 0)
+
+
 class SuperMLP(nn.Module):
     def __init__(self, choices: Choices):
         super().__init__()
@@ -178,9 +195,19 @@ class SuperMLP(nn.Module):
         self.alpha_wbits = nn.ParameterList([nn.Parameter(torch.zeros(len(c.weight_bits)))
                                              for _ in range(c.depth + 1)])
         self.alpha_abits = nn.ParameterList([nn.Parameter(torch.zeros(len(c.act_bits))) for _ in range(c.depth)])
+        # every feature starts likely at its widest option (FEATURE_PRIOR): the uniform-input network
+        # the search without per-feature bits starts from; the cost then pushes features down
+        start = torch.zeros(c.n_features, len(c.feature_bits))
+        if c.feature_bits:
+            start[:, -1] = FEATURE_PRIOR
+        self.alpha_features = nn.ParameterList([nn.Parameter(start)] if c.feature_bits else [])
+        if c.feature_bits:  # per option: codes per unit and the largest code (0 bits: always 0)
+            bits = torch.tensor(c.feature_bits, dtype=torch.float32)
+            self.register_buffer("feature_steps", 2.0 ** bits)
+            self.register_buffer("feature_max", 2.0 ** bits - 1)
 
     def arch_parameters(self) -> list[nn.Parameter]:
-        return [*self.alpha_width, *self.alpha_wbits, *self.alpha_abits]
+        return [*self.alpha_width, *self.alpha_wbits, *self.alpha_abits, *self.alpha_features]
 
     def weight_parameters(self) -> list[nn.Parameter]:
         arch = {id(p) for p in self.arch_parameters()}
@@ -189,15 +216,20 @@ class SuperMLP(nn.Module):
     def sample(self, tau: float) -> Sample:
         def g(alphas):
             return [F.gumbel_softmax(a, tau=tau) for a in alphas]
-        return Sample(g(self.alpha_width), g(self.alpha_wbits), g(self.alpha_abits))
+        features = F.gumbel_softmax(self.alpha_features[0], tau=tau, dim=-1) if self.choices.feature_bits else None
+        return Sample(g(self.alpha_width), g(self.alpha_wbits), g(self.alpha_abits), features)
 
     def probabilities(self) -> Sample:
+        features = F.softmax(self.alpha_features[0], -1) if self.choices.feature_bits else None
         return Sample(*([F.softmax(a, 0) for a in alphas]
-                        for alphas in (self.alpha_width, self.alpha_wbits, self.alpha_abits)))
+                        for alphas in (self.alpha_width, self.alpha_wbits, self.alpha_abits)), features)
 
     def forward(self, x: torch.Tensor, sample: Sample) -> torch.Tensor:
         c = self.choices
-        if c.input_bits < FLOAT_BITS:
+        if c.feature_bits:  # each option as codesign.model.FeatureInputQuant quantizes, mixed per feature
+            q = torch.minimum(torch.round(x[..., None] * self.feature_steps).clamp_min(0), self.feature_max)
+            x = ((q / self.feature_steps) * sample.features).sum(-1)
+        elif c.input_bits < FLOAT_BITS:
             levels = 2 ** c.input_bits - 1
             x = torch.round(x.clamp(0, 1) * levels) / levels
         for i in range(c.depth):
@@ -218,7 +250,21 @@ class SuperMLP(nn.Module):
             params[f"fc{i}_weight_bits"] = c.weight_bits[int(self.alpha_wbits[i].argmax())]
             params[f"fc{i}_act_bits"] = c.act_bits[int(self.alpha_abits[i].argmax())]
         params["out_weight_bits"] = c.weight_bits[int(self.alpha_wbits[-1].argmax())]
+        if c.feature_bits:
+            params[FEATURE_BITS_PARAM] = ",".join(map(str, derived_feature_bits(self.alpha_features[0], c.feature_bits)))
         return params
+
+
+def derived_feature_bits(alpha: torch.Tensor, options: tuple[int, ...]) -> list[int]:
+    """Each feature's most likely width; when every feature would be dropped, the one least likely
+    dropped keeps its most likely width."""
+    best = [options[int(k)] for k in alpha.argmax(-1)]
+    if not any(best):
+        kept = [k for k, b in enumerate(options) if b]
+        p = F.softmax(alpha.detach(), -1)
+        f = int(p[:, kept].sum(-1).argmax())
+        best[f] = options[kept[int(p[f, kept].argmax())]]
+    return best
 
 
 @dataclass(frozen=True)
@@ -235,10 +281,13 @@ def _one_hot(choices: Choices, params: dict) -> Sample:
     def oh(options, value):
         return F.one_hot(torch.tensor(options.index(value)), len(options)).double()
     d = choices.depth
+    features = None
+    if choices.feature_bits:
+        features = torch.stack([oh(choices.feature_bits, int(b)) for b in params[FEATURE_BITS_PARAM].split(",")])
     return Sample([oh(choices.widths, params[f"fc{i}_width"]) for i in range(d)],
                   [oh(choices.weight_bits, params[f"fc{i}_weight_bits"]) for i in range(d)]
                   + [oh(choices.weight_bits, params["out_weight_bits"])],
-                  [oh(choices.act_bits, params[f"fc{i}_act_bits"]) for i in range(d)])
+                  [oh(choices.act_bits, params[f"fc{i}_act_bits"]) for i in range(d)], features)
 
 
 def search_supernet(cfg: Config, data, choices: Choices, tables: list[torch.Tensor], lam: float,
@@ -283,44 +332,50 @@ def search_supernet(cfg: Config, data, choices: Choices, tables: list[torch.Tens
         expected = float(expected_cost(tables, probs))
         derived = float(expected_cost(tables, _one_hot(choices, params)))
     as_lists = {k: [[round(float(v), 4) for v in p] for p in getattr(probs, k)] for k in ("width", "weight_bits", "act_bits")}
+    if probs.features is not None:  # per option, the expected number of features at it
+        as_lists["feature_bits"] = {str(b): round(float(n), 2) for b, n in zip(choices.feature_bits, probs.features.sum(0))}
     return SupernetResult(lam, params, expected, derived, as_lists, time.perf_counter() - start)
 
 
-def run_dnas(cfg: Config, run_dir: str | Path, *, quiet: bool = False) -> None:
-    """One supernet per lambda, each derived architecture trained and recorded through the normal
-    trial path (trial ids dnas_000, dnas_001, ...). Run again on the same folder, it skips the
-    lambdas already recorded (resume)."""
+LAMBDA_PARAM = "dnas_lambda"  # the parameter of a dnas Ray trial
+
+
+def dnas_grid(cfg: Config) -> dict[str, list]:
+    """The Ray trials of a dnas search: one per lambda."""
+    return {LAMBDA_PARAM: list(cfg.search.dnas.lambdas)}
+
+
+def check_dnas(cfg: Config) -> None:
+    """Before any work: the cost can be normalised by the board, per-feature bits have unsigned inputs."""
+    from codesign.data import dataset_for
+    check_cost(cfg, cfg.resolve_board())
+    if cfg.search.dnas.feature_bits and dataset_for(cfg).signed_input:
+        raise ConfigError("search.dnas.feature_bits: per-feature bits are for unsigned inputs in [0, 1] "
+                          "(dataset scaling minmax)")
+
+
+def lambda_trial(cfg: Config, params: dict, *, trial_id: str, run_dir: str | Path, on_epoch=None):
+    """One Ray trial of a dnas search: the supernet for `params["dnas_lambda"]`, then its derived
+    architecture trained and scored by the normal trial (`evaluate_candidate`; reused when an earlier
+    lambda derived the same network). The record's parameters are the derived architecture's; the
+    lambda and what the supernet learned are in `user_attrs.dnas` and `trials/<id>/dnas.json`."""
     from codesign.data import dataset_for
     from codesign.trial import evaluate_candidate
-    run_dir = Path(run_dir)
+    run_dir, lam = Path(run_dir), float(params[LAMBDA_PARAM])
     data = dataset_for(cfg)
     board = cfg.resolve_board()
-    check_cost(cfg, board)
     choices = choices_for(cfg, data.n_features, data.n_classes)
     t0 = time.perf_counter()
     tables = [torch.from_numpy(t) for t in cost_tables(cfg, board, choices)]
     table_s = time.perf_counter() - t0
-    records = runfolder.read_records(run_dir)
-    for i, lam in enumerate(cfg.search.dnas.lambdas):
-        trial_id = f"dnas_{i:03d}"
-        if runfolder.finished_record(records, trial_id) is not None:
-            continue
-        result = search_supernet(cfg, data, choices, tables, lam, cfg.seed)
-        twin = runfolder.twin_record(records, trial_id, result.params)
-        if twin is not None:  # another lambda derived the same network: reuse, never retrain
-            record = runfolder.reuse_twin(run_dir, twin, trial_id)
-        else:
-            record = evaluate_candidate(cfg, result.params, trial_id=trial_id, run_dir=run_dir)
-        info = {"lambda": lam, "supernet_s": result.seconds, "cost_table_s": table_s,
-                "expected_cost": result.expected_cost, "derived_cost": result.derived_cost,
-                "probabilities": result.probabilities}
-        record = record.replace(user_attrs={**record.user_attrs, "dnas": info})
-        runfolder.write_text(run_dir, f"trials/{trial_id}/dnas.json", json.dumps(info, indent=1))
-        runfolder.append_record(run_dir, record)
-        records.append(record)
-        if not quiet:
-            acc = record.metrics.get("accuracy")
-            print(f"[dnas {i + 1}/{len(cfg.search.dnas.lambdas)}] lambda {lam:g}: {record.design_summary} "
-                  f"{record.status.value} acc {'-' if acc is None else f'{100 * acc:.1f}%'} "
-                  f"lut {record.metrics.get('lut', float('nan')):.0f} (supernet {result.seconds:.0f} s)",
-                  file=sys.stderr, flush=True)
+    result = search_supernet(cfg, data, choices, tables, lam, cfg.seed)
+    twin = runfolder.twin_record(runfolder.read_records(run_dir), trial_id, result.params)
+    if twin is not None:  # another lambda derived the same network: reuse, never retrain
+        record = runfolder.reuse_twin(run_dir, twin, trial_id)
+    else:
+        record = evaluate_candidate(cfg, result.params, trial_id=trial_id, run_dir=run_dir, on_epoch=on_epoch)
+    info = {"lambda": lam, "supernet_s": result.seconds, "cost_table_s": table_s,
+            "expected_cost": result.expected_cost, "derived_cost": result.derived_cost,
+            "probabilities": result.probabilities}
+    runfolder.write_text(run_dir, f"trials/{trial_id}/dnas.json", json.dumps(info, indent=1))
+    return record.replace(user_attrs={**record.user_attrs, "dnas": info})

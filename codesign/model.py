@@ -20,12 +20,30 @@ from flows.quantized_mlp import QuantizedDense, QuantizedMLP, Quantizer, RtlUnsu
 from hw_models.design import FLOAT_BITS
 
 
+class FeatureInputQuant(nn.Module):
+    """Each input feature in [0, 1] at its own fixed-point width b: round(x * 2**b) / 2**b, the code
+    clipped to [0, 2**b - 1] (what an unsigned b-bit port carries); 0 bits: the feature is dropped (0)."""
+
+    def __init__(self, feature_bits: tuple[int, ...]):
+        super().__init__()
+        bits = torch.tensor(feature_bits, dtype=torch.float32)
+        self.feature_bits = tuple(feature_bits)
+        self.register_buffer("steps", 2.0 ** bits)
+        self.register_buffer("max_code", 2.0 ** bits - 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.minimum(torch.round(x * self.steps).clamp_min(0), self.max_code) / self.steps
+
+
 class QuantNet(nn.Module):
     def __init__(self, spec: ModelSpec):
         super().__init__()
         self.spec = spec
         sc = spec.scaling
-        self.input_quant = input_quant(spec.input_bits, sc, spec.input_signed)
+        if spec.feature_bits and (spec.input_signed or spec.kind != "mlp"):
+            raise ValueError("per-feature input bits: only for MLPs on unsigned inputs in [0, 1]")
+        self.input_quant = (FeatureInputQuant(spec.feature_bits) if spec.feature_bits
+                            else input_quant(spec.input_bits, sc, spec.input_signed))
         self.image_shape = spec.image_shape
         blocks: list[nn.Module] = []
         if spec.kind == "cnn":
@@ -175,4 +193,6 @@ def quantized_mlp(model: nn.Module) -> QuantizedMLP:
         raise RtlUnsupported("the body is not a chain of QuantLinear layers")
     ends = starts[1:] + [len(body)]
     layers = tuple(_dense_layer(body[s], body[s + 1:e], n) for n, (s, e) in enumerate(zip(starts, ends)))
-    return QuantizedMLP(_quantizer(model.input_quant), _numpy_fn(model.input_quant), layers, _numpy_fn(model))
+    fb = getattr(model.spec, "feature_bits", ())  # a user network has one input width
+    in_quant = Quantizer(max(fb), 2.0 ** -max(fb), False) if fb else _quantizer(model.input_quant)
+    return QuantizedMLP(in_quant, _numpy_fn(model.input_quant), layers, _numpy_fn(model), feature_bits=fb or None)

@@ -50,6 +50,7 @@ class ModelSpec:
     folding: tuple[tuple[float, float], ...] | None = None  # per hw layer (pe_frac, simd_or_rf_frac) in [0, 1]
     scaling: str = "po2"  # quantizer scales: powers of two (fixed point) or free floats
     input_signed: bool = False  # a standardised data set: the input quantizer is signed
+    feature_bits: tuple[int, ...] | None = None  # per input feature its bits, 0 = dropped (input_bits: the widest)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -77,7 +78,7 @@ class ModelSpec:
         if self.folding is not None:
             layers = [_apply_fractions(layer, fr, style) for layer, fr in zip(layers, self.folding)]
         return Design(layers=tuple(layers), style=style, input_bits=self.input_bits, clock_mhz=clock_mhz,
-                      target_fps=self.target_fps, input_signed=self.input_signed)
+                      target_fps=self.target_fps, input_signed=self.input_signed, feature_bits=self.feature_bits or ())
 
     def summary(self) -> str:
         return design_summary(self.to_design("finn"))
@@ -163,9 +164,24 @@ def spec_from_params(params: dict, cfg: Config, *, n_features: int, image_shape,
     from optuna.trial import FixedTrial
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # FixedTrial warns when a value is not among the choices
-        return sample_spec(FixedTrial(params), cfg.space, cfg.folding, n_features=n_features,
+        spec = sample_spec(FixedTrial(params), cfg.space, cfg.folding, n_features=n_features,
                            image_shape=image_shape, n_classes=n_classes, input_signed=input_signed,
                            prune=cfg.training.prune)
+    if FEATURE_BITS_PARAM in params:  # learned by search.algorithm dnas (search.dnas.feature_bits)
+        return with_feature_bits(spec, params[FEATURE_BITS_PARAM])
+    return spec
+
+
+FEATURE_BITS_PARAM = "input_feature_bits"  # a trial parameter: "4,0,2,..." (per input feature, 0 = dropped)
+
+
+def with_feature_bits(spec: ModelSpec, text: str) -> ModelSpec:
+    """`spec` with per-feature input bits from their parameter text (the widest is its input_bits)."""
+    bits = tuple(int(b) for b in str(text).split(","))
+    if len(bits) != spec.n_features or not any(bits) or spec.kind != "mlp":
+        raise ValueError(f"{FEATURE_BITS_PARAM}: {len(bits)} values ({sum(1 for b in bits if b)} kept) for "
+                         f"an {spec.kind} of {spec.n_features} input features")
+    return replace(spec, feature_bits=bits, input_bits=max(bits))
 
 
 def grid_space(cfg: Config, *, image_shape) -> dict[str, list]:
@@ -184,4 +200,5 @@ def spec_from_mapping(data) -> ModelSpec:
     return ModelSpec(**{**data, "image_shape": tuple(image) if image else None,
                         "convs": tuple(ConvSpec(**c) for c in data["convs"]),
                         "dense": tuple(DenseSpec(**d) for d in data["dense"]),
-                        "folding": tuple(tuple(f) for f in folding) if folding else None})
+                        "folding": tuple(tuple(f) for f in folding) if folding else None,
+                        "feature_bits": tuple(data["feature_bits"]) if data.get("feature_bits") else None})

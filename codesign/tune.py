@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import shutil
 import sys
@@ -22,7 +23,7 @@ import pyarrow.fs as pafs
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 from codesign import runfolder
-from codesign.algorithms import ALGORITHMS, CHECKS
+from codesign.algorithms import ALGORITHMS, CHECKS, TRIAL_GRIDS
 from codesign.config import Config, ConfigError, dump_config
 from codesign.records import Status, TrialRecord
 from codesign.results import summarize
@@ -198,7 +199,7 @@ def progress_line(run_dir: Path, cfg: Config, elapsed_s: float, running: int, do
     board = cfg.resolve_board()
     hv = front_hypervolume(front, cfg, cfg.clock(board))
     best = max((r.accuracy for r in records if r.status is Status.OK), default=None)
-    done, total = len(records), cfg.search.num_samples
+    done, total = len(records), expected_trials(cfg)
     done_now = done - done_before
     eta = elapsed_s / done_now * max(total - done, 0) if done_now > 0 else float("nan")
     return (f"[{done}/{total}] ok {counts['ok']} infeasible {counts['infeasible']} failed {counts['failed']} "
@@ -236,6 +237,35 @@ def _trainable(params: dict, *, cfg_json: str, run_dir: str) -> None:
     record = record.replace(node_id=ray.get_runtime_context().get_node_id())  # which Ray node ran it
     runfolder.write_result(runfolder.trial_dir(run_dir, trial_id), record)  # before Ray hears of it
     tune.report(_final_result(record))
+
+
+def _grid_trainable(params: dict, *, cfg_json: str, run_dir: str) -> None:
+    """One trial of a fixed grid (codesign/algorithms.py TRIAL_GRIDS, e.g. one dnas lambda)."""
+    from codesign.config import Config
+
+    cfg = Config.model_validate_json(cfg_json)
+    trial_id = tune.get_context().get_trial_id()
+    finished = runfolder.finished_record(runfolder.read_records(run_dir), trial_id)
+    if finished is not None:  # re-run after a resume, but it had finished: never run it twice
+        tune.report(_final_result(finished, replayed=True))
+        return
+
+    def on_epoch(epoch: int, loss: float, val_acc: float) -> None:
+        tune.report({"epoch": epoch, "loss": loss, "val_accuracy": val_acc, "final": False})
+
+    _, run_one = TRIAL_GRIDS[cfg.search.algorithm]
+    record = run_one(cfg, params, trial_id=trial_id, run_dir=run_dir, on_epoch=on_epoch)
+    record = record.replace(node_id=ray.get_runtime_context().get_node_id())
+    runfolder.write_result(runfolder.trial_dir(run_dir, trial_id), record)
+    tune.report(_final_result(record))
+
+
+def expected_trials(cfg: Config) -> int:
+    """How many trials the search runs: a grid's size, else search.num_samples."""
+    if cfg.search.algorithm in TRIAL_GRIDS:
+        grid = TRIAL_GRIDS[cfg.search.algorithm][0](cfg)
+        return math.prod(len(v) for v in grid.values())
+    return cfg.search.num_samples
 
 
 def _final_result(record: TrialRecord, replayed: bool = False) -> dict:
@@ -302,6 +332,18 @@ def run_search(cfg: Config, *, address: str | None = None, output_dir: str | Non
     runfolder.write_text(run_dir, "config.yaml", dump_config(cfg))
     if cfg.search.algorithm in ALGORITHMS:  # drives its own trials (codesign/algorithms.py), no Ray Tune loop
         return run_dir, _run_algorithm(cfg, run_dir, quiet)
+    if cfg.search.algorithm in TRIAL_GRIDS:  # a fixed grid, each point one Ray trial
+        grid = TRIAL_GRIDS[cfg.search.algorithm][0](cfg)
+        _init_ray(address, quiet)
+        tuner = tune.Tuner(
+            _make_trainable(cfg, run_dir), param_space={k: tune.grid_search(v) for k, v in grid.items()},
+            tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=cfg.search.max_concurrent,
+                                        reuse_actors=True),
+            run_config=tune.RunConfig(name=RAY_EXPERIMENT, storage_path=str(run_dir), storage_filesystem=run_storage(),
+                                      callbacks=_callbacks(run_dir, cfg, quiet), verbose=0,
+                                      failure_config=tune.FailureConfig(max_failures=0)))
+        with active_run(run_dir):
+            return _fit(tuner, cfg, run_dir)
     objectives = cfg.search.objectives
     study = StudyInfo(name=run_dir.name, storage=cfg.search.storage)
     searcher = ConstrainedOptunaSearch(
@@ -492,8 +534,9 @@ def _callbacks(run_dir: Path, cfg: Config, quiet: bool) -> list:
 
 
 def _make_trainable(cfg: Config, run_dir: Path):
+    trainable = _grid_trainable if cfg.search.algorithm in TRIAL_GRIDS else _trainable
     return tune.with_resources(
-        tune.with_parameters(_trainable, cfg_json=cfg.model_dump_json(), run_dir=str(run_dir)), {"cpu": 1})
+        tune.with_parameters(trainable, cfg_json=cfg.model_dump_json(), run_dir=str(run_dir)), {"cpu": 1})
 
 
 def _init_ray(address: str | None, quiet: bool) -> None:
@@ -529,7 +572,7 @@ def _fit(tuner, cfg: Config, run_dir: Path, *, resumed: bool = False):
         raise
     finally:
         ray_log.removeFilter(hide)
-    if status == "complete" and len(runfolder.read_records(run_dir)) < cfg.search.num_samples:
+    if status == "complete" and len(runfolder.read_records(run_dir)) < expected_trials(cfg):
         status = "interrupted"  # Ray's own SIGINT handler returns normally with trials left to run
     return run_dir, _summarize(run_dir, cfg, status, started, resumed)
 
@@ -552,7 +595,8 @@ def _run_algorithm(cfg: Config, run_dir: Path, quiet: bool, resumed: bool = Fals
 def _summarize(run_dir: Path, cfg: Config, status: str, started: float, resumed: bool) -> dict:
     study = StudyInfo.read(run_dir)
     extra = {"status": status, "elapsed_s": time.time() - started, "resumed": resumed,
-             "algorithm": cfg.search.algorithm, "study": study.as_dict() if study else None}
+             "algorithm": cfg.search.algorithm, "study": study.as_dict() if study else None,
+             "expected_trials": expected_trials(cfg)}
     if status != "complete":
         extra["resume_command"] = runfolder.resume_command(run_dir)
     return summarize(run_dir, cfg, extra=extra)

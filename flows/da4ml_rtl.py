@@ -4,7 +4,9 @@ What the generated design computes (units: integer codes; a code times its power
 the real value the model computes):
 
 * input: the unsigned `input_bits`-bit codes of the model's input quantizer (computed on the host, as
-  FINN does; `input_codes`), one port per feature;
+  FINN does; `input_codes`), one port per feature; with per-feature bits (`QuantizedMLP.feature_bits`)
+  each port is as wide as its feature (a dropped feature's port has no bits), and the design shifts
+  each code up to the widest feature's scale (wiring, no logic);
 * each linear layer: the exact integer accumulator `acc = codes @ W_int` (da4ml's adder graphs);
 * each activation (e.g. BatchNorm + quantized activation): a monotone step function acc -> output
   code. Its thresholds are found by bisection through the model's own activation function (float32
@@ -143,8 +145,20 @@ def input_codes(net: QuantizedMLP, x: np.ndarray) -> np.ndarray:
     """The integer codes the input quantizer makes of `x` (the RTL's input), shape (n, features)."""
     q = input_quantizer(net)
     real = net.quantize_input(np.asarray(x, dtype=np.float32))
-    codes = real.reshape(len(x), -1) / 2.0 ** q.exponent
+    exponent = q.exponent if net.feature_bits is None else -np.asarray(net.feature_bits, dtype=np.float64)
+    codes = real.reshape(len(x), -1) / 2.0 ** exponent
     return np.rint(codes).astype(np.int64)
+
+
+def _feature_shifts(net: QuantizedMLP, q_in: Po2Quant) -> np.ndarray | None:
+    """Per feature, the left shift that puts its code at the common input scale 2**q_in.exponent."""
+    if net.feature_bits is None:
+        return None
+    bits = np.asarray(net.feature_bits, dtype=np.int64)
+    if len(bits) != net.n_features or q_in.exponent != -int(bits.max()):
+        raise RtlUnsupported(f"feature_bits: {len(bits)} values for {net.n_features} features, or the input "
+                             f"quantizer's scale is not 2**-{int(bits.max())}")
+    return -q_in.exponent - bits
 
 
 def _acc_range(w: np.ndarray, in_lo: np.ndarray, in_hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -242,6 +256,9 @@ def plan_mlp(net: QuantizedMLP) -> tuple[Po2Quant, list[LayerPlan]]:
     q_in = input_quantizer(net)
     lo = np.zeros(net.n_features, dtype=np.int64)
     hi = np.full(net.n_features, 2 ** q_in.bits - 1, dtype=np.int64)
+    shifts = _feature_shifts(net, q_in)
+    if shifts is not None:
+        hi = (2 ** np.asarray(net.feature_bits, dtype=np.int64) - 1) << shifts
     exponent, plans = q_in.exponent, []
     for n, block in enumerate(_dense_blocks(net)):
         plan = _plan_layer(block, exponent, lo, hi, n)
@@ -311,12 +328,18 @@ def _requant_summary(plan: LayerPlan) -> Requant:
     return Requant(kind, len(kinds), shift, "; ".join(parts), corrections)
 
 
-def trace_mlp(q_in: Po2Quant, plans: Sequence[LayerPlan], *, hard_dc: int = 2):
-    """(inputs, outputs) FixedVariableArrays of the integer MLP: input codes in, codes/scores out."""
+def trace_mlp(q_in: Po2Quant, plans: Sequence[LayerPlan], *, hard_dc: int = 2,
+              feature_bits: Sequence[int] | None = None):
+    """(inputs, outputs) FixedVariableArrays of the integer MLP: input codes in, codes/scores out
+    (`feature_bits`: per input its port width, 0 = no port bits, codes shifted to the widest's scale)."""
     from da4ml.trace import FixedVariableArray, FixedVariableArrayInput
     from da4ml.trace.ops import quantize
     inp = FixedVariableArrayInput(plans[0].weights.shape[0], solver_options={"hard_dc": hard_dc})
-    x = quantize(inp, 0, q_in.bits, 0)
+    if feature_bits is None:
+        x = quantize(inp, 0, q_in.bits, 0)
+    else:
+        bits = np.asarray(feature_bits, dtype=np.int64)
+        x = quantize(inp, 0, bits, 0) * 2.0 ** (q_in.bits - bits)
     for plan in plans:
         acc = x @ plan.weights.astype(np.float64)
         if plan.channels is None:
@@ -339,7 +362,7 @@ def mlp_to_verilog(net: QuantizedMLP, out_dir: str | Path, *, latency_cutoff: fl
     from da4ml.trace import comb_trace
     t0 = time.perf_counter()
     q_in, plans = plan_mlp(net)
-    inp, out = trace_mlp(q_in, plans, hard_dc=hard_dc)
+    inp, out = trace_mlp(q_in, plans, hard_dc=hard_dc, feature_bits=net.feature_bits)
     comb = comb_trace(inp, out)
     out_dir = Path(out_dir)
     if (out_dir / "src").exists():

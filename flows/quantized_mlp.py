@@ -53,6 +53,9 @@ class QuantizedMLP:
     quantize_input: NumpyFn  # float32 (n, features) -> float64 real values of the input quantizer's output
     layers: tuple[QuantizedDense, ...]
     forward: NumpyFn  # float32 (n, features) -> float64 (n, outputs): the model's output
+    # per input its bits (0: dropped), each feature's real value a multiple of 2**-bits; None: every
+    # input is `input_quant` (then `input_quant` has the widest bits and scale 2**-widest)
+    feature_bits: tuple[int, ...] | None = None
 
     @property
     def n_features(self) -> int:

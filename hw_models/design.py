@@ -4,7 +4,9 @@ A `Design` is what `codesign estimate DESIGN.yaml` reads and what every resource
 layers are kinds of `hw_models.layers` in topological order. A chain needs nothing more; a graph (a
 residual block, a concatenation) gives a layer its producers in `inputs` (indices, -1 = the graph
 input; in the contract, layer names or indices). A layer's input bits are its producers' output bits
-(the widest, for a merge; the first layer's: `input_bits`).
+(the widest, for a merge; the first layer's: `input_bits`). With per-feature input bits
+(`feature_bits`, contract key `input_feature_bits`, 0 = a dropped feature), the layers reading the
+graph input are narrowed to what the hardware builds (`Design.with_narrowed_inputs`).
 """
 from __future__ import annotations
 
@@ -35,6 +37,8 @@ class Design:
     mem_mode: str = "internal_decoupled"  # finn style only (MEM_MODES)
     shell: str = "none"  # "pynq": add the PS7 + AXI/DMA shell of a PYNQ overlay (whole-design figures)
     strategy: str = "latency"  # hls4ml style only (STRATEGIES): "resource" keeps RF > 1 weights in a ROM
+    # per graph-input feature its bits, 0 = dropped (() = every feature at input_bits, the widest of them)
+    feature_bits: tuple[int, ...] = ()
 
     @property
     def is_chain(self) -> bool:
@@ -74,6 +78,15 @@ class Design:
             out_signed.append(out == 1 or out >= FLOAT_BITS or (signed and layer.keeps_sign))
         return result
 
+    def with_narrowed_inputs(self) -> "Design":
+        """With per-feature input bits: the layers reading the graph input as the hardware builds them
+        (`Layer.read_features`: no multipliers for a dropped feature, each as wide as its input)."""
+        if not self.feature_bits:
+            return self
+        readers = self.consumers().get(GRAPH_INPUT, [])
+        return self.with_layers(layer.read_features(self.feature_bits) if i in readers else layer
+                                for i, layer in enumerate(self.layers))
+
     def with_layers(self, layers) -> "Design":
         return replace(self, layers=tuple(layers))
 
@@ -90,11 +103,32 @@ class Design:
 
 
 _DESIGN_KEYS = {"board", "style", "clock_mhz", "input_bits", "input_signed", "layers", "target_fps", "ram_style",
-                "name", "mem_mode", "shell", "strategy"}
+                "name", "mem_mode", "shell", "strategy", "input_feature_bits"}
+
+
+def check_feature_bits(design: Design) -> None:
+    """DesignError unless per-feature input bits are fixed-point widths or 0, keep a feature, and the
+    widest is `input_bits`."""
+    fb = design.feature_bits
+    if not fb:
+        return
+    bad = [b for b in fb if isinstance(b, bool) or not isinstance(b, int) or (b and b not in ALLOWED_BITS)
+           or b >= FLOAT_BITS]
+    if bad:
+        raise DesignError(f"input_feature_bits: {sorted(set(map(repr, bad)))} are not fixed-point bit-widths; valid: 0 "
+                          f"(feature dropped) or {[b for b in ALLOWED_BITS if b < FLOAT_BITS]}")
+    if not any(fb):
+        raise DesignError("input_feature_bits: every feature is dropped")
+    if design.input_signed:
+        raise DesignError("input_feature_bits: per-feature bits are for unsigned inputs in [0, 1]")
+    if max(fb) != design.input_bits:
+        raise DesignError(f"input_feature_bits: the widest feature has {max(fb)} bits but input_bits is "
+                          f"{design.input_bits}")
 
 
 def check_graph(design: Design) -> None:
     """DesignError unless every layer reads earlier layers (or the input) and has as many inputs as its kind takes."""
+    check_feature_bits(design)
     if design.is_chain:
         return
     if len(design.inputs) != len(design.layers):
@@ -217,16 +251,21 @@ def design_from_mapping(data, *, board: str | None = None) -> tuple[Design, str 
     if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float)) or fps <= 0):
         raise DesignError(f"target_fps: expected a positive number, got {fps!r}")
     layers = tuple(layer_from_mapping(f"layers[{i}]", layer) for i, layer in enumerate(layers_data))
+    feature_bits = data.get("input_feature_bits", [])
+    if not isinstance(feature_bits, list):
+        raise DesignError(f"input_feature_bits: expected a list of bits per input feature, got {feature_bits!r}")
     design = Design(
         layers=layers, inputs=_inputs_from_mapping(layers_data),
         style=style,
-        input_bits=parse_bits("input_bits", data.get("input_bits", 8)),
+        input_bits=parse_bits("input_bits", data.get("input_bits", max(feature_bits, default=8))),
+        feature_bits=tuple(feature_bits),
         clock_mhz=float(clock) if clock is not None else None,
         target_fps=float(fps) if fps is not None else None,
         ram_style=ram_style, input_signed=_bool("input_signed", data.get("input_signed", False)),
         mem_mode=mem_mode, shell=shell, strategy=strategy,
     )
     check_graph(design)
+    design.with_narrowed_inputs()  # raises for per-feature bits the layers reading the input cannot take
     check_folding(design)
     board_name = data.get("board", board)
     if board is not None:
@@ -238,6 +277,7 @@ def design_to_mapping(design: Design) -> dict:
     """The design in the estimator contract (the inverse of `design_from_mapping`)."""
     out = {"style": design.style, "input_bits": design.input_bits, "ram_style": design.ram_style,
            **({"input_signed": True} if design.input_signed else {}),
+           **({"input_feature_bits": list(design.feature_bits)} if design.feature_bits else {}),
            "layers": [layer.to_mapping() for layer in design.layers]}
     if not design.is_chain:
         for mapping, producers in zip(out["layers"], design.inputs):
@@ -288,6 +328,6 @@ def design_summary(design: Design) -> str:
 
 __all__ = ["ALLOWED_BITS", "FLOAT_BITS", "MEM_MODES", "RAM_STYLES", "SHELLS", "STYLES", "AddLayer", "AvgPoolLayer", "ConcatLayer",
            "ConvLayer", "DenseLayer", "DepthwiseConvLayer", "Design", "DesignError", "DuplicateLayer",
-           "GRAPH_INPUT", "GlobalAvgPoolLayer", "LAYER_KINDS", "Layer", "MaxPoolLayer", "check_folding", "check_graph",
+           "GRAPH_INPUT", "GlobalAvgPoolLayer", "LAYER_KINDS", "Layer", "MaxPoolLayer", "check_feature_bits", "check_folding", "check_graph",
            "design_from_mapping", "design_summary", "design_to_mapping", "divisors", "shape_warnings",
            "valid_reuse_factor", "valid_reuse_factors"]

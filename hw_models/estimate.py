@@ -236,6 +236,7 @@ def folded_design(design: Design, board: Board, coefficients: str | Coefficients
     coeffs = coefficients if isinstance(coefficients, Coefficients) else load_coefficients(coefficients)
     check_graph(design)
     check_folding(design)
+    design = design.with_narrowed_inputs()
     return folding.derive_folding(with_duplicates(design), design.clock_mhz or board.clock_mhz, coeffs)
 
 

@@ -60,7 +60,9 @@ def dense_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, r
         # multiplies by constant weights built from LUTs: (multiplies x input bits), one term per weight
         # width, since what a constant multiplier costs depends on the weight width (bipolar: add/sub)
         density = weight_density(layer, reuse_factor, rules)
-        macs = {} if use_dsp else {f"mac_w{w}": a * mults * density}
+        # inputs of different widths (per-feature input bits): a multiplier per input, as wide as its input
+        mean_a = layer.in_bits_total / layer.mw if getattr(layer, "in_bits_total", None) else a
+        macs = {} if use_dsp else {f"mac_w{w}": mean_a * mults * density}
         requant = layer.mh * min(2 ** layer.act_bits - 1, 3 * acc) if layer.act_bits < FLOAT_BITS else 0
         # LUT multipliers scale with the CSD digits instead, which count a zero weight as no digits
         adders = acc * dsp_mults if use_dsp else acc * mults * density

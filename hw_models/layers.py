@@ -14,7 +14,7 @@ Adding a kind: a class here with `kind`, `CONTRACT` and the methods of `Layer`, 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from hw_models import finn, hls4ml
@@ -55,6 +55,11 @@ class Layer:
 
     def out_bits(self, in_bits: int) -> int:
         return self.act_bits
+
+    def read_features(self, feature_bits: tuple[int, ...]) -> "Layer":
+        """This layer reading the graph input at per-feature bits (0: the feature is dropped)."""
+        raise DesignError(f"input_feature_bits: a {self.kind} layer reads the graph input; only dense layers "
+                          "take per-feature input bits")
 
     def fill_pixels(self) -> int:
         """Input pixels this layer reads before its first output (for the skip FIFOs of merges)."""
@@ -186,15 +191,28 @@ class DenseLayer(_Matrix):
     reuse_factor: int | None = None
     csd_digits: float | None = None  # trained weights: mean non-zero CSD digits per weight (None: typical)
     zero_fraction: float | None = None  # pruned weights: the fraction that is zero (contract key `zeros`)
+    in_bits_total: int | None = None  # inputs of different widths (read_features): their summed bits
 
     kind: ClassVar[str] = "dense"
-    CONTRACT: ClassVar = _weighted_contract(**{"in": ("in_features", "int", True), "out": ("out_features", "int", True)})
+    CONTRACT: ClassVar = _weighted_contract(**{"in": ("in_features", "int", True), "out": ("out_features", "int", True),
+                                               "in_bits_total": ("in_bits_total", "int", False)})
 
     mw = property(lambda self: self.in_features)
     mh = property(lambda self: self.out_features)
     simd_limit = property(lambda self: self.in_features)
     in_shape = property(lambda self: (self.in_features,))
     out_shape = property(lambda self: (self.out_features,))
+
+    def read_features(self, feature_bits):
+        """The dense layer the hardware builds: dropped features have no multipliers (`in` = the kept
+        ones) and `in_bits_total` sums the kept features' bits. A layer already narrowed stays as it is."""
+        if self.in_bits_total is not None:
+            return self
+        if len(feature_bits) != self.in_features:
+            raise DesignError(f"input_feature_bits: {len(feature_bits)} values for a dense layer of "
+                              f"{self.in_features} inputs")
+        kept = [b for b in feature_bits if b]
+        return replace(self, in_features=len(kept), in_bits_total=sum(kept))
 
     def finn_cycles(self, pe, simd):
         return finn.mvau_cycles(self, pe, simd)

