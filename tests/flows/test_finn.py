@@ -80,3 +80,56 @@ def test_finn_build_dir_is_private_and_removed(monkeypatch):
         assert os.environ["FINN_BUILD_DIR"] == str(tmp) and tmp.is_dir()
         assert not os.path.exists(os.environ["FINN_SETTINGS"])
     assert os.environ["FINN_BUILD_DIR"] == "/somewhere/else" and not tmp.exists()
+
+
+# --- user networks: each kind FINN maps, end to end on a tiny trained network
+
+def _user_net(kind, data):
+    from codesign.net import Add, AvgPool, Conv1d, Conv2d, Dense, DepthwiseConv2d, GlobalAvgPool, Input, MaxPool, NetSpec
+    x = Input(data)
+    if kind == "gap":
+        x = GlobalAvgPool()(Conv2d(4, 3, weight_bits=2, act_bits=2)(x))
+    elif kind == "dw":
+        x = DepthwiseConv2d(3, weight_bits=2, act_bits=2)(Conv2d(4, 3, weight_bits=2, act_bits=2)(x))
+    elif kind == "res":
+        x = Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(x)
+        y = Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(x)
+        x = MaxPool(2)(Add(act_bits=2)(x, y))
+    elif kind == "conv1d":
+        x = MaxPool(2)(Conv1d(4, 5, weight_bits=2, act_bits=2)(x))
+    elif kind == "avg":
+        x = AvgPool(2)(Conv2d(4, 3, weight_bits=2, act_bits=2)(x))
+    return NetSpec.from_output(Dense(data.n_classes, weight_bits=2)(x), data, target_fps=1e5)
+
+
+def _user_estimate(kind, data, tmp_path):
+    from codesign.config import TrainingConfig
+    from codesign.model import build_model
+    from codesign.train import train
+    from flows.qonnx import export_qonnx_file
+    spec = _user_net(kind, data)
+    model = build_model(spec, seed=0)
+    train(model, data, TrainingConfig(epochs=1, patience=1), seed=0)
+    onnx, _ = export_qonnx_file(model.eval(), tmp_path / f"{kind}.onnx")
+    design = folded_design(spec.to_design("finn"), BOARD)
+    return finn_estimate(onnx, design, BOARD), design
+
+
+def _positive_luts(est, unestimated=()):
+    """Every node finn-plus has a LUT estimator for reports LUTs; the others are named in the notes."""
+    assert {l.kind for l in est.per_layer if l.detail.get("no_estimate")} == set(unestimated)
+    assert all(l.resources.lut > 0 for l in est.per_layer if not l.detail.get("no_estimate")), \
+        [(l.kind, l.resources.lut) for l in est.per_layer]
+    if unestimated:
+        assert any(all(k in n for k in unestimated) for n in est.notes)
+
+
+def test_global_average_pool_maps_to_globalaccpool_with_our_pe(digits, tmp_path):
+    est, design = _user_estimate("gap", digits, tmp_path)
+    assert [l.kind for l in est.per_layer] == ["ConvolutionInputGenerator_rtl", "MVAU_hls", "GlobalAccPool_hls",
+                                               "MVAU_hls", "LabelSelect_hls"]
+    _positive_luts(est, unestimated=("GlobalAccPool_hls", "LabelSelect_hls"))
+    gap = next(l for l in design.layers if l.kind == "globalavgpool")
+    assert est.per_layer[2].folding == {"pe": gap.pe}
+    # FINN's GlobalAccPool: H*W*C/PE cycles plus C/PE to emit the sums (ours: the first term)
+    assert est.per_layer[2].cycles == gap.finn_cycles(gap.pe, None) + gap.channels // gap.pe
