@@ -63,6 +63,18 @@ def drop_identity_reshapes(model):
     return model
 
 
+def signals_to_images(model):
+    """1-D signals (N, C, L) as FINN takes them: qonnx' Change3DTo4DTensors makes every 3-D tensor an
+    (N, C, L, 1) image and every 1-D conv / pool a (K, 1) one (FINN's 1-D flows do the same)."""
+    from qonnx.transformation.change_3d_tensors_to_4d import Change3DTo4DTensors, _find_invalid_nodes
+    from qonnx.transformation.infer_shapes import InferShapes
+    invalid = sorted(set(_find_invalid_nodes(model)))
+    if invalid:
+        raise FinnError(f"FINN cannot map this 1-D network: qonnx' Change3DTo4DTensors (the only way into FINN "
+                        f"for (N, C, L) tensors) does not take {', '.join(invalid)} nodes")
+    return model.transform(Change3DTo4DTensors()).transform(InferShapes())
+
+
 def input_quant_to_host(model):
     """Move the input quantizer to the host, as FINN deployments do: the accelerator receives the
     integers round(x / s) (UINTb/INTb) and the graph starts with a Mul by s, which streamlining
@@ -104,6 +116,7 @@ def to_hw_dataflow(onnx_path: str | Path, fpga_part: str, build_dir: Path):
     from finn.transformation.fpgadataflow.convert_to_hw.quantized_matrix_vector_activation import (
         InferQuantizedMatrixVectorActivation)
     from finn.transformation.fpgadataflow.convert_to_hw.thresholding import InferThresholdingLayer
+    from finn.transformation.fpgadataflow.convert_to_hw.vector_vector_activation import InferVectorVectorActivation
     from finn.transformation.fpgadataflow.create_dataflow_partition import CreateDataflowPartition
     from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
     from finn.transformation.fpgadataflow.minimize_weight_bit_width import MinimizeWeightBitWidth
@@ -129,6 +142,8 @@ def to_hw_dataflow(onnx_path: str | Path, fpga_part: str, build_dir: Path):
     tidy = [InferShapes(), FoldConstants(), GiveUniqueNodeNames(), GiveReadableTensorNames(), InferDataTypes(),
             RemoveStaticGraphInputs()]
     model = _transform_all(model, tidy)
+    if len(model.get_tensor_shape(model.graph.input[0].name)) == 3:
+        model = signals_to_images(model)
     model = _transform_all(model, [InsertTopK(k=1), InferShapes(), InferDataTypes(),
                                    absorb.AbsorbScalarBiasIntoMultiThreshold(), Streamline()])
     if model.get_nodes_by_op_type("Conv"):
@@ -143,7 +158,8 @@ def to_hw_dataflow(onnx_path: str | Path, fpga_part: str, build_dir: Path):
     model = _transform_all(model, [ConvertBipolarMatMulToXnorPopcount(), Streamline(),
                                    absorb.AbsorbScalarMulAddIntoTopK(), InferDataLayouts()])
     model = drop_identity_reshapes(model)
-    model = _transform_all(model, [InferBinaryMatrixVectorActivation(), InferQuantizedMatrixVectorActivation(),
+    model = _transform_all(model, [InferBinaryMatrixVectorActivation(), InferVectorVectorActivation(),
+                                   InferQuantizedMatrixVectorActivation(),
                                    InferLabelSelectLayer(), InferThresholdingLayer(), InferPool(), InferConvInpGen(),
                                    RemoveCNVtoFCFlatten(), absorb.AbsorbConsecutiveTransposes(),
                                    GiveUniqueNodeNames(), InferDataTypes(), InferShapes()])

@@ -133,3 +133,32 @@ def test_global_average_pool_maps_to_globalaccpool_with_our_pe(digits, tmp_path)
     assert est.per_layer[2].folding == {"pe": gap.pe}
     # FINN's GlobalAccPool: H*W*C/PE cycles plus C/PE to emit the sums (ours: the first term)
     assert est.per_layer[2].cycles == gap.finn_cycles(gap.pe, None) + gap.channels // gap.pe
+
+
+def test_conv1d_maps_as_a_one_pixel_wide_image(digits, tmp_path):
+    from dataclasses import replace
+    signals = replace(digits, image_shape=None, shape=(1, 64))  # the digits as 1-D signals (mnist1d: 30 s to make)
+    est, design = _user_estimate("conv1d", signals, tmp_path)
+    assert [l.kind for l in est.per_layer] == ["ConvolutionInputGenerator_rtl", "MVAU_hls",
+                                               "ConvolutionInputGenerator_rtl", "Pool_hls", "MVAU_hls",
+                                               "LabelSelect_hls"]
+    _positive_luts(est, unestimated=("Pool_hls", "LabelSelect_hls"))
+    conv, pool, dense = design.layers
+    assert est.per_layer[1].folding == {"pe": conv.pe, "simd": conv.simd}
+    assert est.per_layer[3].folding == {"pe": pool.pe} and est.per_layer[2].folding == {"simd": pool.pe}
+    # the MVAUs' cycles are our analytic model's (a 1xK conv on a 1xL signal, FINN's Kx1 on Lx1)
+    assert est.per_layer[1].cycles == conv.finn_cycles(conv.pe, conv.simd) or \
+        est.per_layer[0].cycles == conv.finn_cycles(conv.pe, conv.simd)
+    assert est.per_layer[4].cycles == dense.finn_cycles(dense.pe, dense.simd)
+
+
+def test_depthwise_conv_maps_to_vvau_with_our_pe_and_simd(digits, tmp_path):
+    est, design = _user_estimate("dw", digits, tmp_path)
+    assert [l.kind for l in est.per_layer] == ["ConvolutionInputGenerator_rtl", "MVAU_hls",
+                                               "ConvolutionInputGenerator_rtl", "VVAU_hls", "MVAU_hls",
+                                               "LabelSelect_hls"]
+    _positive_luts(est, unestimated=("LabelSelect_hls",))
+    dw = design.layers[1]
+    assert est.per_layer[3].folding == {"pe": dw.pe, "simd": dw.simd}
+    assert est.per_layer[2].folding == {"simd": dw.pe}
+    assert est.per_layer[3].cycles == (dw.channels // dw.pe) * (dw.mw // dw.simd) * dw.input_vectors
