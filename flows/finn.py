@@ -63,6 +63,11 @@ def drop_identity_reshapes(model):
     return model
 
 
+def _joins(model, node) -> bool:
+    """A node adding two computed streams (a residual add), not a constant."""
+    return all(model.get_initializer(name) is None for name in node.input[:2])
+
+
 def signals_to_images(model):
     """1-D signals (N, C, L) as FINN takes them: qonnx' Change3DTo4DTensors makes every 3-D tensor an
     (N, C, L, 1) image and every 1-D conv / pool a (K, 1) one (FINN's 1-D flows do the same)."""
@@ -110,6 +115,9 @@ def to_hw_dataflow(onnx_path: str | Path, fpga_part: str, build_dir: Path):
     from finn.transformation.fpgadataflow.convert_to_hw.binary_matrix_vector_activation import (
         InferBinaryMatrixVectorActivation)
     from finn.transformation.fpgadataflow.convert_to_hw.conv_inp_gen import InferConvInpGen
+    from finn.transformation.fpgadataflow.convert_to_hw.duplicate_streams import InferDuplicateStreamsLayer
+    from finn.transformation.fpgadataflow.convert_to_hw.elementwise_binary_operation import (
+        InferElementwiseBinaryOperation)
     from finn.transformation.fpgadataflow.convert_to_hw.global_acc_pool import InferGlobalAccPoolLayer
     from finn.transformation.fpgadataflow.convert_to_hw.label_select import InferLabelSelectLayer
     from finn.transformation.fpgadataflow.convert_to_hw.pool import InferPool
@@ -157,11 +165,19 @@ def to_hw_dataflow(onnx_path: str | Path, fpga_part: str, build_dir: Path):
                                        reorder.MoveScalarLinearPastInvariants()])
     model = _transform_all(model, [ConvertBipolarMatMulToXnorPopcount(), Streamline(),
                                    absorb.AbsorbScalarMulAddIntoTopK(), InferDataLayouts()])
+    if any(n.op_type == "Add" and _joins(model, n) for n in model.graph.node):
+        # a residual add between NHWC streams: the layout transposes around the fork and the join cancel
+        model = _transform_all(model, [reorder.MoveTransposePastFork(), absorb.AbsorbConsecutiveTransposes(),
+                                       reorder.MoveTransposePastJoinAdd(), absorb.AbsorbConsecutiveTransposes(),
+                                       absorb.AbsorbTransposeIntoMultiThreshold(), InferDataLayouts(),
+                                       InferShapes(), InferDataTypes()])
     model = drop_identity_reshapes(model)
     model = _transform_all(model, [InferBinaryMatrixVectorActivation(), InferVectorVectorActivation(),
                                    InferQuantizedMatrixVectorActivation(),
                                    InferLabelSelectLayer(), InferThresholdingLayer(), InferPool(), InferConvInpGen(),
+                                   InferElementwiseBinaryOperation(lambda m, n: n.op_type == "Add" and _joins(m, n)),
                                    RemoveCNVtoFCFlatten(), absorb.AbsorbConsecutiveTransposes(),
+                                   InferDuplicateStreamsLayer(),
                                    GiveUniqueNodeNames(), InferDataTypes(), InferShapes()])
     hw_domain = "finn.custom_op.fpgadataflow"
     ops = [n.op_type for n in model.graph.node]
@@ -291,6 +307,16 @@ def apply_folding(dataflow, design: Design) -> dict[str, dict]:
     return folding
 
 
+def _lut_estimated(inst, base) -> bool:
+    """Whether finn-plus estimates this node's logic: not when its class keeps HWCustomOp's `return 0`,
+    nor for an elementwise op of two streams (finn-plus counts only the LUTs of constant operands)."""
+    if type(inst).lut_estimation is base.lut_estimation:
+        return False
+    if "lhs_style" in inst.get_nodeattr_types():
+        return "const" in (inst.get_nodeattr("lhs_style"), inst.get_nodeattr("rhs_style"))
+    return True
+
+
 def finn_estimate(onnx_path: str | Path, design: Design, board: Board, clock_mhz: float | None = None) -> ResourceEstimate:
     """finn-plus' own estimate of the exported network with our folding, as a `ResourceEstimate`."""
     from finn.analysis.fpgadataflow.exp_cycles_per_layer import exp_cycles_per_layer
@@ -311,7 +337,7 @@ def finn_estimate(onnx_path: str | Path, design: Design, board: Board, clock_mhz
     from qonnx.custom_op.registry import getCustomOp
     per_layer, unestimated = [], []
     for idx, node in enumerate(dataflow.graph.node):
-        if type(getCustomOp(node)).lut_estimation is HWCustomOp.lut_estimation:
+        if not _lut_estimated(getCustomOp(node), HWCustomOp):
             unestimated.append(node.op_type)
         r = resources.get(node.name, {})
         res = Resources(lut=float(r.get("LUT", 0)), ff=0.0, bram18=float(r.get("BRAM_18K", 0)),

@@ -119,7 +119,7 @@ def _positive_luts(est, unestimated=()):
     """Every node finn-plus has a LUT estimator for reports LUTs; the others are named in the notes."""
     assert {l.kind for l in est.per_layer if l.detail.get("no_estimate")} == set(unestimated)
     assert all(l.resources.lut > 0 for l in est.per_layer if not l.detail.get("no_estimate")), \
-        [(l.kind, l.resources.lut) for l in est.per_layer]
+        [(l.kind, l.resources.lut, l.detail) for l in est.per_layer]
     if unestimated:
         assert any(all(k in n for k in unestimated) for n in est.notes)
 
@@ -162,3 +162,33 @@ def test_depthwise_conv_maps_to_vvau_with_our_pe_and_simd(digits, tmp_path):
     assert est.per_layer[3].folding == {"pe": dw.pe, "simd": dw.simd}
     assert est.per_layer[2].folding == {"simd": dw.pe}
     assert est.per_layer[3].cycles == (dw.channels // dw.pe) * (dw.mw // dw.simd) * dw.input_vectors
+
+
+def test_residual_add_maps_to_elementwise_add_and_duplicate_streams(digits, tmp_path):
+    est, design = _user_estimate("res", digits, tmp_path)
+    assert [l.kind for l in est.per_layer] == [
+        "FMPadding_rtl", "ConvolutionInputGenerator_rtl", "MVAU_hls", "DuplicateStreams_hls", "FMPadding_rtl",
+        "ConvolutionInputGenerator_rtl", "MVAU_hls", "ElementwiseAdd_hls", "Thresholding_rtl",
+        "ConvolutionInputGenerator_rtl", "Pool_hls", "MVAU_hls", "LabelSelect_hls"]
+    _positive_luts(est, unestimated=("FMPadding_rtl", "DuplicateStreams_hls", "ElementwiseAdd_hls", "Pool_hls",
+                                    "LabelSelect_hls"))
+    kinds = [l.kind for l in design.layers]
+    assert kinds == ["conv", "duplicate", "conv", "add", "maxpool", "dense"]
+    dup, add = design.layers[1], design.layers[3]
+    assert est.per_layer[3].folding == {"pe": dup.pe} and est.per_layer[7].folding == {"pe": add.pe}
+    # the streams' cycles are our analytic model's: pixels * C/PE
+    assert est.per_layer[3].cycles == dup.finn_cycles(dup.pe, None)
+    assert est.per_layer[7].cycles == add.finn_cycles(add.pe, None)
+
+
+def test_a_design_that_does_not_line_up_names_the_finn_node(digits, tmp_path):
+    est, design = _user_estimate("gap", digits, tmp_path)  # the network of test_global_average_pool_...
+    from dataclasses import replace
+    wrong = replace(design, layers=tuple(replace(l, channels=8) if l.kind == "globalavgpool" else l
+                                         for l in design.layers))
+    with pytest.raises(FinnError, match=r"FINN node GlobalAccPool_hls_0 \(GlobalAccPool_hls, NumChannels=4\) "
+                                        r"lines up with no design layer of kind globalavgpool"):
+        finn_estimate(tmp_path / "gap.onnx", wrong, BOARD)
+    missing = replace(design, layers=design.layers[:1] + design.layers[2:])  # no global pool
+    with pytest.raises(FinnError, match=r"GlobalAccPool_hls_0 .*\(the design has none left\)"):
+        finn_estimate(tmp_path / "gap.onnx", missing, BOARD)
