@@ -63,6 +63,38 @@ def drop_identity_reshapes(model):
     return model
 
 
+def avgpool_to_sum_pool(model):
+    """An AveragePool (square k x k, stride k, no padding) of an integer stream as FINN takes a Brevitas
+    TruncAvgPool: qonnx' QuantAvgPool2d keeping the whole sum (FINN's Pool with an accumulator of
+    in + log2(k*k) bits, no shift) and a Mul by 1/(k*k) that streamlining moves into the next thresholds."""
+    import numpy as np
+    from onnx import TensorProto, helper
+    from qonnx.util.basic import get_by_name
+    for node in list(model.graph.node):
+        if node.op_type != "AveragePool":
+            continue
+        kernel, strides = (list(get_by_name(node.attribute, a).ints) for a in ("kernel_shape", "strides"))
+        pads = get_by_name(node.attribute, "pads")
+        dt = model.get_tensor_datatype(node.input[0])
+        if (len(kernel) != 2 or kernel[0] != kernel[1] or strides != kernel or (pads is not None and any(pads.ints))
+                or not dt.is_integer()):
+            continue
+        k = kernel[0]
+        bits = dt.bitwidth()
+        acc = int((2 ** bits - 1) * k * k).bit_length() if not dt.signed() else bits + int(np.ceil(np.log2(k * k)))
+        summed = model.make_new_valueinfo_name()
+        model.graph.value_info.append(helper.make_tensor_value_info(summed, TensorProto.FLOAT, None))
+        scale = model.make_new_valueinfo_name()
+        model.set_initializer(scale, np.array(1.0 / (k * k), dtype=np.float32))
+        at = list(model.graph.node).index(node)
+        model.graph.node.insert(at, helper.make_node(
+            "QuantAvgPool2d", [node.input[0]], [summed], domain="qonnx.custom_op.general", name=f"Sum{node.name}",
+            kernel=k, stride=k, ibits=bits, obits=acc, signed=int(dt.signed()), data_layout="NCHW"))
+        model.graph.node.insert(at + 1, helper.make_node("Mul", [summed, scale], [node.output[0]]))
+        model.graph.node.remove(node)
+    return model
+
+
 def _joins(model, node) -> bool:
     """A node adding two computed streams (a residual add), not a constant."""
     return all(model.get_initializer(name) is None for name in node.input[:2])
@@ -154,6 +186,8 @@ def to_hw_dataflow(onnx_path: str | Path, fpga_part: str, build_dir: Path):
         model = signals_to_images(model)
     model = _transform_all(model, [InsertTopK(k=1), InferShapes(), InferDataTypes(),
                                    absorb.AbsorbScalarBiasIntoMultiThreshold(), Streamline()])
+    if model.get_nodes_by_op_type("AveragePool"):
+        model = _transform_all(avgpool_to_sum_pool(model), [InferShapes(), InferDataTypes()])
     if model.get_nodes_by_op_type("Conv"):
         model = _transform_all(model, [LowerConvsToMatMul(), MakeMaxPoolNHWC(), absorb.AbsorbTransposeIntoMultiThreshold(),
                                        MakeMaxPoolNHWC(), absorb.AbsorbConsecutiveTransposes()])

@@ -99,6 +99,8 @@ def _user_net(kind, data):
         x = MaxPool(2)(Conv1d(4, 5, weight_bits=2, act_bits=2)(x))
     elif kind == "avg":
         x = AvgPool(2)(Conv2d(4, 3, weight_bits=2, act_bits=2)(x))
+    elif kind == "avg1d":
+        x = AvgPool(2)(Conv1d(4, 5, weight_bits=2, act_bits=2)(x))
     return NetSpec.from_output(Dense(data.n_classes, weight_bits=2)(x), data, target_fps=1e5)
 
 
@@ -147,8 +149,8 @@ def test_conv1d_maps_as_a_one_pixel_wide_image(digits, tmp_path):
     assert est.per_layer[1].folding == {"pe": conv.pe, "simd": conv.simd}
     assert est.per_layer[3].folding == {"pe": pool.pe} and est.per_layer[2].folding == {"simd": pool.pe}
     # the MVAUs' cycles are our analytic model's (a 1xK conv on a 1xL signal, FINN's Kx1 on Lx1)
-    assert est.per_layer[1].cycles == conv.finn_cycles(conv.pe, conv.simd) or \
-        est.per_layer[0].cycles == conv.finn_cycles(conv.pe, conv.simd)
+    from hw_models.finn import mvau_cycles
+    assert est.per_layer[1].cycles == mvau_cycles(conv, conv.pe, conv.simd)
     assert est.per_layer[4].cycles == dense.finn_cycles(dense.pe, dense.simd)
 
 
@@ -192,3 +194,20 @@ def test_a_design_that_does_not_line_up_names_the_finn_node(digits, tmp_path):
     missing = replace(design, layers=design.layers[:1] + design.layers[2:])  # no global pool
     with pytest.raises(FinnError, match=r"GlobalAccPool_hls_0 .*\(the design has none left\)"):
         finn_estimate(tmp_path / "gap.onnx", missing, BOARD)
+
+
+def test_average_pool_maps_to_a_summing_pool_and_the_next_thresholds(digits, tmp_path):
+    est, design = _user_estimate("avg", digits, tmp_path)
+    assert [l.kind for l in est.per_layer] == ["ConvolutionInputGenerator_rtl", "MVAU_hls",
+                                               "ConvolutionInputGenerator_rtl", "Pool_hls", "Thresholding_rtl",
+                                               "MVAU_hls", "LabelSelect_hls"]
+    _positive_luts(est, unestimated=("Pool_hls", "LabelSelect_hls"))
+    pool = design.layers[1]
+    assert pool.kind == "avgpool" and est.per_layer[3].folding == {"pe": pool.pe}
+
+
+def test_a_1d_network_with_an_op_change3dto4d_refuses_fails_naming_it(digits, tmp_path):
+    from dataclasses import replace
+    signals = replace(digits, image_shape=None, shape=(1, 64))
+    with pytest.raises(FinnError, match="Change3DTo4DTensors .* does not take AveragePool"):
+        _user_estimate("avg1d", signals, tmp_path)
