@@ -186,6 +186,12 @@ def to_hw_dataflow(onnx_path: str | Path, fpga_part: str, build_dir: Path):
         model = signals_to_images(model)
     model = _transform_all(model, [InsertTopK(k=1), InferShapes(), InferDataTypes(),
                                    absorb.AbsorbScalarBiasIntoMultiThreshold(), Streamline()])
+    if any(n.op_type == "Add" and _joins(model, n) for n in model.graph.node):
+        # scales at a fork or on a residual add's inputs move past it into the next thresholds (FINN's
+        # ResNet-50 streamlining)
+        for _ in range(2):
+            model = _transform_all(model, [reorder.MoveLinearPastFork(), reorder.MoveLinearPastEltwiseAdd(),
+                                           reorder.MoveScalarLinearPastInvariants(), Streamline()])
     if model.get_nodes_by_op_type("AveragePool"):
         model = _transform_all(avgpool_to_sum_pool(model), [InferShapes(), InferDataTypes()])
     if model.get_nodes_by_op_type("Conv"):
@@ -218,6 +224,12 @@ def to_hw_dataflow(onnx_path: str | Path, fpga_part: str, build_dir: Path):
     # a layout Transpose in front of the dataflow (NCHW input) stays on the host, as in FINN's flows
     core = [n for i, n in enumerate(model.graph.node) if not (n.op_type == "Transpose" and i == 0)]
     unmapped = [f"{n.op_type} ({n.name})" for n in core if not n.domain.startswith(hw_domain)]
+    scaled = [f"{c.name} ({n.name} scales one input)" for n in core if n.op_type == "Mul"
+              for c in model.find_consumers(n.output[0]) or [] if c.op_type.startswith("ElementwiseAdd")]
+    if scaled:
+        raise FinnError("FINN cannot map a residual add whose two inputs have different quantization scales: "
+                        + ", ".join(scaled) + "; FINN's integer ElementwiseAdd needs both on one scale (in "
+                        "Brevitas, one shared activation quantizer for the add's inputs)")
     if unmapped:
         raise FinnError("FINN cannot map these layers to hardware: " + ", ".join(unmapped)
                         + f" (graph after conversion: {ops}); float layers and unsupported ops have no FINN "
