@@ -1,37 +1,83 @@
-import sys, traceback
-from pathlib import Path
-import torch
-from codesign.data import load_dataset
-from codesign.net import Add, Conv2d, Conv1d, Dense, DepthwiseConv2d, GlobalAvgPool, Input, MaxPool, NetSpec, AvgPool
-from codesign.model import build_model
-from codesign.train import train
-from codesign.config import TrainingConfig
-from flows.qonnx import export_qonnx_file
-from flows.finn import to_hw_dataflow, finn_environment
+"""Take one tiny user network per layer kind through finn-estimate and print finn-plus' per-node figures.
 
-which = sys.argv[1]
-out = sys.argv[2] if len(sys.argv) > 2 else "/tmp/finnx"
-data = load_dataset("mnist1d" if which == "conv1d" else "digits")
-x = Input(data)
-if which == "gap":
-    x = Conv2d(4, 3, weight_bits=2, act_bits=2)(x); x = GlobalAvgPool()(x)
-elif which == "dw":
-    x = Conv2d(4, 3, weight_bits=2, act_bits=2)(x); x = DepthwiseConv2d(3, weight_bits=2, act_bits=2)(x)
-elif which == "res":
-    x = Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(x); y = Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(x); x = Add(act_bits=2)(x, y)
-    x = MaxPool(2)(x)
-elif which == "conv1d":
-    x = Conv1d(4, 5, weight_bits=2, act_bits=2)(x); x = MaxPool(2)(x)
-elif which == "avg":
-    x = Conv2d(4, 3, weight_bits=2, act_bits=2)(x); x = AvgPool(2)(x)
-spec = NetSpec.from_output(Dense(data.n_classes, weight_bits=2)(x), data)
-model = build_model(spec, seed=0)
-train(model, data, TrainingConfig(epochs=1, patience=1), seed=0)
-model.eval()
-p, _ = export_qonnx_file(model, Path(out) / f"{which}.onnx")
-with finn_environment() as tmp:
-    try:
-        df = to_hw_dataflow(p, "xc7z020clg400-1", Path(tmp))
-        print("OK", [n.op_type for n in df.graph.node])
-    except Exception as e:
-        print("FAIL", str(e)[:1500])
+    PYTHONPATH=. OMP_NUM_THREADS=1 python scripts/finn_kinds_probe.py [gap|dw|res|conv1d|avg|resnet|resnet-down ...]
+
+Each network: a 2-bit conv, the kind, a dense classifier, trained 1 epoch on the digits (1-D kinds: the
+digits as (1, 64) signals); `resnet` / `resnet-down` are examples/resnet_digits at width 4 without / with
+its downsampling stack. Prints the FINN nodes with LUT, cycles and folding, or the flow's error.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+KINDS = ("gap", "dw", "res", "conv1d", "avg", "resnet", "resnet-down")
+
+
+def network(kind: str, digits):
+    from codesign.net import (Add, AvgPool, Conv1d, Conv2d, Dense, DepthwiseConv2d, GlobalAvgPool, Input, MaxPool,
+                              NetSpec)
+    data = replace(digits, image_shape=None, shape=(1, 64)) if kind == "conv1d" else digits
+    if kind.startswith("resnet"):
+        import optuna
+        spec = importlib.util.spec_from_file_location("space", Path(__file__).parents[1] / "examples/resnet_digits/space.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        out = module.build(optuna.trial.FixedTrial({"width": 4, "stack0_bits": 2, "stack1_bits": 2, "out_bits": 4,
+                                                    "downsample_stack": kind == "resnet-down"}), data)
+        return NetSpec.from_output(out, data, target_fps=1e5), data
+    x = Input(data)
+    if kind == "gap":
+        x = GlobalAvgPool()(Conv2d(4, 3, weight_bits=2, act_bits=2)(x))
+    elif kind == "dw":
+        x = DepthwiseConv2d(3, weight_bits=2, act_bits=2)(Conv2d(4, 3, weight_bits=2, act_bits=2)(x))
+    elif kind == "res":
+        x = Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(x)
+        x = MaxPool(2)(Add(act_bits=2)(x, Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(x)))
+    elif kind == "conv1d":
+        x = MaxPool(2)(Conv1d(4, 5, weight_bits=2, act_bits=2)(x))
+    elif kind == "avg":
+        x = AvgPool(2)(Conv2d(4, 3, weight_bits=2, act_bits=2)(x))
+    return NetSpec.from_output(Dense(data.n_classes, weight_bits=2)(x), data, target_fps=1e5), data
+
+
+def main(kinds: list[str]) -> int:
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        print(f"unknown kind(s) {unknown}; valid: {list(KINDS)}")
+        return 2
+    from boards import get_board
+    from codesign.config import TrainingConfig
+    from codesign.data import load_dataset
+    from codesign.model import build_model
+    from codesign.train import train
+    from flows.finn import FinnError, finn_estimate
+    from flows.qonnx import export_qonnx_file
+    from hw_models.estimate import folded_design
+    board, digits = get_board("pynq-z2"), load_dataset("digits")
+    for kind in kinds or KINDS:
+        spec, data = network(kind, digits)
+        model = build_model(spec, seed=0)
+        train(model, data, TrainingConfig(epochs=1, patience=1), seed=0)
+        design = folded_design(spec.to_design("finn"), board)
+        print(f"== {kind}: {spec.summary()}")
+        with tempfile.TemporaryDirectory() as tmp:
+            onnx, _ = export_qonnx_file(model.eval(), Path(tmp) / f"{kind}.onnx")
+            started = time.perf_counter()
+            try:
+                est = finn_estimate(onnx, design, board)
+            except FinnError as exc:
+                print(f"FAIL {exc}")
+                continue
+        for layer in est.per_layer:
+            print(f"  {layer.kind:32s} lut {layer.resources.lut:6.0f}  cycles {layer.cycles:6d}  {layer.folding}")
+        print(f"  total lut {est.total.lut:.0f}, {time.perf_counter() - started:.1f} s; " + "; ".join(est.notes[2:]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
