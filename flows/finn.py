@@ -146,6 +146,7 @@ def to_hw_dataflow(onnx_path: str | Path, fpga_part: str, build_dir: Path):
     import finn.transformation.streamline.reorder as reorder
     from finn.transformation.fpgadataflow.convert_to_hw.binary_matrix_vector_activation import (
         InferBinaryMatrixVectorActivation)
+    from finn.transformation.fpgadataflow.convert_to_hw.concat import InferConcatLayer
     from finn.transformation.fpgadataflow.convert_to_hw.conv_inp_gen import InferConvInpGen
     from finn.transformation.fpgadataflow.convert_to_hw.duplicate_streams import InferDuplicateStreamsLayer
     from finn.transformation.fpgadataflow.convert_to_hw.elementwise_binary_operation import (
@@ -205,10 +206,11 @@ def to_hw_dataflow(onnx_path: str | Path, fpga_part: str, build_dir: Path):
                                        reorder.MoveScalarLinearPastInvariants()])
     model = _transform_all(model, [ConvertBipolarMatMulToXnorPopcount(), Streamline(),
                                    absorb.AbsorbScalarMulAddIntoTopK(), InferDataLayouts()])
-    if any(n.op_type == "Add" and _joins(model, n) for n in model.graph.node):
-        # a residual add between NHWC streams: the layout transposes around the fork and the join cancel
+    if any(n.op_type in ("Add", "Concat") and _joins(model, n) for n in model.graph.node):
+        # a residual add or a concat of NHWC streams: the layout transposes around the fork and the join cancel
         model = _transform_all(model, [reorder.MoveTransposePastFork(), absorb.AbsorbConsecutiveTransposes(),
-                                       reorder.MoveTransposePastJoinAdd(), absorb.AbsorbConsecutiveTransposes(),
+                                       reorder.MoveTransposePastJoinAdd(), reorder.MoveTransposePastJoinConcat(),
+                                       absorb.AbsorbConsecutiveTransposes(),
                                        absorb.AbsorbTransposeIntoMultiThreshold(), InferDataLayouts(),
                                        InferShapes(), InferDataTypes()])
     model = drop_identity_reshapes(model)
@@ -216,6 +218,7 @@ def to_hw_dataflow(onnx_path: str | Path, fpga_part: str, build_dir: Path):
                                    InferQuantizedMatrixVectorActivation(),
                                    InferLabelSelectLayer(), InferThresholdingLayer(), InferPool(), InferConvInpGen(),
                                    InferElementwiseBinaryOperation(lambda m, n: n.op_type == "Add" and _joins(m, n)),
+                                   InferConcatLayer(),
                                    RemoveCNVtoFCFlatten(), absorb.AbsorbConsecutiveTransposes(),
                                    InferDuplicateStreamsLayer(),
                                    GiveUniqueNodeNames(), InferDataTypes(), InferShapes()])
@@ -225,11 +228,12 @@ def to_hw_dataflow(onnx_path: str | Path, fpga_part: str, build_dir: Path):
     core = [n for i, n in enumerate(model.graph.node) if not (n.op_type == "Transpose" and i == 0)]
     unmapped = [f"{n.op_type} ({n.name})" for n in core if not n.domain.startswith(hw_domain)]
     scaled = [f"{c.name} ({n.name} scales one input)" for n in core if n.op_type == "Mul"
-              for c in model.find_consumers(n.output[0]) or [] if c.op_type.startswith("ElementwiseAdd")]
+              for c in model.find_consumers(n.output[0]) or []
+              if c.op_type.startswith(("ElementwiseAdd", "StreamingConcat"))]
     if scaled:
-        raise FinnError("FINN cannot map a residual add whose two inputs have different quantization scales: "
-                        + ", ".join(scaled) + "; FINN's integer ElementwiseAdd needs both on one scale (in "
-                        "Brevitas, one shared activation quantizer for the add's inputs)")
+        raise FinnError("FINN cannot map a residual add or concat whose inputs have different quantization scales: "
+                        + ", ".join(scaled) + "; FINN's integer ElementwiseAdd / StreamingConcat needs them on one "
+                        "scale (in Brevitas, one shared activation quantizer for the inputs)")
     if unmapped:
         raise FinnError("FINN cannot map these layers to hardware: " + ", ".join(unmapped)
                         + f" (graph after conversion: {ops}); float layers and unsupported ops have no FINN "

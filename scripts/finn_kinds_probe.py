@@ -1,6 +1,6 @@
 """Take one tiny user network per layer kind through finn-estimate and print finn-plus' per-node figures.
 
-    PYTHONPATH=. OMP_NUM_THREADS=1 python scripts/finn_kinds_probe.py [gap|dw|res|conv1d|avg|resnet|resnet-down ...]
+    PYTHONPATH=. OMP_NUM_THREADS=1 python scripts/finn_kinds_probe.py [gap|dw|res|conv1d|avg|resnet|resnet-down|cat ...]
 
 Each network: a 2-bit conv, the kind, a dense classifier, trained 1 epoch on the digits (1-D kinds: the
 digits as (1, 64) signals); `resnet` / `resnet-down` are examples/resnet_digits at width 4 without / with
@@ -15,11 +15,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-KINDS = ("gap", "dw", "res", "conv1d", "avg", "resnet", "resnet-down")
+KINDS = ("gap", "dw", "res", "conv1d", "avg", "resnet", "resnet-down", "cat")
 
 
 def network(kind: str, digits):
-    from codesign.net import (Add, AvgPool, Conv1d, Conv2d, Dense, DepthwiseConv2d, GlobalAvgPool, Input, MaxPool,
+    from codesign.net import (Add, AvgPool, Concat, Conv1d, Conv2d, Dense, DepthwiseConv2d, GlobalAvgPool, Input, MaxPool,
                               NetSpec)
     data = replace(digits, image_shape=None, shape=(1, 64)) if kind == "conv1d" else digits
     if kind.startswith("resnet"):
@@ -38,6 +38,9 @@ def network(kind: str, digits):
     elif kind == "res":
         x = Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(x)
         x = MaxPool(2)(Add(act_bits=2)(x, Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(x)))
+    elif kind == "cat":
+        x = Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(x)
+        x = MaxPool(2)(Concat()(x, Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(x)))
     elif kind == "conv1d":
         x = MaxPool(2)(Conv1d(4, 5, weight_bits=2, act_bits=2)(x))
     elif kind == "avg":

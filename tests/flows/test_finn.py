@@ -85,7 +85,7 @@ def test_finn_build_dir_is_private_and_removed(monkeypatch):
 # --- user networks: each kind FINN maps, end to end on a tiny trained network
 
 def _user_net(kind, data):
-    from codesign.net import Add, AvgPool, Conv1d, Conv2d, Dense, DepthwiseConv2d, GlobalAvgPool, Input, MaxPool, NetSpec
+    from codesign.net import Add, AvgPool, Concat, Conv1d, Conv2d, Dense, DepthwiseConv2d, GlobalAvgPool, Input, MaxPool, NetSpec
     x = Input(data)
     if kind == "gap":
         x = GlobalAvgPool()(Conv2d(4, 3, weight_bits=2, act_bits=2)(x))
@@ -95,6 +95,9 @@ def _user_net(kind, data):
         x = Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(x)
         y = Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(x)
         x = MaxPool(2)(Add(act_bits=2)(x, y))
+    elif kind == "cat":
+        x = Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(x)
+        x = MaxPool(2)(Concat()(x, Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(x)))
     elif kind == "conv1d":
         x = MaxPool(2)(Conv1d(4, 5, weight_bits=2, act_bits=2)(x))
     elif kind == "avg":
@@ -211,3 +214,14 @@ def test_a_1d_network_with_an_op_change3dto4d_refuses_fails_naming_it(digits, tm
     signals = replace(digits, image_shape=None, shape=(1, 64))
     with pytest.raises(FinnError, match="Change3DTo4DTensors .* does not take AveragePool"):
         _user_estimate("avg1d", signals, tmp_path)
+
+
+def test_concat_maps_to_streaming_concat_with_our_folding(digits, tmp_path):
+    est, design = _user_estimate("cat", digits, tmp_path)
+    kinds = [l.kind for l in est.per_layer]
+    assert kinds[3] == "DuplicateStreams_hls" and kinds[7] == "StreamingConcat_hls"
+    _positive_luts(est, unestimated=("FMPadding_rtl", "DuplicateStreams_hls", "StreamingConcat_hls", "Pool_hls",
+                                     "LabelSelect_hls"))
+    cat = next(l for l in design.layers if l.kind == "concat")
+    assert est.per_layer[7].folding == {"simd": cat.pe}
+    assert est.per_layer[7].cycles == cat.finn_cycles(cat.pe, None)
