@@ -96,7 +96,7 @@ def avgpool_to_sum_pool(model):
 
 
 def _joins(model, node) -> bool:
-    """A node adding two computed streams (a residual add), not a constant."""
+    """A node joining two computed streams (a residual add, a concat), not a stream and a constant."""
     return all(model.get_initializer(name) is None for name in node.input[:2])
 
 
@@ -187,7 +187,7 @@ def to_hw_dataflow(onnx_path: str | Path, fpga_part: str, build_dir: Path):
         model = signals_to_images(model)
     model = _transform_all(model, [InsertTopK(k=1), InferShapes(), InferDataTypes(),
                                    absorb.AbsorbScalarBiasIntoMultiThreshold(), Streamline()])
-    if any(n.op_type == "Add" and _joins(model, n) for n in model.graph.node):
+    if any(n.op_type in ("Add", "Concat") and _joins(model, n) for n in model.graph.node):
         # scales at a fork or on a residual add's inputs move past it into the next thresholds (FINN's
         # ResNet-50 streamlining)
         for _ in range(2):
@@ -387,13 +387,14 @@ def finn_estimate(onnx_path: str | Path, design: Design, board: Board, clock_mhz
     from qonnx.custom_op.registry import getCustomOp
     per_layer, unestimated = [], []
     for idx, node in enumerate(dataflow.graph.node):
-        if not _lut_estimated(getCustomOp(node), HWCustomOp):
+        estimated = _lut_estimated(getCustomOp(node), HWCustomOp)
+        if not estimated:
             unestimated.append(node.op_type)
         r = resources.get(node.name, {})
         res = Resources(lut=float(r.get("LUT", 0)), ff=0.0, bram18=float(r.get("BRAM_18K", 0)),
                         uram=float(r.get("URAM", 0)), dsp=float(r.get("DSP", 0)))
         c = int(cycles.get(node.name, 0))
-        detail = {"node": node.name, **({"no_estimate": True} if node.op_type in unestimated else {})}
+        detail = {"node": node.name, **({} if estimated else {"no_estimate": True})}
         per_layer.append(LayerEstimate(idx, node.op_type, res, c, c, folding.get(node.name, {}), detail))
     total = Resources.total(l.resources for l in per_layer)
     cycles_per_frame = max(1, max(l.cycles for l in per_layer))
