@@ -225,3 +225,32 @@ def test_concat_maps_to_streaming_concat_with_our_folding(digits, tmp_path):
     cat = next(l for l in design.layers if l.kind == "concat")
     assert est.per_layer[7].folding == {"simd": cat.pe}
     assert est.per_layer[7].cycles == cat.finn_cycles(cat.pe, None)
+
+
+@pytest.mark.slow
+def test_resnet_example_maps_and_its_downsampling_adds_fail_naming_the_scaled_input(digits, tmp_path):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parents[2] / "scripts"))
+    try:
+        from finn_kinds_probe import network
+    finally:
+        sys.path.pop(0)
+    from codesign.config import TrainingConfig
+    from codesign.model import build_model
+    from codesign.train import train
+    from flows.qonnx import export_qonnx_file
+    for kind in ("resnet", "resnet-down"):
+        spec, data = network(kind, digits)
+        model = build_model(spec, seed=0)
+        train(model, data, TrainingConfig(epochs=1, patience=1), seed=0)
+        onnx, _ = export_qonnx_file(model.eval(), tmp_path / f"{kind}.onnx")
+        design = folded_design(spec.to_design("finn"), BOARD)
+        if kind == "resnet":
+            est = finn_estimate(onnx, design, BOARD)
+            assert [l.kind for l in est.per_layer].count("ElementwiseAdd_hls") == 1
+            assert [l.kind for l in est.per_layer].count("GlobalAccPool_hls") == 1
+        else:
+            with pytest.raises(FinnError, match=r"residual add or concat whose inputs have different quantization "
+                                                r"scales: ElementwiseAdd_0 \(Mul_0 scales one input\)"):
+                finn_estimate(onnx, design, BOARD)
