@@ -1,10 +1,10 @@
 """Take one tiny user network per layer kind through finn-estimate and print finn-plus' per-node figures.
 
-    PYTHONPATH=. OMP_NUM_THREADS=1 python scripts/finn_kinds_probe.py [gap|dw|res|conv1d|avg|resnet|resnet-down|cat ...]
+    PYTHONPATH=. OMP_NUM_THREADS=1 python scripts/finn_kinds_probe.py [gap|dw|res|conv1d|avg|resnet|resnet-down|cat|conv1d-example ...]
 
 Each network: a 2-bit conv, the kind, a dense classifier, trained 1 epoch on the digits (1-D kinds: the
 digits as (1, 64) signals); `resnet` / `resnet-down` are examples/resnet_digits at width 4 without / with
-its downsampling stack. Prints the FINN nodes with LUT, cycles and folding, or the flow's error.
+its downsampling stack, `conv1d-example` examples/conv1d_mnist1d (two padded stages, 2 bits) on the digits as signals. Prints the FINN nodes with LUT, cycles and folding, or the flow's error.
 """
 from __future__ import annotations
 
@@ -15,20 +15,24 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-KINDS = ("gap", "dw", "res", "conv1d", "avg", "resnet", "resnet-down", "cat")
+KINDS = ("gap", "dw", "res", "conv1d", "avg", "resnet", "resnet-down", "cat", "conv1d-example")
 
 
 def network(kind: str, digits):
     from codesign.net import (Add, AvgPool, Concat, Conv1d, Conv2d, Dense, DepthwiseConv2d, GlobalAvgPool, Input, MaxPool,
                               NetSpec)
-    data = replace(digits, image_shape=None, shape=(1, 64)) if kind == "conv1d" else digits
-    if kind.startswith("resnet"):
+    data = replace(digits, image_shape=None, shape=(1, 64)) if kind.startswith("conv1d") else digits
+    if kind.startswith(("resnet", "conv1d-")):
         import optuna
-        spec = importlib.util.spec_from_file_location("space", Path(__file__).parents[1] / "examples/resnet_digits/space.py")
+        example = "resnet_digits" if kind.startswith("resnet") else "conv1d_mnist1d"
+        spec = importlib.util.spec_from_file_location("space", Path(__file__).parents[1] / f"examples/{example}/space.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        out = module.build(optuna.trial.FixedTrial({"width": 4, "stack0_bits": 2, "stack1_bits": 2, "out_bits": 4,
-                                                    "downsample_stack": kind == "resnet-down"}), data)
+        params = ({"width": 4, "stack0_bits": 2, "stack1_bits": 2, "out_bits": 4,
+                   "downsample_stack": kind == "resnet-down"} if example == "resnet_digits" else
+                  {"bits": 2, "stages": 2, "conv0_channels": 8, "conv0_kernel": 5, "conv1_channels": 8,
+                   "conv1_kernel": 3, "hidden": 16, "lr": 1e-2})
+        out = module.build(optuna.trial.FixedTrial(params), data)
         return NetSpec.from_output(out, data, target_fps=1e5), data
     x = Input(data)
     if kind == "gap":
