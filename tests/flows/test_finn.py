@@ -80,3 +80,177 @@ def test_finn_build_dir_is_private_and_removed(monkeypatch):
         assert os.environ["FINN_BUILD_DIR"] == str(tmp) and tmp.is_dir()
         assert not os.path.exists(os.environ["FINN_SETTINGS"])
     assert os.environ["FINN_BUILD_DIR"] == "/somewhere/else" and not tmp.exists()
+
+
+# --- user networks: each kind FINN maps, end to end on a tiny trained network
+
+def _user_net(kind, data):
+    from codesign.net import Add, AvgPool, Concat, Conv1d, Conv2d, Dense, DepthwiseConv2d, GlobalAvgPool, Input, MaxPool, NetSpec
+    x = Input(data)
+    if kind == "gap":
+        x = GlobalAvgPool()(Conv2d(4, 3, weight_bits=2, act_bits=2)(x))
+    elif kind == "dw":
+        x = DepthwiseConv2d(3, weight_bits=2, act_bits=2)(Conv2d(4, 3, weight_bits=2, act_bits=2)(x))
+    elif kind == "res":
+        x = Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(x)
+        y = Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(x)
+        x = MaxPool(2)(Add(act_bits=2)(x, y))
+    elif kind == "cat":
+        x = Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(x)
+        x = MaxPool(2)(Concat()(x, Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(x)))
+    elif kind == "conv1d":
+        x = MaxPool(2)(Conv1d(4, 5, weight_bits=2, act_bits=2)(x))
+    elif kind == "avg":
+        x = AvgPool(2)(Conv2d(4, 3, weight_bits=2, act_bits=2)(x))
+    elif kind == "avg1d":
+        x = AvgPool(2)(Conv1d(4, 5, weight_bits=2, act_bits=2)(x))
+    return NetSpec.from_output(Dense(data.n_classes, weight_bits=2)(x), data, target_fps=1e5)
+
+
+def _user_estimate(kind, data, tmp_path):
+    from codesign.config import TrainingConfig
+    from codesign.model import build_model
+    from codesign.train import train
+    from flows.qonnx import export_qonnx_file
+    spec = _user_net(kind, data)
+    model = build_model(spec, seed=0)
+    train(model, data, TrainingConfig(epochs=1, patience=1), seed=0)
+    onnx, _ = export_qonnx_file(model.eval(), tmp_path / f"{kind}.onnx")
+    design = folded_design(spec.to_design("finn"), BOARD)
+    return finn_estimate(onnx, design, BOARD), design
+
+
+def _positive_luts(est, unestimated=()):
+    """Every node finn-plus has a LUT estimator for reports LUTs; the others are named in the notes."""
+    assert {l.kind for l in est.per_layer if l.detail.get("no_estimate")} == set(unestimated)
+    assert all(l.resources.lut > 0 for l in est.per_layer if not l.detail.get("no_estimate")), \
+        [(l.kind, l.resources.lut, l.detail) for l in est.per_layer]
+    if unestimated:
+        assert any(all(k in n for k in unestimated) for n in est.notes)
+
+
+def test_global_average_pool_maps_to_globalaccpool_with_our_pe(digits, tmp_path):
+    est, design = _user_estimate("gap", digits, tmp_path)
+    assert [l.kind for l in est.per_layer] == ["ConvolutionInputGenerator_rtl", "MVAU_hls", "GlobalAccPool_hls",
+                                               "MVAU_hls", "LabelSelect_hls"]
+    _positive_luts(est, unestimated=("GlobalAccPool_hls", "LabelSelect_hls"))
+    gap = next(l for l in design.layers if l.kind == "globalavgpool")
+    assert est.per_layer[2].folding == {"pe": gap.pe}
+    # FINN's GlobalAccPool: H*W*C/PE cycles plus C/PE to emit the sums (ours: the first term)
+    assert est.per_layer[2].cycles == gap.finn_cycles(gap.pe, None) + gap.channels // gap.pe
+
+
+def test_conv1d_maps_as_a_one_pixel_wide_image(digits, tmp_path):
+    from dataclasses import replace
+    signals = replace(digits, image_shape=None, shape=(1, 64))  # the digits as 1-D signals (mnist1d: 30 s to make)
+    est, design = _user_estimate("conv1d", signals, tmp_path)
+    assert [l.kind for l in est.per_layer] == ["ConvolutionInputGenerator_rtl", "MVAU_hls",
+                                               "ConvolutionInputGenerator_rtl", "Pool_hls", "MVAU_hls",
+                                               "LabelSelect_hls"]
+    _positive_luts(est, unestimated=("Pool_hls", "LabelSelect_hls"))
+    conv, pool, dense = design.layers
+    assert est.per_layer[1].folding == {"pe": conv.pe, "simd": conv.simd}
+    assert est.per_layer[3].folding == {"pe": pool.pe} and est.per_layer[2].folding == {"simd": pool.pe}
+    # the MVAUs' cycles are our analytic model's (a 1xK conv on a 1xL signal, FINN's Kx1 on Lx1)
+    from hw_models.finn import mvau_cycles
+    assert est.per_layer[1].cycles == mvau_cycles(conv, conv.pe, conv.simd)
+    assert est.per_layer[4].cycles == dense.finn_cycles(dense.pe, dense.simd)
+
+
+def test_depthwise_conv_maps_to_vvau_with_our_pe_and_simd(digits, tmp_path):
+    est, design = _user_estimate("dw", digits, tmp_path)
+    assert [l.kind for l in est.per_layer] == ["ConvolutionInputGenerator_rtl", "MVAU_hls",
+                                               "ConvolutionInputGenerator_rtl", "VVAU_hls", "MVAU_hls",
+                                               "LabelSelect_hls"]
+    _positive_luts(est, unestimated=("LabelSelect_hls",))
+    dw = design.layers[1]
+    assert est.per_layer[3].folding == {"pe": dw.pe, "simd": dw.simd}
+    assert est.per_layer[2].folding == {"simd": dw.pe}
+    assert est.per_layer[3].cycles == (dw.channels // dw.pe) * (dw.mw // dw.simd) * dw.input_vectors
+
+
+def test_residual_add_maps_to_elementwise_add_and_duplicate_streams(digits, tmp_path):
+    est, design = _user_estimate("res", digits, tmp_path)
+    assert [l.kind for l in est.per_layer] == [
+        "FMPadding_rtl", "ConvolutionInputGenerator_rtl", "MVAU_hls", "DuplicateStreams_hls", "FMPadding_rtl",
+        "ConvolutionInputGenerator_rtl", "MVAU_hls", "ElementwiseAdd_hls", "Thresholding_rtl",
+        "ConvolutionInputGenerator_rtl", "Pool_hls", "MVAU_hls", "LabelSelect_hls"]
+    _positive_luts(est, unestimated=("FMPadding_rtl", "DuplicateStreams_hls", "ElementwiseAdd_hls", "Pool_hls",
+                                    "LabelSelect_hls"))
+    kinds = [l.kind for l in design.layers]
+    assert kinds == ["conv", "duplicate", "conv", "add", "maxpool", "dense"]
+    dup, add = design.layers[1], design.layers[3]
+    assert est.per_layer[3].folding == {"pe": dup.pe} and est.per_layer[7].folding == {"pe": add.pe}
+    # the streams' cycles are our analytic model's: pixels * C/PE
+    assert est.per_layer[3].cycles == dup.finn_cycles(dup.pe, None)
+    assert est.per_layer[7].cycles == add.finn_cycles(add.pe, None)
+
+
+def test_a_design_that_does_not_line_up_names_the_finn_node(digits, tmp_path):
+    est, design = _user_estimate("gap", digits, tmp_path)  # the network of test_global_average_pool_...
+    from dataclasses import replace
+    wrong = replace(design, layers=tuple(replace(l, channels=8) if l.kind == "globalavgpool" else l
+                                         for l in design.layers))
+    with pytest.raises(FinnError, match=r"FINN node GlobalAccPool_hls_0 \(GlobalAccPool_hls, NumChannels=4\) "
+                                        r"lines up with no design layer of kind globalavgpool"):
+        finn_estimate(tmp_path / "gap.onnx", wrong, BOARD)
+    missing = replace(design, layers=design.layers[:1] + design.layers[2:])  # no global pool
+    with pytest.raises(FinnError, match=r"GlobalAccPool_hls_0 .*\(the design has none left\)"):
+        finn_estimate(tmp_path / "gap.onnx", missing, BOARD)
+
+
+def test_average_pool_maps_to_a_summing_pool_and_the_next_thresholds(digits, tmp_path):
+    est, design = _user_estimate("avg", digits, tmp_path)
+    assert [l.kind for l in est.per_layer] == ["ConvolutionInputGenerator_rtl", "MVAU_hls",
+                                               "ConvolutionInputGenerator_rtl", "Pool_hls", "Thresholding_rtl",
+                                               "MVAU_hls", "LabelSelect_hls"]
+    _positive_luts(est, unestimated=("Pool_hls", "LabelSelect_hls"))
+    pool = design.layers[1]
+    assert pool.kind == "avgpool" and est.per_layer[3].folding == {"pe": pool.pe}
+
+
+def test_a_1d_network_with_an_op_change3dto4d_refuses_fails_naming_it(digits, tmp_path):
+    from dataclasses import replace
+    signals = replace(digits, image_shape=None, shape=(1, 64))
+    with pytest.raises(FinnError, match="Change3DTo4DTensors .* does not take AveragePool"):
+        _user_estimate("avg1d", signals, tmp_path)
+
+
+def test_concat_maps_to_streaming_concat_with_our_folding(digits, tmp_path):
+    est, design = _user_estimate("cat", digits, tmp_path)
+    kinds = [l.kind for l in est.per_layer]
+    assert kinds[3] == "DuplicateStreams_hls" and kinds[7] == "StreamingConcat_hls"
+    _positive_luts(est, unestimated=("FMPadding_rtl", "DuplicateStreams_hls", "StreamingConcat_hls", "Pool_hls",
+                                     "LabelSelect_hls"))
+    cat = next(l for l in design.layers if l.kind == "concat")
+    assert est.per_layer[7].folding == {"simd": cat.pe}
+    assert est.per_layer[7].cycles == cat.finn_cycles(cat.pe, None)
+
+
+@pytest.mark.slow
+def test_resnet_example_maps_and_its_downsampling_adds_fail_naming_the_scaled_input(digits, tmp_path):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parents[2] / "scripts"))
+    try:
+        from finn_kinds_probe import network
+    finally:
+        sys.path.pop(0)
+    from codesign.config import TrainingConfig
+    from codesign.model import build_model
+    from codesign.train import train
+    from flows.qonnx import export_qonnx_file
+    for kind in ("resnet", "resnet-down"):
+        spec, data = network(kind, digits)
+        model = build_model(spec, seed=0)
+        train(model, data, TrainingConfig(epochs=1, patience=1), seed=0)
+        onnx, _ = export_qonnx_file(model.eval(), tmp_path / f"{kind}.onnx")
+        design = folded_design(spec.to_design("finn"), BOARD)
+        if kind == "resnet":
+            est = finn_estimate(onnx, design, BOARD)
+            assert [l.kind for l in est.per_layer].count("ElementwiseAdd_hls") == 1
+            assert [l.kind for l in est.per_layer].count("GlobalAccPool_hls") == 1
+        else:
+            with pytest.raises(FinnError, match=r"residual add or concat whose inputs have different quantization "
+                                                r"scales: ElementwiseAdd_0 \(Mul_0 scales one input\)"):
+                finn_estimate(onnx, design, BOARD)
