@@ -22,7 +22,7 @@ import yaml
 
 from hw_models.design import Design, MaxPoolLayer
 
-FEATURES = ("intercept", "stage_levels", "acc_bits", "log2_terms", "log2_bit_terms", "layers")
+FEATURES = ("intercept", "stage_levels", "acc_bits", "weight_bits", "log2_terms", "log2_bit_terms", "layers")
 DEFAULT_LATENCY_CUTOFF = 5  # da4ml's adder levels per pipeline stage (flows.da4ml_rtl.mlp_to_verilog)
 
 
@@ -53,19 +53,21 @@ def timing_features(design: Design, *, latency_cutoff: int = DEFAULT_LATENCY_CUT
     """The features of `TimingModel` for a fully parallel design: adder levels per pipeline stage, the
     widest accumulator in bits, log2 of the adder terms (in x out x CSD digits: its size, which the
     routing delay grows with, independent of how a family counts LUTs), the same weighted by each
-    term's input bits (adder bits), and the number of weighted layers."""
-    levels, acc, terms, bit_terms, layers = 0, 0, 0.0, 0.0, 0
+    term's input bits (adder bits), the widest weights (more shift-add digits per product: deeper
+    adder graphs per output) and the number of weighted layers."""
+    levels, acc, wbits, terms, bit_terms, layers = 0, 0, 0, 0.0, 0.0, 0
     for layer, in_bits in zip(design.layers, design.input_bits_per_layer()):
         if isinstance(layer, MaxPoolLayer):
             continue
         layers += 1
+        wbits = max(wbits, layer.weight_bits)
         levels = max(levels, adder_levels(layer.in_features, layer.csd_digits, layer.weight_bits))
         acc = max(acc, in_bits + layer.weight_bits + math.ceil(math.log2(max(layer.in_features, 2))))
         n = layer.in_features * layer.out_features * _digits(layer.csd_digits, layer.weight_bits)
         terms += n
         bit_terms += n * in_bits
     return {"intercept": 1.0, "stage_levels": float(min(levels, latency_cutoff)), "acc_bits": float(acc),
-            "log2_terms": math.log2(max(terms, 2.0)), "log2_bit_terms": math.log2(max(bit_terms, 2.0)),
+            "weight_bits": float(wbits), "log2_terms": math.log2(max(terms, 2.0)), "log2_bit_terms": math.log2(max(bit_terms, 2.0)),
             "layers": float(layers)}
 
 

@@ -36,7 +36,7 @@ SMALL_GRID = [
     ((8,), 3, 3, 6), ((8, 8), 2, 2, 8), ((16,), 2, 4, 8), ((4, 4), 4, 4, 4), ((16,), 4, 2, 6), ((8,), 8, 8, 8),
     ((16,), 3, 3, 8), ((32,), 1, 1, 8), ((16, 8), 2, 2, 6), ((8, 8, 8), 3, 3, 8), ((32,), 2, 2, 4),
     ((16,), 6, 6, 8), ((16, 16), 2, 2, 8), ((32,), 4, 4, 6), ((24,), 3, 3, 8), ((16, 8), 4, 4, 8),
-    ((32, 16), 2, 2, 8), ((32,), 3, 3, 8), ((12,), 5, 5, 7), ((16, 16, 8), 1, 2, 8), ((48,), 2, 2, 8),
+    ((32, 16), 2, 2, 8), ((32,), 3, 3, 8), ((12,), 5, 5, 6), ((16, 16, 8), 1, 2, 8), ((48,), 2, 2, 8),
     ((32, 16), 3, 3, 6),
 ]
 OUT = ROOT / "scripts" / "data" / "calibration_pnr"
@@ -52,9 +52,10 @@ def _rows(path: Path) -> list[dict]:
 # the period models --fit compares (each with an intercept): small, physically motivated sets (the
 # critical path is adders in series in one stage, carry chains over the accumulator, routing that grows
 # with the design), never more than 3 coefficients
-CANDIDATES = [(), ("stage_levels",), ("acc_bits",), ("log2_terms",), ("log2_bit_terms",),
+CANDIDATES = [(), ("stage_levels",), ("acc_bits",), ("weight_bits",), ("log2_terms",), ("log2_bit_terms",),
               ("stage_levels", "log2_terms"), ("stage_levels", "log2_bit_terms"), ("acc_bits", "log2_terms"),
-              ("stage_levels", "acc_bits"), ("log2_terms", "layers")]
+              ("stage_levels", "acc_bits"), ("log2_terms", "layers"), ("weight_bits", "log2_terms"),
+              ("weight_bits", "log2_bit_terms"), ("stage_levels", "weight_bits")]
 
 
 def _loo(family, rows, features) -> list[float]:
@@ -95,11 +96,12 @@ def fit(family: str, csv_path: Path, out: Path) -> None:
 
     from hw_models import design_from_mapping
     from hw_models.timing import fit_timing, predict_fmax, timing_features
-    rows, names = [], []
+    rows, names, assumed = [], [], []
     for row in _rows(csv_path):
         design, _ = design_from_mapping(yaml.safe_load((csv_path.parent / row["design"]).read_text()))
         rows.append((timing_features(design), float(row["fmax_mhz"])))
         names.append(Path(row["design"]).stem)
+        assumed.append(abs(float(row["target_mhz"]) / float(row["fmax_mhz"]) - 1))
     for feats in (("intercept", *c) for c in CANDIDATES):
         loo = _loo(family, rows, feats)
         print(f"  {' + '.join(feats):45s} leave-one-out mean {100 * np.mean(loo):5.1f}%  max {100 * max(loo):5.1f}%")
@@ -110,13 +112,14 @@ def fit(family: str, csv_path: Path, out: Path) -> None:
         nested.append(abs(predict_fmax(fit_timing(family, rest, features=_select(family, rest)), f) / mhz - 1))
     loo, const = _loo(family, rows, best), _loo(family, rows, ("intercept",))
     model = fit_timing(family, rows, features=best,
-                       source=f"{csv_path.relative_to(ROOT)} ({len(rows)} designs, {row['board']})")
+                       source=f"{csv_path.resolve().relative_to(ROOT)} ({len(rows)} designs, {row['board']})")
     for name, (f, mhz), err in zip(names, rows, loo):
         print(f"  {name:32s} measured {mhz:6.1f} MHz  model {predict_fmax(model, f):6.1f}  held-out error "
               f"{100 * err:5.1f}%  " + " ".join(f"{k}={f[k]:g}" for k in best[1:]))
     print(f"chosen {best}: leave-one-out mean {100 * np.mean(loo):.1f}% (max {100 * max(loo):.1f}%), nested "
           f"(selection included) {100 * np.mean(nested):.1f}% (max {100 * max(nested):.1f}%); a constant "
-          f"{100 * np.mean(const):.1f}% (max {100 * max(const):.1f}%); {len(rows)} designs")
+          f"{100 * np.mean(const):.1f}% (max {100 * max(const):.1f}%); the target clock assumed "
+          f"{100 * np.mean(assumed):.1f}% (max {100 * max(assumed):.1f}%); {len(rows)} designs")
     doc = yaml.safe_load(out.read_text()) if out.is_file() else None
     doc = doc or {}
     doc.setdefault("families", {})[family] = {
@@ -143,12 +146,22 @@ def main() -> int:
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--merge", action="store_true", help="join samples_<family>_shard*.csv into samples_<family>.csv")
     p.add_argument("--fit", action="store_true", help="fit the Fmax model to samples_<family>.csv")
+    p.add_argument("--table", action="store_true", help="print samples_<family>.csv as docs/benchmarks.md's table")
     args = p.parse_args()
     out = Path(args.out)
     final = out / f"samples_{args.family}.csv"
     if args.fit:
         fit(args.family, final, ROOT / "hw_models" / "data" / "timing.yaml")
         resource_loo(final)
+        return 0
+    if args.table:
+        def num(v):
+            return f"{float(v):,.0f}" if v not in ("", None) else "-"
+        print("| design | LUT4 | FF | Fmax MHz | pipeline stages | synth_ecp5 s | nextpnr s | whole design s |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in _rows(final):
+            print(f"| {Path(r['design']).stem} | {num(r['lut'])} | {num(r['ff'])} | {float(r['fmax_mhz']):.1f} | "
+                  f"{r['latency_cycles']} | {r['synth_s']} | {r['pnr_s']} | {r['total_s'] or '-'} |")
         return 0
     if args.merge:
         rows = {r["design"]: r for r in _rows(final)}

@@ -24,7 +24,7 @@ def test_features_of_a_two_layer_mlp():
     assert f["acc_bits"] == 8 + 1 + 6  # input bits + weight bits + log2(64)
     assert f["log2_terms"] == pytest.approx(math.log2(64 * 16 + 16 * 10))
     assert f["log2_bit_terms"] == pytest.approx(math.log2(64 * 16 * 8 + 16 * 10 * 2))  # layer 2 reads 2-bit ReLUs
-    assert f["layers"] == 2
+    assert f["layers"] == 2 and f["weight_bits"] == 1
     assert adder_levels(16, None, 1) == 4 and adder_levels(64, 0.5, 2) == 5
 
 
