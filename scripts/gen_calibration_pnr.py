@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""Generate the place-and-route calibration set: trained MLPs (the networks of scripts/gen_calibration.py's
-grid, same seeds) -> da4ml Verilog -> Yosys synth_ecp5 -> nextpnr-ecp5 on the family's reference board
-(codesign.calibration.FAMILY_BOARDS) -> post-route LUT4/FF/EBR/MULT18 and Fmax per design.
+"""Generate the place-and-route calibration set: trained MLPs (SMALL_GRID below on `jetlike`, or
+scripts/gen_calibration.py's digits GRID) -> da4ml Verilog -> Yosys synth_ecp5 -> nextpnr-ecp5 on the
+family's reference board (codesign.calibration.FAMILY_BOARDS) -> post-route LUT4/FF/EBR/MULT18 and
+Fmax per design.
 
-    nice -n 10 .venv/bin/python scripts/gen_calibration_pnr.py [--family ecp5] [--points 0,6,1,...]
-    .venv/bin/python scripts/gen_calibration_pnr.py --fit          # hw_models/data/timing.yaml from the CSV
-    .venv/bin/codesign calibrate scripts/data/calibration_pnr/samples_ecp5.csv --family ecp5 --out F.json
+    nice -n 15 .venv/bin/python scripts/gen_calibration_pnr.py [--grid small|digits] [--points 9,7,...]
+    .venv/bin/python scripts/gen_calibration_pnr.py --fit     # hw_models/data/timing.yaml + LUT/FF leave-one-out
+    .venv/bin/python scripts/gen_calibration_pnr.py --table   # the per-design table of docs/benchmarks.md
+    .venv/bin/codesign calibrate scripts/data/calibration_pnr/samples_ecp5.csv --family ecp5 --base yosys-xc7 \
+        --out hw_models/data/calibrated_pnr_ecp5.json
 
-Each design takes minutes (nextpnr on one core); results are cached by design hash and rows already in
-the CSV are kept, so an interrupted run resumes where it stopped. `--shard K/N` runs every N-th point
-(several processes side by side, each writing its own CSV; `--merge` joins them).
+A small-grid design takes seconds to a few minutes (nextpnr on one core), a digits one several
+minutes; results are cached by design hash and rows already in the CSV are kept, so an interrupted
+run resumes where it stopped. `--shard K/N` runs every N-th point (several processes side by side,
+each writing its own CSV; `--merge` joins them).
 """
 from __future__ import annotations
 
@@ -30,7 +34,8 @@ POINTS = [0, 6, 35, 1, 4, 5, 7, 18, 2, 10, 11, 19, 3, 8, 12, 9, 13, 24, 26, 33, 
 # the small grid (--grid small, the default): 16-input MLPs on `jetlike` (hls4ml's jet-tagging shape), which
 # place and route in seconds to minutes, varied in width, depth, weight/activation bits and input bits so
 # that adder depth, accumulator width and size vary. (hidden widths, weight bits, activation bits, input
-# bits); the position seeds the training: append new points, never reorder.
+# bits, one of the design contract's widths); the position seeds the training: append new points, never
+# reorder.
 SMALL_GRID = [
     ((4,), 2, 2, 8), ((8,), 1, 1, 8), ((8,), 2, 2, 4), ((8,), 4, 4, 8), ((4,), 6, 6, 6), ((16,), 1, 1, 4),
     ((8,), 3, 3, 6), ((8, 8), 2, 2, 8), ((16,), 2, 4, 8), ((4, 4), 4, 4, 4), ((16,), 4, 2, 6), ((8,), 8, 8, 8),
