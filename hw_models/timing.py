@@ -67,8 +67,8 @@ def timing_features(design: Design, *, latency_cutoff: int = DEFAULT_LATENCY_CUT
         terms += n
         bit_terms += n * in_bits
     return {"intercept": 1.0, "stage_levels": float(min(levels, latency_cutoff)), "acc_bits": float(acc),
-            "weight_bits": float(wbits), "log2_terms": math.log2(max(terms, 2.0)), "log2_bit_terms": math.log2(max(bit_terms, 2.0)),
-            "layers": float(layers)}
+            "weight_bits": float(wbits), "log2_terms": math.log2(max(terms, 2.0)),
+            "log2_bit_terms": math.log2(max(bit_terms, 2.0)), "layers": float(layers)}
 
 
 def applies(design: Design) -> str | None:
