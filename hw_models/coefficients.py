@@ -18,6 +18,8 @@ COEFFICIENT_FILES: dict[str, str] = {
     # fitted by `codesign calibrate` to da4ml + Yosys synthesis of the set in scripts/data/calibration_yosys
     "yosys-xc7": "data/calibrated_yosys_xc7.json",
     "yosys-xcup": "data/calibrated_yosys_xcup.json",
+    # fitted to nextpnr place-and-route of the set in scripts/data/calibration_pnr (ECP5 LUT4/FF)
+    "pnr-ecp5": "data/calibrated_pnr_ecp5.json",
     # fitted to the published Vivado results in scripts/data/published (scripts/gen_vivado_coefficients.py)
     "vivado-finn": "data/calibrated_vivado_finn.json",
     "vivado-hls4ml": "data/calibrated_vivado_hls4ml.json",

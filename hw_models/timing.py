@@ -1,7 +1,8 @@
 """Fmax of a fully parallel (da4ml-style, reuse factor 1) design on families whose clock comes from
-place-and-route (`boards.FAMILIES[f].fmax == "place-and-route"`): a clock period linear in the
-design's adder depth per pipeline stage, its widest accumulator and its size (adder terms), fitted to nextpnr results
-(`scripts/gen_calibration_pnr.py`; coefficients in `hw_models/data/timing.yaml`).
+place-and-route (`boards.FAMILIES[f].fmax == "place-and-route"`): a clock period linear in some of
+the design's features (adder depth per pipeline stage, widest accumulator, size in adder terms),
+fitted to nextpnr results (`scripts/gen_calibration_pnr.py` picks the features by leave-one-out
+error; coefficients in `hw_models/data/timing.yaml`, a feature without a coefficient counts 0).
 
 The critical path of a pipelined adder graph is one stage: `stage_levels` adders in series (LUT and
 routing delay each) whose carry chains ripple over the accumulator width, plus routing that grows with
@@ -21,10 +22,7 @@ import yaml
 
 from hw_models.design import Design, MaxPoolLayer
 
-# stage_levels is reported, not fitted: da4ml cuts a pipeline stage every 5 adder levels, so every
-# calibration design has 5 levels in its critical stage and the set cannot tell its coefficient apart
-# from the intercept
-FEATURES = ("intercept", "acc_bits", "log2_terms")
+FEATURES = ("intercept", "stage_levels", "acc_bits", "weight_bits", "log2_terms", "log2_bit_terms", "layers")
 DEFAULT_LATENCY_CUTOFF = 5  # da4ml's adder levels per pipeline stage (flows.da4ml_rtl.mlp_to_verilog)
 
 
@@ -53,17 +51,24 @@ def _digits(csd_digits: float | None, weight_bits: int) -> float:
 
 def timing_features(design: Design, *, latency_cutoff: int = DEFAULT_LATENCY_CUTOFF) -> dict[str, float]:
     """The features of `TimingModel` for a fully parallel design: adder levels per pipeline stage, the
-    widest accumulator in bits, and log2 of the adder terms (in x out x CSD digits: its size, which
-    the routing delay grows with, independent of how a family counts LUTs)."""
-    levels, acc, terms = 0, 0, 0.0
+    widest accumulator in bits, log2 of the adder terms (in x out x CSD digits: its size, which the
+    routing delay grows with, independent of how a family counts LUTs), the same weighted by each
+    term's input bits (adder bits), the widest weights (more shift-add digits per product: deeper
+    adder graphs per output) and the number of weighted layers."""
+    levels, acc, wbits, terms, bit_terms, layers = 0, 0, 0, 0.0, 0.0, 0
     for layer, in_bits in zip(design.layers, design.input_bits_per_layer()):
         if isinstance(layer, MaxPoolLayer):
             continue
+        layers += 1
+        wbits = max(wbits, layer.weight_bits)
         levels = max(levels, adder_levels(layer.in_features, layer.csd_digits, layer.weight_bits))
         acc = max(acc, in_bits + layer.weight_bits + math.ceil(math.log2(max(layer.in_features, 2))))
-        terms += layer.in_features * layer.out_features * _digits(layer.csd_digits, layer.weight_bits)
+        n = layer.in_features * layer.out_features * _digits(layer.csd_digits, layer.weight_bits)
+        terms += n
+        bit_terms += n * in_bits
     return {"intercept": 1.0, "stage_levels": float(min(levels, latency_cutoff)), "acc_bits": float(acc),
-            "log2_terms": math.log2(max(terms, 2.0))}
+            "weight_bits": float(wbits), "log2_terms": math.log2(max(terms, 2.0)),
+            "log2_bit_terms": math.log2(max(bit_terms, 2.0)), "layers": float(layers)}
 
 
 def applies(design: Design) -> str | None:
@@ -82,13 +87,14 @@ def predict_fmax(model: TimingModel, features: dict[str, float]) -> float:
     return min(model.max_mhz, 1000.0 / period) if period > 0 else model.max_mhz
 
 
-def fit_timing(family: str, rows: Sequence[tuple[dict[str, float], float]], *, source: str = "") -> TimingModel:
-    """Least-squares fit of period_ns on the features; `rows` are (features, measured Fmax MHz)."""
+def fit_timing(family: str, rows: Sequence[tuple[dict[str, float], float]], *,
+               features: Sequence[str] = ("intercept", "acc_bits", "log2_terms"), source: str = "") -> TimingModel:
+    """Least-squares fit of period_ns on `features`; `rows` are (features, measured Fmax MHz)."""
     import numpy as np
-    x = np.array([[f[k] for k in FEATURES] for f, _ in rows], dtype=float)
+    x = np.array([[f[k] for k in features] for f, _ in rows], dtype=float)
     y = np.array([1000.0 / mhz for _, mhz in rows], dtype=float)
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
-    return TimingModel(family, {k: round(float(c), 5) for k, c in zip(FEATURES, coef)},
+    return TimingModel(family, {k: round(float(c), 5) for k, c in zip(features, coef)},
                        max_mhz=round(max(m for _, m in rows), 1), samples=len(rows), source=source)
 
 

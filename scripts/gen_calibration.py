@@ -50,15 +50,16 @@ def _design_doc(spec, model) -> dict:
     return {"style": "hls4ml", "input_bits": spec.input_bits, "layers": layers}
 
 
-def _trained_mlp(hidden: tuple[int, ...], w: int, a: int, seed: int, data, epochs: int = 3):
-    """(spec, trained model) of a 64-input digits MLP with `hidden` layers of W-bit weights and A-bit
-    activations; training is seeded and deterministic."""
+def _trained_mlp(hidden: tuple[int, ...], w: int, a: int, seed: int, data, epochs: int = 3, input_bits: int = 8):
+    """(spec, trained model) of an MLP on `data` (64-input digits here) with `hidden` layers of W-bit
+    weights and A-bit activations; training is seeded and deterministic."""
     from codesign.config import TrainingConfig
     from codesign.model import build_model
     from codesign.space import DenseSpec, ModelSpec
     from codesign.train import train
-    dense = tuple(DenseSpec(h, w, a) for h in hidden) + (DenseSpec(10, w, 32),)
-    spec = ModelSpec(kind="mlp", n_features=64, image_shape=None, n_classes=10, input_bits=8,
+    dense = tuple(DenseSpec(h, w, a) for h in hidden) + (DenseSpec(data.n_classes, w, 32),)
+    spec = ModelSpec(kind="mlp", n_features=data.x_train.shape[1], image_shape=None, n_classes=data.n_classes,
+                     input_bits=input_bits,
                      activation="relu", convs=(), dense=dense)
     model = build_model(spec, seed=seed)
     train(model, data, TrainingConfig(epochs=epochs, patience=epochs), seed=seed)

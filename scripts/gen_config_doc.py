@@ -59,7 +59,7 @@ DESCRIPTIONS: dict[str, str] = {
                        "when `flows` does not list it. A flow that is skipped for a trial (a CNN under `yosys`) "
                        "leaves the trial scored by the model, and the record says so. See docs/flows.md.",
     "Config.coefficients": "Coefficients of the analytic models: `analytic` (published constants), a "
-                           "shipped calibration by name (`yosys-xc7`, `yosys-xcup`: Yosys; `vivado-finn`, `vivado-hls4ml`: "
+                           "shipped calibration by name (`yosys-xc7`, `yosys-xcup`: Yosys; `pnr-ecp5`: nextpnr on ECP5; `vivado-finn`, `vivado-hls4ml`: "
                            "fitted to published Vivado results, see docs/published.md) or a file written by "
                            "`codesign calibrate`. Anything but `analytic` makes the estimate source "
                            "`calibrated`. Checked when the config is loaded.",

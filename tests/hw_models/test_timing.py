@@ -23,6 +23,8 @@ def test_features_of_a_two_layer_mlp():
     assert f["stage_levels"] == 5  # 64 one-digit terms: 6 levels, da4ml cuts a stage every 5
     assert f["acc_bits"] == 8 + 1 + 6  # input bits + weight bits + log2(64)
     assert f["log2_terms"] == pytest.approx(math.log2(64 * 16 + 16 * 10))
+    assert f["log2_bit_terms"] == pytest.approx(math.log2(64 * 16 * 8 + 16 * 10 * 2))  # layer 2 reads 2-bit ReLUs
+    assert f["layers"] == 2 and f["weight_bits"] == 1
     assert adder_levels(16, None, 1) == 4 and adder_levels(64, 0.5, 2) == 5
 
 
@@ -33,8 +35,9 @@ def test_fit_recovers_a_linear_period():
         for acc in (10, 14, 18):
             f = {"intercept": 1.0, "stage_levels": 5, "acc_bits": acc, "log2_terms": terms + acc % 5}
             rows.append((f, 1000 / sum(truth[k] * f[k] for k in truth)))
-    model = fit_timing("ecp5", rows)
+    model = fit_timing("ecp5", rows, features=tuple(truth))
     assert model.coefficients == pytest.approx(truth, abs=1e-3)
+    assert set(fit_timing("ecp5", rows, features=("intercept", "acc_bits")).coefficients) == {"intercept", "acc_bits"}
     assert model.max_mhz == pytest.approx(max(m for _, m in rows), abs=0.1) and model.samples == 12
     assert predict_fmax(model, rows[0][0]) == pytest.approx(rows[0][1], rel=1e-3)
 
