@@ -19,8 +19,7 @@ KINDS = ("gap", "dw", "res", "conv1d", "avg", "resnet", "resnet-down", "cat", "c
 
 
 def network(kind: str, digits):
-    from codesign.net import (Add, AvgPool, Concat, Conv1d, Conv2d, Dense, DepthwiseConv2d, GlobalAvgPool, Input, MaxPool,
-                              NetSpec)
+    from codesign.net import NetSpec
     data = replace(digits, image_shape=None, shape=(1, 64)) if kind.startswith("conv1d") else digits
     if kind.startswith(("resnet", "conv1d-")):
         import optuna
@@ -34,6 +33,13 @@ def network(kind: str, digits):
                    "conv1_kernel": 3, "hidden": 16, "lr": 1e-2})
         out = module.build(optuna.trial.FixedTrial(params), data)
         return NetSpec.from_output(out, data, target_fps=1e5), data
+    return tiny_network(kind, data), data
+
+
+def tiny_network(kind: str, data):
+    """A 2-bit conv, the layer kind, a dense classifier (also tests/flows/test_finn.py's networks)."""
+    from codesign.net import (Add, AvgPool, Concat, Conv1d, Conv2d, Dense, DepthwiseConv2d, GlobalAvgPool, Input, MaxPool,
+                              NetSpec)
     x = Input(data)
     if kind == "gap":
         x = GlobalAvgPool()(Conv2d(4, 3, weight_bits=2, act_bits=2)(x))
@@ -49,7 +55,9 @@ def network(kind: str, digits):
         x = MaxPool(2)(Conv1d(4, 5, weight_bits=2, act_bits=2)(x))
     elif kind == "avg":
         x = AvgPool(2)(Conv2d(4, 3, weight_bits=2, act_bits=2)(x))
-    return NetSpec.from_output(Dense(data.n_classes, weight_bits=2)(x), data, target_fps=1e5), data
+    elif kind == "avg1d":
+        x = AvgPool(2)(Conv1d(4, 5, weight_bits=2, act_bits=2)(x))
+    return NetSpec.from_output(Dense(data.n_classes, weight_bits=2)(x), data, target_fps=1e5)
 
 
 def main(kinds: list[str]) -> int:

@@ -1,5 +1,7 @@
 """finn-plus as a library: our folding in, finn-plus' own per-layer estimates out."""
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -8,6 +10,9 @@ from flows.finn import FinnError, apply_folding, finn_environment, finn_estimate
 from flows.qonnx import export_and_verify
 from hw_models import estimate
 from hw_models.estimate import folded_design
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from finn_kinds_probe import tiny_network  # noqa: E402  (the probe's networks, one per layer kind)
 
 BOARD = get_board("pynq-z2")
 
@@ -84,35 +89,12 @@ def test_finn_build_dir_is_private_and_removed(monkeypatch):
 
 # --- user networks: each kind FINN maps, end to end on a tiny trained network
 
-def _user_net(kind, data):
-    from codesign.net import Add, AvgPool, Concat, Conv1d, Conv2d, Dense, DepthwiseConv2d, GlobalAvgPool, Input, MaxPool, NetSpec
-    x = Input(data)
-    if kind == "gap":
-        x = GlobalAvgPool()(Conv2d(4, 3, weight_bits=2, act_bits=2)(x))
-    elif kind == "dw":
-        x = DepthwiseConv2d(3, weight_bits=2, act_bits=2)(Conv2d(4, 3, weight_bits=2, act_bits=2)(x))
-    elif kind == "res":
-        x = Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(x)
-        y = Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(x)
-        x = MaxPool(2)(Add(act_bits=2)(x, y))
-    elif kind == "cat":
-        x = Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(x)
-        x = MaxPool(2)(Concat()(x, Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(x)))
-    elif kind == "conv1d":
-        x = MaxPool(2)(Conv1d(4, 5, weight_bits=2, act_bits=2)(x))
-    elif kind == "avg":
-        x = AvgPool(2)(Conv2d(4, 3, weight_bits=2, act_bits=2)(x))
-    elif kind == "avg1d":
-        x = AvgPool(2)(Conv1d(4, 5, weight_bits=2, act_bits=2)(x))
-    return NetSpec.from_output(Dense(data.n_classes, weight_bits=2)(x), data, target_fps=1e5)
-
-
 def _user_estimate(kind, data, tmp_path):
     from codesign.config import TrainingConfig
     from codesign.model import build_model
     from codesign.train import train
     from flows.qonnx import export_qonnx_file
-    spec = _user_net(kind, data)
+    spec = tiny_network(kind, data)
     model = build_model(spec, seed=0)
     train(model, data, TrainingConfig(epochs=1, patience=1), seed=0)
     onnx, _ = export_qonnx_file(model.eval(), tmp_path / f"{kind}.onnx")
