@@ -90,6 +90,32 @@ class GraphNet(nn.Module):
         built = spec.modules()
         self.layers = nn.ModuleList(m for m, _ in built)
         self.inputs = [inputs for _, inputs in built]
+        self._share_merge_quantizers()
+
+    def _share_merge_quantizers(self) -> None:
+        """The two layers feeding a residual add quantize with one shared activation quantizer (a layer
+        feeding two adds joins both groups), so both inputs are on one scale: FINN's integer
+        ElementwiseAdd takes nothing else, and FINN's own residual networks share them the same way.
+        Producers without a quantized activation of their own, or of different bits, keep theirs."""
+        parent = list(range(len(self.layers)))
+
+        def root(i: int) -> int:
+            while parent[i] != i:
+                i = parent[i]
+            return i
+
+        for i, (kind, _, inputs) in enumerate(self.spec.layers):
+            if kind == "add" and min(inputs) >= 0:
+                parent[root(inputs[1])] = root(inputs[0])
+        groups: dict[int, list[int]] = {}
+        for i in range(len(self.layers)):
+            groups.setdefault(root(i), []).append(i)
+        for members in (m for m in groups.values() if len(m) > 1):
+            acts = [_output_quant(self.layers[i]) for i in members]
+            if any(a is None for a in acts) or len({(type(a), int(a.act_quant.bit_width())) for a in acts}) != 1:
+                continue
+            for i in members[1:]:
+                _set_output_quant(self.layers[i], acts[0])
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -103,6 +129,20 @@ class GraphNet(nn.Module):
         for layer, inputs in zip(self.layers, self.inputs):
             outs.append(layer(*(x if p == -1 else outs[p] for p in inputs)))
         return outs[-1]
+
+
+def _output_quant(layer: nn.Module) -> nn.Module | None:
+    """The quantized activation a layer's output leaves through (a Sequential's last module, an add's
+    requantisation), or None."""
+    last = layer[-1] if isinstance(layer, nn.Sequential) and len(layer) else getattr(layer, "post", None)
+    return last if last is not None and hasattr(last, "act_quant") else None
+
+
+def _set_output_quant(layer: nn.Module, quant: nn.Module) -> None:
+    if isinstance(layer, nn.Sequential):
+        layer[-1] = quant
+    else:
+        layer.post = quant
 
 
 _WEIGHTED = (qnn.QuantLinear, qnn.QuantConv1d, qnn.QuantConv2d)

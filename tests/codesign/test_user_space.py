@@ -249,3 +249,21 @@ def test_a_width_multiplier_narrows_every_layer_but_the_output(tmp_path):
     initialise(model, cfg)
     conv = next(m for m in model.layers[0].modules() if isinstance(m, torch.nn.Conv2d))
     assert torch.equal(conv.weight, load(cfg.model.float_model).modules["conv"].weight[:2])
+
+
+def test_the_layers_feeding_a_residual_add_share_one_quantizer():
+    """Both inputs of an add on one scale (FINN's integer ElementwiseAdd), an add's output among them;
+    a producer of other bits keeps its own quantizer."""
+    from codesign.model import build_model
+    x = Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(Input(DIGITS))
+    y = Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(x)
+    a = Add(act_bits=2)(x, y)
+    z = Conv2d(4, 3, padding=1, weight_bits=2, act_bits=2)(a)
+    b = Add(act_bits=2)(a, z)
+    w = Conv2d(4, 3, padding=1, weight_bits=2, act_bits=4)(b)
+    c = Add(act_bits=4)(b, w)
+    model = build_model(NetSpec.from_output(Dense(10)(GlobalAvgPool()(c)), DIGITS), seed=0)
+    conv0, conv1, add0, conv2, add1, conv3, add2 = model.layers[:7]
+    assert conv0[-1] is conv1[-1] and add0.post is conv2[-1]  # x and y; a and z
+    assert add0.post is not conv0[-1] and conv3[-1] is not add1.post  # b and w: 2 vs 4 bits
+    assert model(torch.from_numpy(DIGITS.x_test[:3])).shape == (3, 10)
