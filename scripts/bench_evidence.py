@@ -44,6 +44,8 @@ def main(argv=None) -> int:
     started, load0 = time.perf_counter(), os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-evidence-") as tmp:
         raw.update(seed=args.seed, output_dir=tmp, flows=[])
+        if raw.get("dataset", {}).get("path"):  # Ray's workers run elsewhere: the repo-relative path made absolute
+            raw["dataset"] = {**raw["dataset"], "path": str(ROOT / raw["dataset"]["path"])}
         raw["search"] = {**raw.get("search", {}), "algorithm": args.algorithm, "num_samples": args.trials}
         if args.epochs:
             raw["training"] = {**raw.get("training", {}), "epochs": args.epochs,
