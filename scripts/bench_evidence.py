@@ -40,6 +40,7 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=None, help="training epochs per trial (default: the config's)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
+    args.config = args.config.resolve()
     raw = yaml.safe_load(args.config.read_text())
     started, load0 = time.perf_counter(), os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-evidence-") as tmp:
