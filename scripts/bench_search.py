@@ -392,7 +392,7 @@ def plot(analysis: dict, trials: int, path: Path, title: str) -> None:
     for zoom, ax in enumerate(axes):
         for s, v in analysis["samplers"].items():
             x = np.arange(1, len(v["median"]) + 1)
-            label = f"{s} ({v['seeds']} seeds{', real training' if s in REAL_ONLY else ''})"
+            label = f"{'bo:log_ei' if s == 'bo' else s} ({v['seeds']} seeds{', real training' if s in REAL_ONLY else ''})"
             line, = ax.plot(x, v["median"], label=label, lw=1.8, ls="--" if s in REAL_ONLY else "-")
             ax.fill_between(x, v["q25"], v["q75"], color=line.get_color(), alpha=0.15, lw=0)
         if analysis["target_hv"] is not None:
