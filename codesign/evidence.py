@@ -1,7 +1,7 @@
 """Bayesian model selection: a Laplace approximation of a trained network's log evidence (marginal
 likelihood), last-layer (MacKay 1992; Daxberger et al. 2021, "Laplace Redux", whose laplace-torch
-library does the same with more Hessian structures; it is not used here because it pulls torchvision,
-BackPACK and curvlinops for what is one matrix on the last layer).
+library does the same with more Hessian structures; it is a test's cross-check, not a dependency:
+its torchvision requirement does not load with the CPU torch, docs/search.md).
 
 The network's last layer is treated as a generalised linear model on the features feeding it, with a
 Gaussian prior N(0, 1/lambda) on its weights and the generalised Gauss-Newton (GGN) Hessian of the

@@ -4,7 +4,7 @@ networks by test accuracy: Spearman rank correlation over the trials of real sea
 validation accuracy's (the usual selection signal).
 
     .venv/bin/python scripts/bench_evidence.py                          # the demo search (digits), 40 random trials
-    .venv/bin/python scripts/bench_evidence.py --config scripts/bench_hard.yaml --trials 40
+    .venv/bin/python scripts/bench_evidence.py --config scripts/bench_hard.yaml --trials 40 --epochs 4
 
 Writes docs/bench/evidence[_<config>].json.
 """
@@ -37,13 +37,20 @@ def main(argv=None) -> int:
     ap.add_argument("--trials", type=int, default=40)
     ap.add_argument("--algorithm", default="random")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--epochs", type=int, default=None, help="training epochs per trial (default: the config's)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
+    args.config = args.config.resolve()
     raw = yaml.safe_load(args.config.read_text())
-    started = time.perf_counter()
+    started, load0 = time.perf_counter(), os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-evidence-") as tmp:
         raw.update(seed=args.seed, output_dir=tmp, flows=[])
+        if raw.get("dataset", {}).get("path"):  # Ray's workers run elsewhere: the repo-relative path made absolute
+            raw["dataset"] = {**raw["dataset"], "path": str(ROOT / raw["dataset"]["path"])}
         raw["search"] = {**raw.get("search", {}), "algorithm": args.algorithm, "num_samples": args.trials}
+        if args.epochs:
+            raw["training"] = {**raw.get("training", {}), "epochs": args.epochs,
+                               "patience": min(args.epochs, raw.get("training", {}).get("patience", args.epochs))}
         cfg = config_from_mapping(raw)
         run_dir, _ = run_search(cfg, quiet=True)
         records = [r for r in read_records(run_dir) if r.status.value == "ok" and "evidence" in r.metrics]
@@ -55,6 +62,7 @@ def main(argv=None) -> int:
     best_ev, best_val, best = acc[np.argmax(ev)], acc[np.argmax(val)], acc.max()
     out = {"benchmark": "evidence", "date": dt.date.today().isoformat(), "config": str(args.config.relative_to(ROOT)),
            "algorithm": args.algorithm, "seed": args.seed, "trials": args.trials, "trained": len(records),
+           "epochs": cfg.training.epochs, "load_avg_start": load0, "load_avg_end": os.getloadavg(),
            "spearman_evidence_vs_test_accuracy": {"rho": float(rho_ev), "p": float(p_ev)},
            "spearman_val_accuracy_vs_test_accuracy": {"rho": float(rho_val), "p": float(p_val)},
            "test_accuracy_of_best_by_evidence": float(best_ev), "test_accuracy_of_best_by_val": float(best_val),
@@ -67,7 +75,8 @@ def main(argv=None) -> int:
     print(f"  Spearman(evidence, test accuracy)       = {rho_ev:+.3f} (p {p_ev:.2g})")
     print(f"  Spearman(val accuracy, test accuracy)   = {rho_val:+.3f} (p {p_val:.2g})")
     print(f"  test accuracy of the best by evidence {best_ev:.4f}, by val accuracy {best_val:.4f}, best {best:.4f}")
-    print(f"wrote {path.relative_to(ROOT)} ({time.perf_counter() - started:.0f} s)")
+    print(f"wrote {path.relative_to(ROOT)} ({time.perf_counter() - started:.0f} s; load average {load0[0]:.1f} "
+          f"at start, {os.getloadavg()[0]:.1f} at end)")
     return 0
 
 

@@ -44,6 +44,18 @@ TABLE = ROOT / "scripts" / "data" / "surrogate_digits.json"
 OUT = ROOT / "docs" / "bench"
 ALL_SAMPLERS = ("random", "grid", "nsga2", "tpe", "gp", "bo")
 REAL_ONLY = ("grow",)  # searches that train (not samplers): run for real beside the surrogate runs
+ACQUISITIONS = ("ei", "log_ei", "ucb", "qnehvi")  # `bo:<acquisition>` picks search.acquisition
+
+
+def search_override(name: str) -> dict:
+    """The `search` section entries of a sampler name: `bo:ucb` is algorithm bo with acquisition ucb."""
+    alg, _, acq = name.partition(":")
+    return {"algorithm": alg, **({"acquisition": acq} if acq else {})}
+
+
+def valid_name(name: str) -> bool:
+    alg, _, acq = name.partition(":")
+    return (alg in ALL_SAMPLERS + REAL_ONLY and not acq) or (alg == "bo" and acq in ACQUISITIONS)
 
 
 def table_path(config: Path) -> Path:
@@ -136,7 +148,7 @@ def _surrogate_run(args) -> dict:
     torch.set_num_threads(1)
     from codesign.results import hypervolume_history
     from surrogate import AccuracyTable, SurrogateProblem, bench_sampler, run_surrogate_search
-    cfg = load_cfg(Path(cfg_path), seed=seed, search={"algorithm": alg, "num_samples": trials})
+    cfg = load_cfg(Path(cfg_path), seed=seed, search={**search_override(alg), "num_samples": trials})
     problem = SurrogateProblem(cfg, AccuracyTable.load(TABLE))
     sampler, note = bench_sampler(cfg, problem.image_shape)
     t0 = time.perf_counter()
@@ -164,7 +176,7 @@ def run_surrogate(args) -> dict:
           f"{table.meta['cross_validation']['random_forest']['mae']:.4f} "
           f"(accuracy spread: std {table.meta['cross_validation']['acc_std']:.4f})", flush=True)
     work = [(str(args.config), alg, seed, args.trials, args.concurrency)
-            for alg in sorted(args.samplers, key=lambda a: a not in ("gp", "bo")) if alg not in REAL_ONLY
+            for alg in sorted(args.samplers, key=lambda a: a.partition(":")[0] not in ("gp", "bo")) if alg not in REAL_ONLY
             for seed in range(args.seeds)]
     runs = []
     if args.reuse:  # runs of an earlier result file with the same config and trials
@@ -269,9 +281,9 @@ def run_real(args) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
         for alg in args.samplers:
             for seed in range(args.seeds):
-                cfg = load_cfg(args.config, name=f"bench-{alg}-s{seed}", seed=seed, output_dir=tmp,
+                cfg = load_cfg(args.config, name=f"bench-{alg.replace(':', '-')}-s{seed}", seed=seed, output_dir=tmp,
                                training={"epochs": args.epochs, "patience": min(5, args.epochs)},
-                               search={"algorithm": alg, "num_samples": args.trials,
+                               search={**search_override(alg), "num_samples": args.trials,
                                        "max_concurrent": args.concurrency})
                 t0 = time.perf_counter()
                 run_dir, summary = run_search(cfg, quiet=True)
@@ -380,7 +392,7 @@ def plot(analysis: dict, trials: int, path: Path, title: str) -> None:
     for zoom, ax in enumerate(axes):
         for s, v in analysis["samplers"].items():
             x = np.arange(1, len(v["median"]) + 1)
-            label = f"{s} ({v['seeds']} seeds{', real training' if s in REAL_ONLY else ''})"
+            label = f"{'bo:log_ei' if s == 'bo' else s} ({v['seeds']} seeds{', real training' if s in REAL_ONLY else ''})"
             line, = ax.plot(x, v["median"], label=label, lw=1.8, ls="--" if s in REAL_ONLY else "-")
             ax.fill_between(x, v["q25"], v["q75"], color=line.get_color(), alpha=0.15, lw=0)
         if analysis["target_hv"] is not None:
@@ -411,7 +423,8 @@ def main(argv=None) -> int:
     ap.add_argument("--config", type=Path, default=ROOT / "scripts" / "demo.yaml")
     ap.add_argument("--samplers", default=None,
                     help=f"comma-separated subset of {','.join(ALL_SAMPLERS + REAL_ONLY)} ({','.join(REAL_ONLY)}: "
-                         "real training, also in surrogate mode)")
+                         "real training, also in surrogate mode); bo:<acquisition> for bo with another "
+                         "acquisition than the config's")
     ap.add_argument("--real-trials", type=int, default=24, help="trials per seed of the real-only searches (grow)")
     ap.add_argument("--save-real", type=Path, default=None,
                     help="only run the real-only searches of --samplers and save their runs to this JSON file")
@@ -444,9 +457,10 @@ def main(argv=None) -> int:
         args.concurrency = args.concurrency or load_cfg(args.config).search.max_concurrent
         if args.quick:
             args.epochs = min(args.epochs, 2)
-    bad = set(args.samplers) - set(ALL_SAMPLERS + REAL_ONLY)
+    bad = [s for s in args.samplers if not valid_name(s)]
     if bad:
-        ap.error(f"unknown sampler(s) {sorted(bad)}; valid: {list(ALL_SAMPLERS)}")
+        ap.error(f"unknown sampler(s) {bad}; valid: {list(ALL_SAMPLERS + REAL_ONLY)}, or bo:<acquisition> with "
+                 f"acquisition one of {list(ACQUISITIONS)}")
     if "random" not in args.samplers and not args.save_real:
         ap.error("the target needs random search: include 'random' in --samplers")
 

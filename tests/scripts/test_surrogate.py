@@ -124,3 +124,15 @@ def test_shipped_table_loads_and_parses():
         parse_key(key)
     accs = [v["acc"] for v in table.entries.values() if v.get("acc") is not None]
     assert all(0.0 <= a <= 1.0 for a in accs)
+
+
+def test_bench_sampler_names_select_the_acquisition():
+    import bench_search
+    from codesign.bo import GPBOSampler
+    assert bench_search.search_override("bo:ucb") == {"algorithm": "bo", "acquisition": "ucb"}
+    assert bench_search.search_override("gp") == {"algorithm": "gp"}
+    assert bench_search.valid_name("bo:ei") and bench_search.valid_name("grow")
+    assert not bench_search.valid_name("gp:ei") and not bench_search.valid_name("bo:pi")
+    cfg = _cfg(search={"algorithm": "bo", **bench_search.search_override("bo:ucb")})
+    sampler, _ = bench_sampler(cfg, None)
+    assert isinstance(sampler, GPBOSampler) and sampler.acquisition == "ucb"
