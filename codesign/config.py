@@ -98,6 +98,13 @@ class DatasetConfig(_Strict):
         "standard deviation: zero mean, unit variance, read by a signed input quantizer), `none` (the data is "
         "already in [0, 1]; anything outside is an error)."))
 
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, v):
+        """A relative path is from the working directory, made absolute here: Ray runs every trial in
+        a folder of its own."""
+        return str(Path(v).absolute()) if v and not Path(v).is_absolute() else v
+
     @model_validator(mode="after")
     def _path(self):
         if self.name == "npz" and not self.path:

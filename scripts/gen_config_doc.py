@@ -75,7 +75,8 @@ DESCRIPTIONS: dict[str, str] = {
     "DatasetConfig.path": "For `npz` only (required there, refused otherwise): a file holding `x_train, "
                           "y_train, x_test, y_test`: N x F flat, N x H x W or N x C x H x W images (square ones "
                           "also for the built-in CNNs); with an array `layout` = `signal`, N x L or N x C x L "
-                          "1-D signals.",
+                          "1-D signals. A relative path is from the working directory (saved absolute with the "
+                          "run).",
     "DatasetConfig.val_fraction": "Share of the training data held out for validation (early stopping).",
     "DatasetConfig.test_fraction": "Share of the data used as test set (generated data sets only; an "
                                    "`npz` file brings its own split).",

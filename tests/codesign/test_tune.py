@@ -1,6 +1,7 @@
 """Real Ray Tune searches (tiny: few trials, 1-2 epochs) and the constraint-forwarding Optuna adapter."""
 import json
 
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
@@ -270,3 +271,19 @@ def test_yosys_skips_what_the_rtl_path_does_not_cover(tmp_path):
     r = evaluate_candidate(cfg, params, trial_id="c1", run_dir=tmp_path)
     assert r.status == "ok" and "RtlUnsupported" in r.flows["yosys"].skipped
     assert r.source == "analytic"
+
+
+def test_a_relative_dataset_path_reaches_the_trials(ray_local, tmp_path, monkeypatch):
+    """Ray runs each trial in a folder of its own: a dataset path relative to the working directory
+    is made absolute when the config is read (and saved so in the run folder)."""
+    from codesign.data import load_dataset
+    digits = load_dataset("digits")
+    (tmp_path / "data").mkdir()
+    np.savez(tmp_path / "data" / "d.npz", x_train=digits.x_train, y_train=digits.y_train, x_test=digits.x_test,
+             y_test=digits.y_test)
+    from codesign.tune import run_search
+    monkeypatch.chdir(tmp_path)
+    cfg = _cfg(tmp_path, dataset={"name": "npz", "path": "data/d.npz"}, search={"num_samples": 1})
+    assert cfg.dataset.path == str(tmp_path / "data" / "d.npz")
+    run_dir, _ = run_search(cfg, quiet=True)
+    assert [r.status for r in read_records(run_dir)] == [Status.OK]
