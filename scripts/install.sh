@@ -21,6 +21,7 @@ C=(-c requirements/constraints.txt)
 "${PIP[@]}" "${C[@]}" -r requirements/runtime.txt
 if [ "${1:-}" = "--test" ]; then
   "${PIP[@]}" "${C[@]}" -r requirements/test.txt
+  "${PIP[@]}" --no-deps -r requirements/test-no-deps.txt
 fi
 "${PIP[@]}" "${C[@]}" --no-deps -e .
 "$VENV/bin/python" - <<'PY'
