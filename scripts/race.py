@@ -15,8 +15,9 @@
    backend) is trained on the same split, exported to da4ml and synthesised by the same Yosys call. The
    comparison counts at how many of HGQ2's LUT budgets our Yosys front reaches at least its accuracy.
 
-Usage: nice -n 10 scripts/race.py [--quick] [--seeds N] [--out DIR] [--no-hgq2]
-Writes OUT/race.json, OUT/race.md (the table), docs/bench/race_hv.png and docs/bench/race_fronts.png.
+Usage: nice -n 10 scripts/race.py [--quick] [--seeds N] [--out DIR] [--no-hgq2] [--problem digits|jetlike]
+Writes OUT/race.json, OUT/race.md (the table), docs/bench/race_hv.png (race_hv_jetlike.png for
+--problem jetlike) and docs/bench/race_fronts.png.
 """
 from __future__ import annotations
 
@@ -46,14 +47,17 @@ SIZES = {  # --quick, the full race, and --smoke (checks the script end to end i
              "hgq2_epochs": 300, "hgq2_betas": [3e-6, 1e-5, 3e-5, 1e-4], "synth": 6},
 }
 ALGORITHMS = ("dnas", "nsga2", "tpe")
+# --problem -> the data set the MLP space is searched on (HGQ2's part runs on digits only)
+PROBLEMS = {"digits": {"name": "digits"},
+            "jetlike": {"name": "jetlike", "scaling": "minmax"}}  # 16 features, 5 classes (hls4ml's jet-tagging shape)
 SYNTH_TIMEOUT_S = 1200  # per Yosys run; this machine is shared
 MAX_SYNTH_LUT = 8000  # our designs above this model LUT are not synthesised (Yosys time on 2 shared cores)
 
 
-def race_config(algorithm: str, seed: int, size: dict, output_dir: Path) -> dict:
+def race_config(algorithm: str, seed: int, size: dict, output_dir: Path, problem: str = "digits") -> dict:
     return {
         "name": f"race-{algorithm}-s{seed}", "seed": seed, "board": "pynq-z2", "style": "hls4ml",
-        "coefficients": "yosys-xc7", "dataset": {"name": "digits"},
+        "coefficients": "yosys-xc7", "dataset": dict(PROBLEMS[problem]),
         "space": {"kind": ["mlp"], "hidden_layers": {"min": 1, "max": 3}, "width": [16, 32, 64, 128],
                   "activation": ["relu"], "weight_bits": [1, 2, 4, 8], "act_bits": [1, 2, 4, 8], "input_bits": 8},
         "folding": {"mode": "derive", "target_fps": None},
@@ -122,7 +126,7 @@ def time_to_reach(curve: list[tuple[float, float]], target: float) -> float | No
     return next((t for t, hv in curve if hv >= target - 1e-12), None)
 
 
-def race(size: dict, seeds: int, out: Path) -> dict:
+def race(size: dict, seeds: int, out: Path, problem: str = "digits") -> dict:
     """Every algorithm for every seed, seed by seed; what has finished is kept in OUT/race_partial.json."""
     from codesign.config import config_from_mapping
     from codesign.tune import _init_ray
@@ -131,7 +135,7 @@ def race(size: dict, seeds: int, out: Path) -> dict:
     for seed in range(seeds):
         for alg in ALGORITHMS:
             folder = out / "runs" / f"{alg}-s{seed}"
-            cfg = config_from_mapping(race_config(alg, seed, size, folder))
+            cfg = config_from_mapping(race_config(alg, seed, size, folder, problem))
             run_dir, arrivals, total = timed_search(cfg, folder)
             curve = hv_curve(run_dir, cfg, arrivals)
             runs[alg].append({"seed": seed, "run_dir": str(run_dir), "seconds": total, "curve": curve})
@@ -240,7 +244,7 @@ def compare_fronts(ours: list[dict], hgq2: list[dict]) -> list[dict]:
     return rows
 
 
-def plots(summary: dict, runs: dict, ours: list[dict], hgq2: list[dict], docs: Path) -> None:
+def plots(summary: dict, runs: dict, ours: list[dict], hgq2: list[dict], docs: Path, suffix: str = "") -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -252,7 +256,7 @@ def plots(summary: dict, runs: dict, ours: list[dict], hgq2: list[dict], docs: P
         if summary["median_curves"][alg]:
             ax.step(*zip(*summary["median_curves"][alg]), where="post", color=color, lw=2, label=f"{alg} (median)")
     ax.set_xlabel("wall-clock seconds"), ax.set_ylabel("hypervolume (accuracy, LUT)"), ax.legend()
-    fig.tight_layout(), fig.savefig(docs / "race_hv.png", dpi=120)
+    fig.tight_layout(), fig.savefig(docs / f"race_hv{suffix}.png", dpi=120)
     if not ours and not hgq2:  # --no-hgq2: the fronts plot of an earlier run stays
         return
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -302,7 +306,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="work folder (default: a new folder under /tmp); a folder "
                     "with race_runs.json reuses its searches")
     ap.add_argument("--no-hgq2", action="store_true", help="skip HGQ2 and the Yosys fronts")
+    ap.add_argument("--problem", choices=sorted(PROBLEMS), default="digits",
+                    help="the data set (digits: the demo's; jetlike: 16 features, 5 classes; HGQ2 runs on digits only)")
     args = ap.parse_args(argv)
+    if args.problem != "digits" and not args.no_hgq2:
+        ap.error("the HGQ2 part runs on digits only: add --no-hgq2 with --problem " + args.problem)
     size = SIZES[args.size or ("smoke" if args.smoke else "quick" if args.quick else "full")]
     seeds = args.seeds or size["seeds"]
     out = Path(args.out or f"/tmp/codesign-race-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -313,7 +321,7 @@ def main(argv=None) -> int:
         runs = json.loads(saved.read_text())
         print(f"searches read from {saved}", file=sys.stderr)
     else:
-        runs = race(size, seeds, out)
+        runs = race(size, seeds, out, args.problem)
         saved.write_text(json.dumps(runs, default=str))
     summary = summarize_race(runs)
     ours, hgq2, comparison, skipped = [], [], [], "--no-hgq2"
@@ -323,7 +331,7 @@ def main(argv=None) -> int:
         comparison = compare_fronts(ours, hgq2)
     docs = ROOT / "docs" / "bench"
     docs.mkdir(parents=True, exist_ok=True)
-    plots(summary, runs, ours, hgq2, docs)
+    plots(summary, runs, ours, hgq2, docs, "" if args.problem == "digits" else f"_{args.problem}")
     text = table(summary, size, seeds, ours, hgq2, comparison, skipped)
     text = f"Measured {started} with `{' '.join(['scripts/race.py', *(argv or sys.argv[1:])])}`.\n\n" + text
     (out / "race.md").write_text(text + "\n")

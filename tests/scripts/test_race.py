@@ -5,7 +5,7 @@ from pathlib import Path
 from codesign.config import config_from_mapping
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from race import (ALGORITHMS, SIZES, compare_fronts, hv_at, median_curve, race_config,  # noqa: E402
+from race import (ALGORITHMS, PROBLEMS, SIZES, compare_fronts, hv_at, median_curve, race_config,  # noqa: E402
                   time_to_reach)
 
 
@@ -30,5 +30,6 @@ def test_front_comparison_counts_budgets_where_ours_is_at_least_as_accurate():
 def test_every_race_config_is_valid(tmp_path):
     for size in SIZES.values():
         for alg in ALGORITHMS:
-            cfg = config_from_mapping(race_config(alg, 0, size, tmp_path))
-            assert cfg.search.algorithm == alg and cfg.style == "hls4ml"
+            for problem in PROBLEMS:
+                cfg = config_from_mapping(race_config(alg, 0, size, tmp_path, problem))
+                assert cfg.search.algorithm == alg and cfg.style == "hls4ml" and cfg.dataset.name == problem
