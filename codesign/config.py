@@ -567,10 +567,10 @@ class Config(_Strict):
                 what = "feedback" if flow.name == self.feedback else "flow"
                 raise ValueError(f"{what} {flow.name!r} needs style {' or '.join(map(repr, flow.styles))} "
                                  f"(the config has style {self.style!r})")
-        strategies = {f"{flow.name}: {opts.strategy}" for flow, opts in self.flow_steps()
-                      if isinstance(getattr(opts, "strategy", None), str)}
-        if len({s.split(": ")[1] for s in strategies}) > 1:
-            raise ValueError(f"flows build hls4ml with different strategies ({', '.join(sorted(strategies))}); "
+        strategies = self._flow_strategies()
+        if len(set(strategies.values())) > 1:
+            named = ", ".join(f"{name}: {strategy}" for name, strategy in sorted(strategies.items()))
+            raise ValueError(f"flows build hls4ml with different strategies ({named}); "
                              "one run describes one design: give them the same strategy")
         if self.synthesis.policy != "all" and self.feedback not in FLOWS:
             raise ValueError(f"synthesis.policy {self.synthesis.policy!r} chooses which trials a feedback flow "
@@ -621,12 +621,17 @@ class Config(_Strict):
         names = resolve([*listed, *([self.feedback] if self.feedback in FLOWS else [])])
         return [(get_flow(n), listed[n].flow_options() if n in listed else get_flow(n).Options()) for n in names]
 
+    def _flow_strategies(self) -> dict[str, str]:
+        """hls4ml's Strategy per flow that builds hls4ml (the flows with a `strategy` option)."""
+        return {flow.name: opts.strategy for flow, opts in self.flow_steps()
+                if isinstance(getattr(opts, "strategy", None), str)}
+
     @property
     def hls4ml_strategy(self) -> str:
         """hls4ml's Strategy ("latency" | "resource") the run's hls4ml-building flows use, so the
         estimates describe the design those flows build."""
-        found = {opts.strategy.lower() for _, opts in self.flow_steps() if isinstance(getattr(opts, "strategy", None), str)}
-        return found.pop() if found else "latency"
+        found = set(self._flow_strategies().values())
+        return found.pop().lower() if found else "latency"
 
     def design_of(self, spec):
         """The hardware design of a network (`ModelSpec` or user `NetSpec`) in this run's style, clock

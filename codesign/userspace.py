@@ -137,12 +137,12 @@ def spec_from_params(cfg, params: dict, data) -> NetSpec:
 def space_values(cfg, data) -> dict[str, list]:
     """Every parameter the config's user space may ask for, with all its values (what `grid` and `bo`
     search over), found by walking the space function (`codesign.walk`)."""
-    from codesign.walk import ContinuousParameter, walk
+    from codesign.walk import walk
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return walk(lambda trial: sample(cfg, trial, data))
-    except (ContinuousParameter, ValueError) as exc:
+    except ValueError as exc:  # a continuous float (walk.ContinuousParameter), or too many branches
         raise SpaceError(f"model: {exc}") from None
 
 

@@ -217,6 +217,13 @@ def _bool(where: str, value) -> bool:
     return value
 
 
+def _choice(data: dict, key: str, default: str, valid) -> str:
+    value = data.get(key, default)
+    if value not in valid:
+        raise DesignError(f"{key}: {value!r} unknown; valid: {list(valid)}")
+    return value
+
+
 def design_from_mapping(data, *, board: str | None = None) -> tuple[Design, str | None]:
     """Parse the estimator-contract mapping; returns the design and the board name it names."""
     if not isinstance(data, dict):
@@ -224,21 +231,11 @@ def design_from_mapping(data, *, board: str | None = None) -> tuple[Design, str 
     unknown = set(data) - _DESIGN_KEYS
     if unknown:
         raise DesignError(f"unknown key(s) {sorted(unknown)}; valid: {sorted(_DESIGN_KEYS)}")
-    style = data.get("style", "finn")
-    if style not in STYLES:
-        raise DesignError(f"style: {style!r} unknown; valid: {list(STYLES)}")
-    ram_style = data.get("ram_style", "auto")
-    if ram_style not in RAM_STYLES:
-        raise DesignError(f"ram_style: {ram_style!r} unknown; valid: {list(RAM_STYLES)}")
-    mem_mode = data.get("mem_mode", "internal_decoupled")
-    if mem_mode not in MEM_MODES:
-        raise DesignError(f"mem_mode: {mem_mode!r} unknown; valid: {list(MEM_MODES)}")
-    shell = data.get("shell", "none")
-    if shell not in SHELLS:
-        raise DesignError(f"shell: {shell!r} unknown; valid: {list(SHELLS)}")
-    strategy = data.get("strategy", "latency")
-    if strategy not in STRATEGIES:
-        raise DesignError(f"strategy: {strategy!r} unknown; valid: {list(STRATEGIES)}")
+    style = _choice(data, "style", "finn", STYLES)
+    ram_style = _choice(data, "ram_style", "auto", RAM_STYLES)
+    mem_mode = _choice(data, "mem_mode", "internal_decoupled", MEM_MODES)
+    shell = _choice(data, "shell", "none", SHELLS)
+    strategy = _choice(data, "strategy", "latency", STRATEGIES)
     if strategy != "latency" and style != "hls4ml":
         raise DesignError(f"strategy: hls4ml's Strategy is a style hls4ml knob; this design's style is {style!r}")
     layers_data = data.get("layers")
