@@ -364,34 +364,34 @@ def check_dnas(cfg: Config) -> None:
     """Before any work: the cost can be normalised by the board, per-feature bits have unsigned inputs."""
     from codesign.data import dataset_for
     check_cost(cfg, cfg.resolve_board())
-    if cfg.model is not None:  # a user space: its parameters relaxed (codesign/dnas_user.py)
-        from codesign.dnas_user import check_user_dnas
-        check_user_dnas(cfg, dataset_for(cfg))
-        return
     if cfg.search.dnas.feature_bits and dataset_for(cfg).signed_input:
         raise ConfigError("search.dnas.feature_bits: per-feature bits are for unsigned inputs in [0, 1] "
                           "(dataset scaling minmax)")
 
 
-def lambda_trial(cfg: Config, params: dict, *, trial_id: str, run_dir: str | Path, on_epoch=None):
+def builtin_supernet(cfg: Config, data, board: Board, lam: float, seed: int) -> tuple[SupernetResult, dict]:
+    """One lambda over the built-in MLP space: the supernet's result and what the record keeps besides."""
+    choices = choices_for(cfg, data.n_features, data.n_classes)
+    t0 = time.perf_counter()
+    tables = [torch.from_numpy(t) for t in cost_tables(cfg, board, choices)]
+    table_s = time.perf_counter() - t0
+    return search_supernet(cfg, data, choices, tables, lam, seed), {"cost_table_s": table_s}
+
+
+def lambda_trial(cfg: Config, params: dict, *, trial_id: str, run_dir: str | Path, on_epoch=None,
+                 supernet=builtin_supernet):
     """One Ray trial of a dnas search: the supernet for `params["dnas_lambda"]`, then its derived
     architecture trained and scored by the normal trial (`evaluate_candidate`; reused when an earlier
     lambda derived the same network). The record's parameters are the derived architecture's; the
-    lambda and what the supernet learned are in `user_attrs.dnas` and `trials/<id>/dnas.json`."""
+    lambda and what the supernet learned are in `user_attrs.dnas` and `trials/<id>/dnas.json`.
+    `supernet(cfg, data, board, lam, seed) -> (SupernetResult, what else to record)` searches the space:
+    `builtin_supernet`, or `codesign.dnas_user.search_user_space` for a user space."""
     from codesign.data import dataset_for
     from codesign.trial import evaluate_candidate
     run_dir, lam = Path(run_dir), float(params[LAMBDA_PARAM])
     data = dataset_for(cfg)
     board = cfg.resolve_board()
-    if cfg.model is not None:  # a user space (codesign/dnas_user.py)
-        from codesign.dnas_user import search_user_space
-        result, extra = search_user_space(cfg, data, board, lam, cfg.seed)
-    else:
-        choices = choices_for(cfg, data.n_features, data.n_classes)
-        t0 = time.perf_counter()
-        tables = [torch.from_numpy(t) for t in cost_tables(cfg, board, choices)]
-        extra = {"cost_table_s": time.perf_counter() - t0}
-        result = search_supernet(cfg, data, choices, tables, lam, cfg.seed)
+    result, extra = supernet(cfg, data, board, lam, cfg.seed)
     twin = runfolder.twin_record(runfolder.read_records(run_dir), trial_id, result.params)
     if twin is not None:  # another lambda derived the same network: reuse, never retrain
         record = runfolder.reuse_twin(run_dir, twin, trial_id)

@@ -38,7 +38,7 @@ from torch import nn
 
 from boards import Board
 from codesign.config import Config, ConfigError
-from codesign.dnas import SupernetResult, quant_act, quant_weight, train_supernet, weighted_cost
+from codesign.dnas import SupernetResult, check_cost, quant_act, quant_weight, train_supernet, weighted_cost
 from codesign.net import FLOAT_BITS, NetSpec
 from hw_models import estimate
 from hw_models.coefficients import load_coefficients
@@ -232,9 +232,11 @@ def _check_separable(cfg: Config, data, space: Relaxed, rng: random.Random) -> N
                                   "search.dnas.fixed)")
 
 
-def check_user_dnas(cfg: Config, data) -> None:
-    """Before any work: the user space relaxes (`relax_space`)."""
-    relax_space(cfg, data)
+def check_user_dnas(cfg: Config) -> None:
+    """Before any work: the cost can be normalised by the board and the user space relaxes (`relax_space`)."""
+    from codesign.data import dataset_for
+    check_cost(cfg, cfg.resolve_board())
+    relax_space(cfg, dataset_for(cfg))
 
 
 # --- the cost table
