@@ -65,6 +65,7 @@ class Relaxed:
     values: dict  # relaxed parameter -> its values
     fields: dict  # (layer index or INPUT, field) -> (parameter, the field's value per parameter value)
     base_spec: NetSpec
+    unused: tuple[str, ...] = ()  # parameters whose values all build the same network: kept at the base point
 
     def spec_fields(self, point: dict) -> dict:
         """The relaxed fields of the network at `point`, predicted from the single-parameter effects."""
@@ -171,7 +172,7 @@ def relax_space(cfg: Config, data) -> Relaxed:
         raise ConfigError(f"search.algorithm 'dnas' over {ref}: no supernet for layer kind(s) {', '.join(odd)}; "
                           f"supported: {', '.join(SUPPORTED)}")
     structure, at_base = _structure(base_spec), _fields(base_spec)
-    structural, fields, relaxed = {}, {}, []
+    structural, fields, relaxed, unused = {}, {}, [], []
     for name in (n for n in active if n not in fixed and len(values[n]) > 1):
         per_value = []
         for v in values[name]:
@@ -192,13 +193,12 @@ def relax_space(cfg: Config, data) -> Relaxed:
                 raise ConfigError(f"search.algorithm 'dnas': {_where(key)} is set by both {fields[key][0]} and {name}; "
                                   "relaxed parameters must set separate fields (pin one in search.dnas.fixed)")
             fields[key] = (name, tuple(f[key] for f in per_value))
-        if changed:
-            relaxed.append(name)
+        (relaxed if changed else unused).append(name)
     if structural:
         named = "; ".join(f"{n} {v}" for n, v in structural.items())
         raise ConfigError(f"search.algorithm 'dnas' over {ref}: parameter(s) that change more than layers' bits and "
                           f"widths must be pinned in search.dnas.fixed: {named}")
-    space = Relaxed(base, tuple(relaxed), {n: tuple(values[n]) for n in relaxed}, fields, base_spec)
+    space = Relaxed(base, tuple(relaxed), {n: tuple(values[n]) for n in relaxed}, fields, base_spec, tuple(unused))
     _check_separable(cfg, data, space, random.Random(cfg.seed))
     return space
 
@@ -455,5 +455,6 @@ def search_user_space(cfg: Config, data, board: Board, lam: float, seed: int) ->
     as_dict = {p: {str(v): round(float(q), 4) for v, q in zip(space.values[p], probs[p])} for p in space.params}
     result = SupernetResult(lam, params, expected, derived, as_dict, time.perf_counter() - start)
     extra = {"cost_table_s": table_s, "cost_table_networks": table.points, "table_check": check,
-             "relaxed": {p: list(space.values[p]) for p in space.params}, "fixed": dict(cfg.search.dnas.fixed)}
+             "relaxed": {p: list(space.values[p]) for p in space.params}, "fixed": dict(cfg.search.dnas.fixed),
+             "unused": list(space.unused)}
     return result, extra

@@ -29,6 +29,10 @@ def test_the_tiny_space_relaxes_its_shared_bits_and_its_width():
     # one `bits` ties both layers' weight bits and the hidden activation bits
     assert {k: p for k, (p, _) in space.fields.items()} == {
         (0, "weight_bits"): "bits", (0, "act_bits"): "bits", (1, "weight_bits"): "bits", (0, "units"): "width"}
+    assert space.unused == ()
+    cfg = _cfg("idle")
+    idle = relax_space(cfg, dataset_for(cfg))
+    assert idle.params == ("bits", "width") and idle.unused == ("note",) and idle.base["note"] == "a"
 
 
 def test_expected_cost_is_the_estimators_cost_for_a_one_hot_choice_and_linear_in_the_weights():
