@@ -136,3 +136,12 @@ def test_tiny_dnas_search_over_a_user_space_re_estimates_to_the_records(tmp_path
         assert est.total == r.estimates["calibrated"].total and r.metrics["lut"] == est.total.lut
     assert records[1].params["bits"] == 2 and records[1].params["w0"] == 8  # lambda 30: the cheapest
     assert records[1].user_attrs["dnas"]["derived_cost"] <= records[0].user_attrs["dnas"]["derived_cost"]
+
+
+def test_the_conv1d_examples_dnas_config_relaxes_bits_and_widths():
+    from codesign.config import load_config
+    from codesign.spaces import DataShape
+    cfg = load_config(Path(__file__).parents[2] / "examples" / "conv1d_mnist1d" / "dnas.yaml")
+    space = relax_space(cfg, DataShape((1, 40), 10))  # mnist1d's shape (the space reads nothing else)
+    assert space.params == ("bits", "conv0_channels", "conv1_channels", "hidden")
+    assert {k: space.base[k] for k in cfg.search.dnas.fixed} == cfg.search.dnas.fixed
