@@ -196,8 +196,10 @@ def relax_space(cfg: Config, data) -> Relaxed:
         (relaxed if changed else unused).append(name)
     if structural:
         named = "; ".join(f"{n} {v}" for n, v in structural.items())
+        inactive = [n for n in values if n not in active]
+        later = f" (asked only under other values: {', '.join(inactive)})" if inactive else ""
         raise ConfigError(f"search.algorithm 'dnas' over {ref}: parameter(s) that change more than layers' bits and "
-                          f"widths must be pinned in search.dnas.fixed: {named}")
+                          f"widths must be pinned in search.dnas.fixed: {named}{later}")
     space = Relaxed(base, tuple(relaxed), {n: tuple(values[n]) for n in relaxed}, fields, base_spec, tuple(unused))
     _check_separable(cfg, data, space, random.Random(cfg.seed))
     return space
