@@ -145,3 +145,19 @@ def test_the_conv1d_examples_dnas_config_relaxes_bits_and_widths():
     space = relax_space(cfg, DataShape((1, 40), 10))  # mnist1d's shape (the space reads nothing else)
     assert space.params == ("bits", "conv0_channels", "conv1_channels", "hidden")
     assert {k: space.base[k] for k in cfg.search.dnas.fixed} == cfg.search.dnas.fixed
+
+
+@pytest.mark.slow
+def test_a_dnas_search_over_a_residual_conv_space_records_a_trained_design(tmp_path):
+    from codesign import runfolder
+    from codesign.tune import run_search
+    cfg = config_from_mapping({
+        "model": f"{SPACES}:residual", "dataset": {"name": "digits"}, "style": "finn",
+        "folding": {"target_fps": 1e4}, "training": {"epochs": 1, "patience": 1}, "flows": [],
+        "search": {"algorithm": "dnas", "dnas": {"epochs": 2, "warmup_epochs": 1, "lambdas": [100.0]}}})
+    run_dir, summary = run_search(cfg, output_dir=str(tmp_path), quiet=True)
+    (r,) = runfolder.read_records(run_dir)
+    assert summary["status"] == "complete" and r.status == "ok", r.failure_reason
+    assert set(r.params) == {"bits", "ch", "in_bits", "c2_bits"} and r.params["ch"] == 4
+    kinds = [l.kind for l in r.design.layers]
+    assert kinds.count("conv") == 3 and "add" in kinds and r.metrics["lut"] > 0
