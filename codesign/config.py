@@ -548,7 +548,7 @@ class Config(_Strict):
         if self.model is not None:
             if self.search.algorithm == "grow":
                 raise ValueError("search.algorithm 'grow' splits the built-in space's neurons; a user space (model:) "
-                                 "is searched with nsga2, tpe, gp, bo, grid or random")
+                                 "is searched with nsga2, tpe, gp, bo, grid, random or dnas")
             if self.folding.mode == "search":
                 raise ValueError("folding.mode 'search' works on the built-in space only; with a user space (model:) "
                                  "folding is derived (folding.mode derive)")
