@@ -47,8 +47,10 @@ from hw_models.coefficients import load_coefficients
 RELAXABLE: dict[str, tuple[str, ...]] = {"dense": ("units", "weight_bits", "act_bits"),
                                           "conv2d": ("channels", "weight_bits", "act_bits"),
                                           "conv1d": ("channels", "weight_bits", "act_bits"),
-                                          "add": ("act_bits",)}
-SUPPORTED = ("dense", "conv2d", "conv1d", "maxpool", "flatten", "globalavgpool", "add")
+                                          "dwconv2d": ("weight_bits", "act_bits"), "add": ("act_bits",)}
+SUPPORTED = ("dense", "conv2d", "conv1d", "dwconv2d", "maxpool", "avgpool", "flatten", "globalavgpool", "add",
+             "concat")
+WEIGHTED = ("dense", "conv2d", "conv1d", "dwconv2d")
 INPUT = -1  # the field (INPUT, "bits"): the input's bits
 WIDTH_FIELDS = ("units", "channels")
 MAX_VALUES = 32  # values of one relaxed parameter
@@ -334,12 +336,14 @@ class SuperNet(nn.Module):
         self.slots: list[int | None] = []  # layer -> its index in weights / norms
         for i, ((layer, shapes, _), (kind, args, _)) in enumerate(zip(walked, widest.layers)):
             self.kinds.append((kind, args))
-            if kind not in ("dense", "conv2d", "conv1d"):
+            if kind not in WEIGHTED:
                 self.slots.append(None)
                 continue
-            out = args["units"] if kind == "dense" else args["channels"]
+            out = args["units"] if kind == "dense" else shapes[0][0] if kind == "dwconv2d" else args["channels"]
             if kind == "dense":
                 shape = (out, math.prod(shapes[0]))
+            elif kind == "dwconv2d":
+                shape = (out, 1, *layer._conv(shapes[0])._geometry(shapes[0])[2])
             else:
                 ch, *_ = shapes[0]
                 k = layer._geometry(shapes[0])[2]
@@ -349,7 +353,7 @@ class SuperNet(nn.Module):
             self.weights.append(nn.Parameter(w))
             bn = args.get("bn")
             bn = bn if bn is not None else any(b < FLOAT_BITS for _, b in self._options(i, "act_bits"))
-            rank = {"dense": 0, "conv1d": 1, "conv2d": 2}[kind]
+            rank = {"dense": 0, "conv1d": 1, "conv2d": 2, "dwconv2d": 2}[kind]
             self.norms.append(({0: nn.BatchNorm1d, 1: nn.BatchNorm1d, 2: nn.BatchNorm2d}[rank](out) if bn
                                else nn.Identity()))
             self.slots.append(len(self.weights) - 1)
@@ -399,35 +403,48 @@ class SuperNet(nn.Module):
             x = x.reshape(x.shape[0], *self.sample_shape)
         x = self._input(x, sample)
         outs: list[torch.Tensor] = []
+        masks: list[torch.Tensor | None] = []  # per layer output, its channels' mixed mask (None: all kept)
         for i, ((kind, args), (_, _, inputs)) in enumerate(zip(self.kinds, self.space.base_spec.layers)):
             xs = [x if p == INPUT else outs[p] for p in inputs]
-            outs.append(self._layer(i, kind, args, xs, sample))
+            ms = [None if p == INPUT else masks[p] for p in inputs]
+            y, m = self._layer(i, kind, args, xs, ms, sample)
+            outs.append(y)
+            masks.append(m)
         return outs[-1].flatten(1)
 
-    def _layer(self, i: int, kind: str, args: dict, xs: list[torch.Tensor], sample: dict) -> torch.Tensor:
+    def _layer(self, i: int, kind: str, args: dict, xs: list[torch.Tensor], ms: list, sample: dict):
+        """A layer's output and its channel mask: the masked channels of a narrower choice stay 0."""
         if kind == "flatten":
-            return xs[0].flatten(1)
-        if kind == "maxpool":
-            return (F.max_pool2d if xs[0].dim() == 4 else F.max_pool1d)(xs[0], args["pool"])
+            return xs[0].flatten(1), None
+        if kind in ("maxpool", "avgpool"):  # the supernet's average pool is not requantised
+            pool = {("maxpool", 4): F.max_pool2d, ("maxpool", 3): F.max_pool1d, ("avgpool", 4): F.avg_pool2d,
+                    ("avgpool", 3): F.avg_pool1d}[kind, xs[0].dim()]
+            return pool(xs[0], args["pool"]), ms[0]
         if kind == "globalavgpool":
-            return xs[0].flatten(2).mean(-1)
-        if kind == "add":
-            return self._act(xs[0] + xs[1], i, "relu", sample)
+            return xs[0].flatten(2).mean(-1), ms[0]
+        if kind == "add":  # both inputs have one width (the space builds nothing else)
+            return self._act(xs[0] + xs[1], i, "relu", sample), ms[0] if ms[1] is None else ms[1]
+        if kind == "concat":
+            kept = [torch.ones(x.shape[1]) if m is None else m for x, m in zip(xs, ms)]
+            return torch.cat(xs, dim=1), (None if all(m is None for m in ms) else torch.cat(kept))
         w = self.weights[self.slots[i]]
         wq = sum(g * quant_weight(w, b) for g, b in self._options(i, "weight_bits", sample))
         if kind == "dense":
             h = F.linear(xs[0].flatten(1), wq)
-        elif kind == "conv2d":
-            h = F.conv2d(xs[0], wq, stride=args["stride"], padding=args["padding"])
-        else:
+        elif kind == "conv1d":
             h = F.conv1d(xs[0], wq, stride=args["stride"], padding=args["padding"])
+        else:
+            h = F.conv2d(xs[0], wq, stride=args["stride"], padding=args["padding"],
+                         groups=xs[0].shape[1] if kind == "dwconv2d" else 1)
         y = self._act(self.norms[self.slots[i]](h), i, args.get("activation", "relu"), sample)
         mask = getattr(self, f"mask{i}", None)
+        m = ms[0] if kind == "dwconv2d" else None  # a depthwise layer keeps its input's channels
         if mask is not None:
             p = self.space.fields[(i, "units" if kind == "dense" else "channels")][0]
             m = sample[p].to(mask.dtype) @ mask
+        if m is not None:
             y = y * m.reshape(1, -1, *([1] * (y.dim() - 2)))
-        return y
+        return y, m
 
     def derived_params(self) -> dict:
         """The most likely value of every relaxed parameter, with the base point's others (the fixed ones)."""

@@ -70,14 +70,18 @@ def test_expected_cost_and_accuracy_gradients_reach_every_parameters_logits():
     assert all(a.grad is not None and a.grad.abs().sum() > 0 for a in net.arch_parameters())
 
 
-def test_a_conv_space_with_a_residual_add_runs_the_supernet_a_step():
-    cfg = _cfg("residual", style="finn")
+@pytest.mark.parametrize("function, params", [("residual", ("bits", "ch", "in_bits", "c2_bits")),
+                                              ("mobile", ("bits", "ch", "dw_bits"))])
+def test_a_conv_space_runs_the_supernet_a_step(function, params):
+    cfg = _cfg(function, style="finn")
     data = dataset_for(cfg)
     space = relax_space(cfg, data)
-    assert space.params == ("bits", "ch", "in_bits", "c2_bits")
-    assert space.fields[(-1, "bits")] == ("in_bits", (4, 8)) and space.fields[(2, "act_bits")][0] == "bits"
+    assert space.params == params
+    if function == "residual":
+        assert space.fields[(-1, "bits")] == ("in_bits", (4, 8)) and space.fields[(2, "act_bits")][0] == "bits"
     table = cost_table(cfg, cfg.resolve_board(), space, data)
-    for point in ({"bits": 2, "ch": 4, "in_bits": 4, "c2_bits": 2}, {"bits": 4, "ch": 8, "in_bits": 8, "c2_bits": 3}):
+    rng = random.Random(0)
+    for point in [{p: rng.choice(space.values[p]) for p in params} for _ in range(3)]:
         est = estimate(cfg.design_of(candidate_spec(cfg, point)), cfg.resolve_board(), "yosys-xc7")
         exact = sum(l.resources.lut for l in est.per_layer) / cfg.resolve_board().capacity.lut
         assert float(expected_cost(table, one_hot(space, point))) == pytest.approx(exact, rel=1e-12)
@@ -104,7 +108,12 @@ def test_parameters_that_cannot_be_relaxed_are_one_line_config_errors():
     fails("w1 not asked", "deep", {"lr": 0.005, "layers": 1, "w1": 8})
     fails(r"layers: 3 is not among", "deep", {"lr": 0.005, "layers": 3})
     fails("set by both a and b", "product")
-    fails("layer kind.s. avgpool", "pooled")
+    import codesign.dnas_user as dnas_user
+    from codesign.net import NET_KINDS
+    assert set(dnas_user.SUPPORTED) == set(NET_KINDS)
+    with pytest.MonkeyPatch.context() as mp:  # a layer kind without a supernet (every kind has one today)
+        mp.setattr(dnas_user, "SUPPORTED", tuple(k for k in NET_KINDS if k != "dwconv2d"))
+        fails("no supernet for layer kind.s. dwconv2d", "mobile")
     cfg = _cfg("deep", {"lr": 0.005, "layers": 2})
     assert relax_space(cfg, dataset_for(cfg)).params == ("bits", "w0", "w1")
     with pytest.raises(ConfigError, match="search.dnas.fixed pins"):
@@ -161,3 +170,27 @@ def test_a_dnas_search_over_a_residual_conv_space_records_a_trained_design(tmp_p
     assert set(r.params) == {"bits", "ch", "in_bits", "c2_bits"} and r.params["ch"] == 4
     kinds = [l.kind for l in r.design.layers]
     assert kinds.count("conv") == 3 and "add" in kinds and r.metrics["lut"] > 0
+
+
+def test_narrow_choices_leave_their_channels_zero_through_depthwise_and_concat():
+    cfg = _cfg("mobile", style="finn")
+    data = dataset_for(cfg)
+    net = SuperNet(relax_space(cfg, data))
+    for norm in net.norms:  # a batch norm's shift makes a zero channel non-zero unless it is masked
+        if isinstance(norm, torch.nn.BatchNorm2d):
+            torch.nn.init.constant_(norm.bias, 0.5)
+    outs = []
+    layer = net._layer
+
+    def recording(*args):
+        out = layer(*args)
+        outs.append(out[0])
+        return out
+
+    net._layer = recording
+    net(torch.from_numpy(data.x_train[:4]), one_hot(net.space, {"bits": 4, "ch": 4, "dw_bits": 3}))
+    conv, depthwise, concat = outs[:3]
+    assert conv.shape[1] == depthwise.shape[1] == 8 and concat.shape[1] == 16  # the widest graph
+    assert conv[:, :4].abs().sum() > 0 and depthwise[:, :4].abs().sum() > 0
+    assert conv[:, 4:].abs().sum() == 0 and depthwise[:, 4:].abs().sum() == 0  # BN's shift masked too
+    assert concat[:, 4:8].abs().sum() == 0 and concat[:, 12:].abs().sum() == 0
