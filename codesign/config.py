@@ -583,9 +583,6 @@ class Config(_Strict):
             raise ValueError(f"feedback {self.feedback!r} synthesises fully parallel RTL (reuse factor 1): set folding "
                              "{mode: derive, target_fps: null} so the analytic estimate describes the same design")
         if self.search.algorithm == "dnas" and self.model is not None:  # a user space: codesign/dnas_user.py
-            if not isinstance(self.model, str):
-                raise ValueError("search.algorithm 'dnas' relaxes a space function's choices (model: PATH.py:FUNCTION); "
-                                 "a float model (model: {float: ...}) is searched with nsga2, tpe, gp, bo, grid or random")
             if self.search.dnas.feature_bits is not None or self.search.dnas.hidden_layers is not None:
                 raise ValueError("search.dnas.feature_bits and hidden_layers are for the built-in space; a user space "
                                  "(model:) sets its own input bits and depth")

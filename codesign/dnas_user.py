@@ -137,7 +137,8 @@ def relax_space(cfg: Config, data) -> Relaxed:
     parameter that must be pinned, a pin that is no parameter, or a space that is not separable."""
     from codesign.userspace import SpaceError, asked_params, sample
     from codesign.walk import walk
-    fixed, ref = dict(cfg.search.dnas.fixed), cfg.model
+    fixed = dict(cfg.search.dnas.fixed)
+    ref = cfg.model if isinstance(cfg.model, str) else f"{{float: {cfg.model.float_model}}}"
     seen, continuous = {}, {}
     try:
         with warnings.catch_warnings():

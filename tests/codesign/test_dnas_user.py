@@ -194,3 +194,16 @@ def test_narrow_choices_leave_their_channels_zero_through_depthwise_and_concat()
     assert conv[:, :4].abs().sum() > 0 and depthwise[:, :4].abs().sum() > 0
     assert conv[:, 4:].abs().sum() == 0 and depthwise[:, 4:].abs().sum() == 0  # BN's shift masked too
     assert concat[:, 4:8].abs().sum() == 0 and concat[:, 12:].abs().sum() == 0
+
+
+def test_a_float_models_per_layer_bits_are_relaxed():
+    from codesign.config import load_config
+    cfg = load_config(Path(__file__).parents[2] / "examples" / "float_cnn" / "config.yaml")
+    cfg = cfg.model_copy(update={"search": cfg.search.model_copy(update={"algorithm": "dnas"})})
+    data = dataset_for(cfg)
+    space = relax_space(cfg, data)
+    assert space.params == ("stem_weight_bits", "stem_act_bits", "conv1_weight_bits", "conv1_act_bits",
+                            "conv2_weight_bits", "add_act_bits", "fc_weight_bits")
+    table = cost_table(cfg, cfg.resolve_board(), space, data)
+    assert table_check(cfg, cfg.resolve_board(), space, data, table, random.Random(0)) == pytest.approx(0, abs=1e-12)
+    assert SuperNet(space)(torch.from_numpy(data.x_train[:4]), one_hot(space, space.base)).shape == (4, 10)
