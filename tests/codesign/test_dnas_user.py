@@ -68,6 +68,12 @@ def test_expected_cost_and_accuracy_gradients_reach_every_parameters_logits():
     out = net(torch.from_numpy(data.x_train[:8]), net.sample(tau=1.0))
     torch.nn.functional.cross_entropy(out, torch.from_numpy(data.y_train[:8])).backward()
     assert all(a.grad is not None and a.grad.abs().sum() > 0 for a in net.arch_parameters())
+    # a standardised (signed) input is quantized symmetrically: 8 bits keep the sign, 255 levels at most
+    from dataclasses import replace
+    signed = SuperNet(replace(space, base_spec=replace(space.base_spec, input_signed=True)))
+    x = torch.linspace(-2, 2, 1000)[None]
+    q = signed._input(x, one_hot(space, space.base))
+    assert q.min() < 0 and len(q.unique()) <= 255 and (q - x).abs().max() <= 2 / 127
 
 
 @pytest.mark.parametrize("function, params", [("residual", ("bits", "ch", "in_bits", "c2_bits")),
@@ -126,7 +132,7 @@ def test_tiny_dnas_search_over_a_user_space_re_estimates_to_the_records(tmp_path
     from codesign import runfolder
     from codesign.model import build_model, weight_csd_digits
     from codesign.scoring import estimate_spec
-    from codesign.tune import run_search
+    from codesign.tune import resume_search, run_search
     cfg = _cfg("deep", {"lr": 0.005, "layers": 1}, epochs=2, warmup_epochs=1, lambdas=[0.0, 30.0])
     run_dir, summary = run_search(cfg, output_dir=str(tmp_path), quiet=True)
     assert summary["status"] == "complete" and summary["trials"] == 2
@@ -145,6 +151,10 @@ def test_tiny_dnas_search_over_a_user_space_re_estimates_to_the_records(tmp_path
         assert est.total == r.estimates["calibrated"].total and r.metrics["lut"] == est.total.lut
     assert records[1].params["bits"] == 2 and records[1].params["w0"] == 8  # lambda 30: the cheapest
     assert records[1].user_attrs["dnas"]["derived_cost"] <= records[0].user_attrs["dnas"]["derived_cost"]
+    before = (run_dir / "trials.jsonl").read_text()
+    _, again = resume_search(run_dir, quiet=True)  # every lambda recorded: nothing runs again
+    assert again["trials"] == 2 and again["status"] == "complete"
+    assert (run_dir / "trials.jsonl").read_text() == before
 
 
 def test_the_conv1d_examples_dnas_config_relaxes_bits_and_widths():
