@@ -1,26 +1,27 @@
-"""`search.algorithm: dnas` over a user search space (`model: PATH.py:FUNCTION`).
+"""`search.algorithm: dnas` over a user search space (`model: PATH.py:FUNCTION`, or a float model's).
 
 The space function is walked (`codesign.walk`) for its parameters and values, and each parameter is
 classified from the networks it builds: **relaxed** when changing it alone (from the base point: the
 pinned values of `search.dnas.fixed`, every other parameter at its first value) changes only
-per-layer bit-widths (a dense or conv layer's weight and activation bits, an add's bits, the input's
-bits) or widths (a dense layer's units, a conv's channels), each such field set by one parameter; else
+per-layer bit-widths (a dense, conv or depthwise layer's weight and activation bits, an add's bits,
+the input's bits) or widths (a dense layer's units, a conv's channels), each such field set by one parameter; else
 **structural**, and then it must be pinned in `search.dnas.fixed` (a continuous `suggest_float` too).
 Separability is checked on random joint points: every field predicted from the single-parameter
 effects must be the real network's.
 
 The supernet is the graph at its widest point: each dense/conv layer one latent weight, quantized at
 each candidate bit-width of the parameter that sets it and mixed with that parameter's Gumbel-softmax
-sample (Wu et al. 2018), its activations likewise, its width by output-channel masks. One logits vector
-per parameter: a parameter that sets several layers ties them. The training loop, temperature
+sample (Wu et al. 2018), its activations likewise, its width by output-channel masks that follow the
+channels through pools, adds, concatenations and depthwise layers. One logits vector per parameter:
+a parameter that sets several layers ties them. The training loop, temperature
 schedule and the lambda trials are `codesign.dnas`'s.
 
 The expected cost is FBNet's lookup table built from the estimator: each hardware layer of the
 design depends on the parameters whose single change alters its estimate; for every combination of
 these (the others at the base point) the whole design is estimated and that layer's cost kept.
 E[cost] = sum over layers and combinations of the product of the parameters' probabilities times the
-table: exact when each layer's cost depends only on the parameters found (as in an MLP with
-hls4ml or unbalanced FINN folding); `table_check` records the largest deviation from the estimator on
+table: exact when each layer's cost depends only on the parameters found (hls4ml, and FINN when each
+layer meets the folding target on its own); `table_check` records the largest deviation from the estimator on
 random joint points (FINN's folding balanced to the slowest layer couples the layers).
 """
 from __future__ import annotations
