@@ -24,11 +24,18 @@ def _dnas_grid(cfg: Config) -> dict[str, list]:
 
 def _dnas_trial(cfg: Config, params: dict, **kwargs):
     from codesign.dnas import lambda_trial
+    if cfg.model is not None:  # a user space: its choices relaxed by codesign/dnas_user.py
+        from codesign.dnas_user import search_user_space
+        return lambda_trial(cfg, params, supernet=search_user_space, **kwargs)
     return lambda_trial(cfg, params, **kwargs)
 
 
 def _check_dnas(cfg: Config) -> None:
     from codesign.dnas import check_dnas
+    if cfg.model is not None:
+        from codesign.dnas_user import check_user_dnas
+        check_user_dnas(cfg)
+        return
     check_dnas(cfg)
 
 

@@ -315,6 +315,10 @@ class DnasConfig(_Strict):
         "Unsigned inputs in [0, 1] only (each feature fixed point at its width). The derived network goes "
         "through the analytic model and the da4ml flows (yosys, pnr); the QONNX flows (finn, hls4ml, vivado) "
         "do not export per-feature input quantizers."))
+    fixed: dict[str, bool | int | float | str] = Field(default={}, description=(
+        "A user space (model:): values of its parameters that are not relaxed, e.g. {stages: 2, lr: 0.01}. "
+        "dnas relaxes the parameters that only set layers' bit-widths or widths; every other parameter "
+        "(the graph, kernels, training settings, continuous floats) must be given here."))
     cost: dict[str, float] = Field(default={"lut": 1.0}, description=(
         "The hardware cost: weights of resources, each divided by the board's capacity of it "
         "(e.g. {lut: 1.0, ff: 0.5}). Each layer's cost comes from the estimator of the run's style, "
@@ -544,7 +548,7 @@ class Config(_Strict):
         if self.model is not None:
             if self.search.algorithm == "grow":
                 raise ValueError("search.algorithm 'grow' splits the built-in space's neurons; a user space (model:) "
-                                 "is searched with nsga2, tpe, gp, bo, grid or random")
+                                 "is searched with nsga2, tpe, gp, bo, grid, random or dnas")
             if self.folding.mode == "search":
                 raise ValueError("folding.mode 'search' works on the built-in space only; with a user space (model:) "
                                  "folding is derived (folding.mode derive)")
@@ -578,19 +582,23 @@ class Config(_Strict):
         if self.feedback in ("yosys", "pnr") and (self.folding.mode != "derive" or self.folding.target_fps is not None):
             raise ValueError(f"feedback {self.feedback!r} synthesises fully parallel RTL (reuse factor 1): set folding "
                              "{mode: derive, target_fps: null} so the analytic estimate describes the same design")
+        if self.search.algorithm == "dnas" and self.model is not None:  # a user space: codesign/dnas_user.py
+            if self.search.dnas.feature_bits is not None or self.search.dnas.hidden_layers is not None:
+                raise ValueError("search.dnas.feature_bits and hidden_layers are for the built-in space; a user space "
+                                 "(model:) sets its own input bits and depth")
+        if self.search.dnas.fixed and (self.search.algorithm != "dnas" or self.model is None):
+            raise ValueError("search.dnas.fixed pins parameters of a user space (model:) for search.algorithm 'dnas'")
         if self.search.algorithm == "dnas":
-            if self.model is not None:
-                raise ValueError("search.algorithm 'dnas' builds its supernet from the built-in space; a user space "
-                                 "(model:) is searched with nsga2, tpe, gp, bo, grid or random")
-            if "mlp" not in self.space.kind:
-                raise ValueError("search.algorithm 'dnas' searches MLPs: space.kind must include 'mlp'")
             if self.folding.mode != "derive" or isinstance(self.folding.target_fps, list):
                 raise ValueError("search.algorithm 'dnas' needs folding {mode: derive} with one target_fps "
                                  "(or null): its cost table is built for one folding target")
-            if self.space.tie_bits:
-                raise ValueError("search.algorithm 'dnas' chooses bits per layer: set space.tie_bits false")
             if self.training.prune is not None and isinstance(self.training.prune.sparsity, list):
                 raise ValueError("search.algorithm 'dnas' does not search the sparsity: give training.prune one value")
+        if self.search.algorithm == "dnas" and self.model is None:
+            if "mlp" not in self.space.kind:
+                raise ValueError("search.algorithm 'dnas' searches MLPs: space.kind must include 'mlp'")
+            if self.space.tie_bits:
+                raise ValueError("search.algorithm 'dnas' chooses bits per layer: set space.tie_bits false")
             depths = self.space.hidden_layers
             depths = depths.values() if isinstance(depths, IntRange) else depths
             if self.search.dnas.feature_bits is not None:

@@ -85,8 +85,12 @@ def layer_cost(cfg: Config, board: Board, coeffs, layer: DenseLayer, in_bits: in
     resource / board capacity, from the estimator of the run's style, folding target and coefficients."""
     design = Design(layers=(layer,), style=cfg.style, input_bits=in_bits, clock_mhz=cfg.clock_mhz,
                     target_fps=cfg.folding.target_fps)
-    res = estimate(design, board, coeffs).per_layer[0].resources
-    return sum(w * getattr(res, r) / getattr(board.capacity, r) for r, w in cfg.search.dnas.cost.items())
+    return weighted_cost(cfg, board, estimate(design, board, coeffs).per_layer[0].resources)
+
+
+def weighted_cost(cfg: Config, board: Board, resources) -> float:
+    """Sum over `search.dnas.cost` of weight x resource / board capacity."""
+    return sum(w * getattr(resources, r) / getattr(board.capacity, r) for r, w in cfg.search.dnas.cost.items())
 
 
 def check_cost(cfg: Config, board: Board) -> None:
@@ -290,19 +294,20 @@ def _one_hot(choices: Choices, params: dict) -> Sample:
                   [oh(choices.act_bits, params[f"fc{i}_act_bits"]) for i in range(d)], features)
 
 
-def search_supernet(cfg: Config, data, choices: Choices, tables: list[torch.Tensor], lam: float,
-                    seed: int) -> SupernetResult:
-    """Train the supernet with one lambda; return its derived architecture."""
-    from codesign.train import set_determinism
-    set_determinism(seed)
-    dn, start = cfg.search.dnas, time.perf_counter()
-    net = SuperMLP(choices)
-    w_opt = torch.optim.Adam(net.weight_parameters(), lr=cfg.training.lr, weight_decay=cfg.training.weight_decay)
+def train_supernet(cfg: Config, data, net: nn.Module, cost, lam: float, seed: int, *, lr: float | None = None,
+                   weight_decay: float | None = None, batch_size: int | None = None) -> None:
+    """FBNet's alternation on `net` (weight_parameters, arch_parameters, sample(tau), forward(x, sample)):
+    the weights on the training split, then, after the warm-up, the architecture on the validation split
+    with cross-entropy + lam * cost(sample); the temperature decays per epoch."""
+    dn = cfg.search.dnas
+    lr = cfg.training.lr if lr is None else lr
+    weight_decay = cfg.training.weight_decay if weight_decay is None else weight_decay
+    w_opt = torch.optim.Adam(net.weight_parameters(), lr=lr, weight_decay=weight_decay)
     a_opt = torch.optim.Adam(net.arch_parameters(), lr=dn.arch_lr)
     x_tr, y_tr = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
     x_va, y_va = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val)
     gen = torch.Generator().manual_seed(seed)
-    bs, val_pos, val_perm = cfg.training.batch_size, 0, torch.randperm(len(x_va), generator=gen)
+    bs, val_pos, val_perm = batch_size or cfg.training.batch_size, 0, torch.randperm(len(x_va), generator=gen)
     for epoch in range(dn.epochs):
         tau = dn.tau * dn.tau_decay ** max(0, epoch - dn.warmup_epochs)
         search_arch = epoch >= dn.warmup_epochs
@@ -323,9 +328,19 @@ def search_supernet(cfg: Config, data, choices: Choices, tables: list[torch.Tens
             val_pos += bs
             sample = net.sample(tau)
             a_opt.zero_grad()
-            loss = F.cross_entropy(net(x_va[vidx], sample), y_va[vidx]) + lam * expected_cost(tables, sample).float()
+            loss = F.cross_entropy(net(x_va[vidx], sample), y_va[vidx]) + lam * cost(sample).float()
             loss.backward()
             a_opt.step()
+
+
+def search_supernet(cfg: Config, data, choices: Choices, tables: list[torch.Tensor], lam: float,
+                    seed: int) -> SupernetResult:
+    """Train the supernet with one lambda; return its derived architecture."""
+    from codesign.train import set_determinism
+    set_determinism(seed)
+    start = time.perf_counter()
+    net = SuperMLP(choices)
+    train_supernet(cfg, data, net, lambda sample: expected_cost(tables, sample), lam, seed)
     params = net.derived_params()
     with torch.no_grad():
         probs = net.probabilities()
@@ -354,27 +369,35 @@ def check_dnas(cfg: Config) -> None:
                           "(dataset scaling minmax)")
 
 
-def lambda_trial(cfg: Config, params: dict, *, trial_id: str, run_dir: str | Path, on_epoch=None):
+def builtin_supernet(cfg: Config, data, board: Board, lam: float, seed: int) -> tuple[SupernetResult, dict]:
+    """One lambda over the built-in MLP space: the supernet's result and what the record keeps besides."""
+    choices = choices_for(cfg, data.n_features, data.n_classes)
+    t0 = time.perf_counter()
+    tables = [torch.from_numpy(t) for t in cost_tables(cfg, board, choices)]
+    table_s = time.perf_counter() - t0
+    return search_supernet(cfg, data, choices, tables, lam, seed), {"cost_table_s": table_s}
+
+
+def lambda_trial(cfg: Config, params: dict, *, trial_id: str, run_dir: str | Path, on_epoch=None,
+                 supernet=builtin_supernet):
     """One Ray trial of a dnas search: the supernet for `params["dnas_lambda"]`, then its derived
     architecture trained and scored by the normal trial (`evaluate_candidate`; reused when an earlier
     lambda derived the same network). The record's parameters are the derived architecture's; the
-    lambda and what the supernet learned are in `user_attrs.dnas` and `trials/<id>/dnas.json`."""
+    lambda and what the supernet learned are in `user_attrs.dnas` and `trials/<id>/dnas.json`.
+    `supernet(cfg, data, board, lam, seed) -> (SupernetResult, what else to record)` searches the space:
+    `builtin_supernet`, or `codesign.dnas_user.search_user_space` for a user space."""
     from codesign.data import dataset_for
     from codesign.trial import evaluate_candidate
     run_dir, lam = Path(run_dir), float(params[LAMBDA_PARAM])
     data = dataset_for(cfg)
     board = cfg.resolve_board()
-    choices = choices_for(cfg, data.n_features, data.n_classes)
-    t0 = time.perf_counter()
-    tables = [torch.from_numpy(t) for t in cost_tables(cfg, board, choices)]
-    table_s = time.perf_counter() - t0
-    result = search_supernet(cfg, data, choices, tables, lam, cfg.seed)
+    result, extra = supernet(cfg, data, board, lam, cfg.seed)
     twin = runfolder.twin_record(runfolder.read_records(run_dir), trial_id, result.params)
     if twin is not None:  # another lambda derived the same network: reuse, never retrain
         record = runfolder.reuse_twin(run_dir, twin, trial_id)
     else:
         record = evaluate_candidate(cfg, result.params, trial_id=trial_id, run_dir=run_dir, on_epoch=on_epoch)
-    info = {"lambda": lam, "supernet_s": result.seconds, "cost_table_s": table_s,
+    info = {"lambda": lam, "supernet_s": result.seconds, **extra,
             "expected_cost": result.expected_cost, "derived_cost": result.derived_cost,
             "probabilities": result.probabilities}
     runfolder.write_text(run_dir, f"trials/{trial_id}/dnas.json", json.dumps(info, indent=1))

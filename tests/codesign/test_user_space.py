@@ -94,10 +94,10 @@ def test_bad_spaces_stop_with_one_line_before_any_work(tmp_path, body, ref, matc
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
-def test_user_space_refuses_grow_dnas_and_searched_folding():
-    for algorithm in ("grow", "dnas"):
-        with pytest.raises(ConfigError, match=f"'{algorithm}' (splits the|builds its supernet from the) built-in space"):
-            config_from_mapping({"model": "x.py:build", "search": {"algorithm": algorithm}})
+def test_user_space_refuses_grow_and_searched_folding():
+    with pytest.raises(ConfigError, match="'grow' splits the built-in space"):
+        config_from_mapping({"model": "x.py:build", "search": {"algorithm": "grow"}})
+    config_from_mapping({"model": "x.py:build", "search": {"algorithm": "dnas"}})  # docs/dnas.md#user-spaces-model
     with pytest.raises(ConfigError, match="folding.mode 'search'"):
         config_from_mapping({"model": "x.py:build", "folding": {"mode": "search"}})
     with pytest.raises(ConfigError, match="not PATH.py:FUNCTION"):
