@@ -17,7 +17,7 @@ from codesign.quant import input_quant, quant_act, quant_conv, quant_linear
 
 from codesign.space import ModelSpec
 from flows.quantized_mlp import QuantizedDense, QuantizedMLP, Quantizer, RtlUnsupported
-from hw_models.design import FLOAT_BITS, GRAPH_INPUT
+from hw_models.design import FLOAT_BITS
 
 
 class FeatureInputQuant(nn.Module):
@@ -150,32 +150,15 @@ def _set_output_quant(layer: nn.Module, quant: nn.Module) -> None:
 _WEIGHTED = (qnn.QuantLinear, qnn.QuantConv1d, qnn.QuantConv2d)
 
 
-def _input_readers(model: nn.Module) -> dict[int, np.ndarray]:
-    """With per-feature input bits: id of each linear layer reading the input -> the kept features."""
-    fb = getattr(getattr(model, "spec", None), "feature_bits", None)
-    if not fb:
-        return {}
-    kept = np.asarray(fb) > 0
-    if isinstance(model, GraphNet):
-        groups = [layer for layer, inputs in zip(model.layers, model.inputs) if GRAPH_INPUT in inputs]
-    else:
-        groups = [model.body]
-    return {id(next(m for m in g.modules() if isinstance(m, qnn.QuantLinear))): kept for g in groups}
-
-
 def weight_csd_digits(model: nn.Module) -> list[float | None]:
     """Per conv/dense layer, in order: mean non-zero CSD digits of its trained integer weights
-    (None for a float layer). Constant-weight hardware (hls4ml at reuse factor 1) costs with it. A
-    layer reading per-feature input bits counts the kept features' weights only (the hardware has
-    no multipliers for a dropped one, whose untrained weights would otherwise dilute the mean)."""
+    (None for a float layer). Constant-weight hardware (hls4ml at reuse factor 1) costs with it."""
     from hw_models.weights import mean_csd_digits
-    readers = _input_readers(model)
     out: list[float | None] = []
     for module in model.modules():
         if isinstance(module, _WEIGHTED):
             with torch.no_grad():
-                w = np.asarray(module.quant_weight().int().cpu().numpy())
-                out.append(mean_csd_digits(w[:, readers[id(module)]] if id(module) in readers else w))
+                out.append(mean_csd_digits(np.asarray(module.quant_weight().int().cpu().numpy())))
         elif isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
             out.append(None)
     return out

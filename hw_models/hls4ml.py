@@ -41,10 +41,11 @@ def layer_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, r
 
 def mixed_input_adder_bits(layer, weight_bits: int, mean_bits: float, input_signed: bool) -> int:
     """Adder width per multiplier of a layer whose inputs differ in width (per-feature input bits): the
-    mean over inputs of the accumulator each input's own width gives (Colbert et al., arXiv:2301.13376,
-    is linear in the input bits), since da4ml adds each input's shifted copies at that input's width
-    (da4ml 0.6 `cmvm`: an adder is as wide as its operands' range), where the accumulator of the widest
-    input (`acc_bits`) is only a bound. Equal widths: that accumulator, as before."""
+    accumulator at the kept inputs' mean width, i.e. the mean over inputs of the accumulator each input's
+    own width gives, up to rounding (Colbert et al., arXiv:2301.13376: linear in the input bits), since
+    da4ml adds each input's shifted copies at that input's width (da4ml 0.6 `cmvm`: an adder is as wide
+    as its operands' range); the widest input's accumulator (`acc_bits`) is only a bound. Equal widths:
+    that accumulator, as before."""
     return accumulator_bits(layer.mw, weight_bits, mean_bits, input_signed)
 
 

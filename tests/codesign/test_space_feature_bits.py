@@ -146,22 +146,3 @@ def test_user_space_with_feature_bits_and_a_qonnx_flow_stops_before_any_work(tmp
     spec = check_space(ok, dataset_for(ok))
     assert spec.feature_bits in ((2,) * 64, (4,) * 64)
 
-
-def test_csd_digits_of_the_first_layer_count_the_kept_features_only():
-    """A dropped feature's weights never meet a non-zero input (no gradient, no multiplier): the first
-    layer's density is the kept columns'. By hand: kept columns at one code (1 CSD digit each), the
-    dropped column 0 (no digits): 1.0, where all columns would give 2/3."""
-    from codesign.model import build_model, weight_csd_digits
-    from codesign.space import DenseSpec, ModelSpec
-    spec = ModelSpec(kind="mlp", n_features=3, image_shape=None, n_classes=2, input_bits=4, activation="relu",
-                     convs=(), dense=(DenseSpec(2, 2, 2), DenseSpec(2, 2, 32)), feature_bits=(4, 0, 2))
-    model = build_model(spec, seed=0).eval()
-    with torch.no_grad():
-        first = model.body[0]
-        first.weight.copy_(torch.tensor([[0.5, 0.0, -0.5], [0.5, 0.0, 0.5]]))
-    digits = weight_csd_digits(model)
-    assert digits[0] == 1.0
-    uniform = build_model(spec.__class__(**{**spec.__dict__, "feature_bits": None}), seed=0).eval()
-    with torch.no_grad():
-        uniform.body[0].weight.copy_(first.weight)
-    assert weight_csd_digits(uniform)[0] == pytest.approx(2 / 3)
