@@ -142,6 +142,12 @@ class SpaceConfig(_Strict):
     output_bits: int = 32  # act_bits of the last layer (32 = raw scores)
     scaling: Literal["po2", "float"] = "po2"  # quantizer scales: powers of two (fixed point) or floats
     conv: ConvSpace = ConvSpace()
+    feature_bits: list[int] | None = Field(default=None, description=(
+        "Per-input-feature bit-widths as a search dimension of the MLP space: every input feature asks one "
+        "categorical `feature_bits_<i>` among these widths, 0 = the feature is dropped (e.g. [0, 2, 4, 8]); "
+        "the network's input_bits is then the widest chosen. null: every feature at input_bits. MLPs on "
+        "unsigned inputs in [0, 1] only; searched by random, tpe, nsga2 and gp (not grid or bo: one "
+        "dimension per feature); the analytic model and the da4ml flows (yosys, pnr) only."))
 
     _c1 = field_validator("hidden_layers", "width")(classmethod(lambda cls, v, info: _check_choices(v, info.field_name)))
     _b = field_validator("weight_bits", "act_bits")(classmethod(lambda cls, v: _check_bits(v)))
@@ -150,6 +156,14 @@ class SpaceConfig(_Strict):
     @classmethod
     def _one_bits(cls, v):
         return _check_bits([v])[0]
+
+    @field_validator("feature_bits")
+    @classmethod
+    def _feature_bits(cls, v):
+        valid = [0, *(b for b in ALLOWED_BITS if b < 32)]
+        if v is not None and (not any(v) or any(b not in valid for b in v) or len(set(v)) != len(v)):
+            raise ValueError(f"distinct values among {valid}, at least one not 0; got {v}")
+        return v
 
     @field_validator("kind", "activation")
     @classmethod
@@ -552,6 +566,29 @@ class Config(_Strict):
             if self.folding.mode == "search":
                 raise ValueError("folding.mode 'search' works on the built-in space only; with a user space (model:) "
                                  "folding is derived (folding.mode derive)")
+        return self
+
+    @model_validator(mode="after")
+    def _space_feature_bits(self):
+        """space.feature_bits: one categorical per input feature of the built-in MLP space."""
+        if self.space.feature_bits is None:
+            return self
+        if self.model is not None:
+            raise ValueError("space.feature_bits is an option of the built-in space; a user space (model:) asks for "
+                             "per-feature bits itself: codesign.net.Input(data, feature_bits=[...])")
+        if "cnn" in self.space.kind:
+            raise ValueError("space.feature_bits: per-feature input bits are for MLPs; set space.kind [mlp]")
+        if self.search.algorithm in ("grid", "bo"):
+            raise ValueError(f"space.feature_bits: search.algorithm {self.search.algorithm!r} enumerates the space, "
+                             "and one dimension per input feature makes it astronomically large; use random, tpe, "
+                             "nsga2 or gp, or search.algorithm dnas with search.dnas.feature_bits")
+        if self.search.algorithm in ("dnas", "grow"):
+            raise ValueError(f"space.feature_bits: search.algorithm {self.search.algorithm!r} builds its own networks "
+                             "and does not search it" + (" (use search.dnas.feature_bits)" if
+                                                         self.search.algorithm == "dnas" else ""))
+        if "qonnx" in resolve([s.name for s in self.flows] + [self.feedback] * (self.feedback in FLOWS)):
+            raise ValueError("space.feature_bits: the QONNX flows (finn, hls4ml, vivado) do not export per-feature "
+                             "input quantizers; use the analytic model or the yosys/pnr flows")
         return self
 
     @property

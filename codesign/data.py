@@ -206,6 +206,9 @@ def _check_arrays(path: str, x_tr, y_tr, x_te, y_te) -> None:
 def check_space_fits_data(space, data: Dataset) -> None:
     """A space the dataset cannot serve fails before any work (it would otherwise degrade silently:
     CNN blocks whose kernel exceeds the image are dropped, leaving an MLP)."""
+    if space.feature_bits is not None and data.signed_input:
+        raise DatasetError("space.feature_bits: per-feature bits are for unsigned inputs in [0, 1]; "
+                           f"{data.name!r} is standardised (dataset.scaling standard)")
     if "cnn" not in space.kind:
         return
     if data.image_shape is None:

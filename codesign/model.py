@@ -31,8 +31,9 @@ class FeatureInputQuant(nn.Module):
         self.register_buffer("steps", 2.0 ** bits)
         self.register_buffer("max_code", 2.0 ** bits - 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.minimum(torch.round(x * self.steps).clamp_min(0), self.max_code) / self.steps
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (N, features) or (N, *sample shape)
+        flat = x.reshape(x.shape[0], -1)
+        return (torch.minimum(torch.round(flat * self.steps).clamp_min(0), self.max_code) / self.steps).reshape(x.shape)
 
 
 class QuantNet(nn.Module):
@@ -86,7 +87,8 @@ class GraphNet(nn.Module):
     def __init__(self, spec):
         super().__init__()
         self.spec = spec
-        self.input_quant = input_quant(spec.input_bits, spec.scaling, spec.input_signed)
+        fb = getattr(spec, "feature_bits", None)  # Input(data, feature_bits=...)
+        self.input_quant = FeatureInputQuant(fb) if fb else input_quant(spec.input_bits, spec.scaling, spec.input_signed)
         built = spec.modules()
         self.layers = nn.ModuleList(m for m, _ in built)
         self.inputs = [inputs for _, inputs in built]

@@ -26,7 +26,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
-from hw_models.common import parse_bits
+from hw_models.common import ALLOWED_BITS, parse_bits
 from hw_models.design import (GRAPH_INPUT, AddLayer, AvgPoolLayer, ConcatLayer, ConvLayer, DenseLayer,
                               DepthwiseConvLayer, Design, GlobalAvgPoolLayer, MaxPoolLayer, design_summary)
 
@@ -412,17 +412,45 @@ NET_KINDS: dict[str, type[NetLayer]] = {cls.kind: cls for cls in (
 class InputLayer(NetLayer):
     bits: int = 8
     signed: bool = False
+    feature_bits: tuple[int, ...] | None = None  # per input feature (flattened), 0 = dropped
     kind: ClassVar[str] = "input"
     arity: ClassVar[int | None] = 0
 
 
-def Input(data, bits: int = 8) -> Node:
-    """The network's input: one sample of `data` (a `codesign.data.Dataset`), quantized to `bits`."""
+def Input(data, bits: int | None = None, feature_bits=None) -> Node:
+    """The network's input: one sample of `data` (a `codesign.data.Dataset`), quantized to `bits`
+    (default 8); or with `feature_bits` (one width per input feature of the flattened sample, 0 = the
+    feature is dropped) each feature fixed point at its own width, `bits` then the widest."""
+    if feature_bits is not None:
+        feature_bits = _feature_bits(data, feature_bits)
+        if bits is not None and bits != max(feature_bits):
+            raise NetError(f"Input: bits {bits} but the widest of feature_bits is {max(feature_bits)}; give one of them")
+        bits = max(feature_bits)
+    bits = 8 if bits is None else bits
     try:
         parse_bits("Input bits", bits)
     except ValueError as exc:
         raise NetError(str(exc)) from None
-    return Node(InputLayer(bits, data.signed_input), (), tuple(data.sample_shape), bits)
+    return Node(InputLayer(bits, data.signed_input, feature_bits), (), tuple(data.sample_shape), bits)
+
+
+def _feature_bits(data, feature_bits) -> tuple[int, ...]:
+    """Per-feature input widths checked against the data set (`Input(data, feature_bits=...)`)."""
+    bits = tuple(int(b) for b in feature_bits)
+    n = math.prod(data.sample_shape)
+    valid = [0, *(b for b in ALLOWED_BITS if b < FLOAT_BITS)]
+    if len(bits) != n:
+        raise NetError(f"Input: feature_bits has {len(bits)} values for {n} input features (samples of "
+                       f"{tuple(data.sample_shape)})")
+    bad = sorted({b for b in bits if b not in valid})
+    if bad:
+        raise NetError(f"Input: feature_bits {bad} not allowed; valid: {valid} (0 = the feature is dropped)")
+    if not any(bits):
+        raise NetError("Input: feature_bits drops every feature")
+    if data.signed_input:
+        raise NetError("Input: feature_bits are for unsigned inputs in [0, 1] (dataset.scaling minmax or global), "
+                       "this data set is standardised (signed)")
+    return bits
 
 
 TRAINING_KEYS = ("lr", "weight_decay", "batch_size", "epochs")
@@ -453,6 +481,7 @@ class NetSpec:
     target_fps: float | None = None
     input_signed: bool = False
     kind: str = "net"
+    feature_bits: tuple[int, ...] | None = None  # Input(data, feature_bits=...): per input feature, 0 = dropped
 
     @classmethod
     def from_output(cls, result, data, *, target_fps: float | None = None) -> "NetSpec":
@@ -483,7 +512,7 @@ class NetSpec:
                         tuple(index[p.id] for p in n.inputs)) for n in order[1:])
         training = tuple((k, getattr(net, k)) for k in TRAINING_KEYS if getattr(net, k) is not None)
         return cls(layers, tuple(order[0].shape), order[0].op.bits, data.n_classes, net.scaling, training, target_fps,
-                   order[0].op.signed)
+                   order[0].op.signed, feature_bits=order[0].op.feature_bits)
 
     # --- the graph with shapes and bits
     def _walk(self):
@@ -514,7 +543,8 @@ class NetSpec:
             where[i] = len(hw) - 1
         chain = all(p == (i - 1,) for i, p in enumerate(inputs))
         return Design(layers=tuple(hw), style=style, input_bits=self.input_bits, clock_mhz=clock_mhz,
-                      target_fps=self.target_fps, inputs=() if chain else tuple(inputs), input_signed=self.input_signed)
+                      target_fps=self.target_fps, inputs=() if chain else tuple(inputs), input_signed=self.input_signed,
+                      feature_bits=self.feature_bits or ())
 
     def modules(self):
         """(torch module, inputs) per layer, in order."""

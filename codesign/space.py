@@ -104,8 +104,8 @@ def layer_parts(layer) -> tuple[str, str, str]:
     return layer.parts()
 
 
-def _layers(output: Node) -> tuple[int, str, tuple[ConvSpec, ...], tuple[DenseSpec, ...]]:
-    """(input bits, activation, conv blocks, dense layers) of a chain built by `codesign.spaces`."""
+def _layers(output: Node) -> tuple[Node, str, tuple[ConvSpec, ...], tuple[DenseSpec, ...]]:
+    """(input node, activation, conv blocks, dense layers) of a chain built by `codesign.spaces`."""
     chain = []
     while output.inputs:
         chain.append(output.op)
@@ -120,7 +120,7 @@ def _layers(output: Node) -> tuple[int, str, tuple[ConvSpec, ...], tuple[DenseSp
             dense.append(DenseSpec(op.units, op.weight_bits, op.act_bits))
         if isinstance(op, (Conv2d, Dense)):
             activation = op.activation
-    return output.op.bits, activation, tuple(convs), tuple(dense)
+    return output, activation, tuple(convs), tuple(dense)
 
 
 def sample_spec(trial, space: SpaceConfig, folding: FoldingConfig, *, n_features: int,
@@ -139,7 +139,7 @@ def sample_spec(trial, space: SpaceConfig, folding: FoldingConfig, *, n_features
     kind = trial.suggest_categorical("kind", kinds)
     data = DataShape(tuple(image_shape) if kind == "cnn" else (n_features,), n_classes, input_signed)
     network = BUILTIN_SPACES[kind](trial, data, space)
-    input_bits, activation, convs, dense = _layers(network.output)
+    source, activation, convs, dense = _layers(network.output)
 
     target = folding.target_fps
     if isinstance(target, list):
@@ -151,9 +151,9 @@ def sample_spec(trial, space: SpaceConfig, folding: FoldingConfig, *, n_features
                           for i in range(n_hw))
         target = None
     return ModelSpec(kind=kind, n_features=n_features, image_shape=image_shape if kind == "cnn" else None,
-                     n_classes=n_classes, input_bits=input_bits, activation=activation,
+                     n_classes=n_classes, input_bits=source.op.bits, activation=activation,
                      convs=tuple(convs), dense=tuple(dense), target_fps=target, folding=fractions,
-                     scaling=space.scaling, input_signed=input_signed)
+                     scaling=space.scaling, input_signed=input_signed, feature_bits=source.op.feature_bits)
 
 
 def spec_from_params(params: dict, cfg: Config, *, n_features: int, image_shape, n_classes: int,

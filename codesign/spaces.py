@@ -7,6 +7,7 @@ own; called as a user space (`model: codesign.spaces:mlp`) they search the defau
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from codesign.config import IntRange, SpaceConfig
@@ -62,12 +63,26 @@ def _dense_stack(trial, x: Node, data, space: SpaceConfig, activation: str, bits
     return Network(out, scaling=space.scaling)
 
 
+def feature_bits_name(i: int) -> str:
+    """The parameter of input feature i's bits (`space.feature_bits`)."""
+    return f"feature_bits_{i}"
+
+
+def _input(trial, data, space: SpaceConfig) -> Node:
+    """The input at `space.input_bits`, or with `space.feature_bits` one searched width per feature."""
+    if space.feature_bits is None:
+        return Input(data, bits=space.input_bits)
+    return Input(data, feature_bits=[trial.suggest_categorical(feature_bits_name(i), list(space.feature_bits))
+                                     for i in range(math.prod(data.sample_shape))])
+
+
 def mlp(trial, data, space: SpaceConfig | None = None) -> Network:
-    """Dense layers of searched widths and bits, then the classifier (`space.output_bits`)."""
+    """Dense layers of searched widths and bits, then the classifier (`space.output_bits`); with
+    `space.feature_bits`, each input feature's bits too (0 = dropped)."""
     space = space or SpaceConfig()
     activation = trial.suggest_categorical("activation", list(space.activation))
     bits = _Bits(trial, space)
-    return _dense_stack(trial, Input(data, bits=space.input_bits), data, space, activation, bits)
+    return _dense_stack(trial, _input(trial, data, space), data, space, activation, bits)
 
 
 def cnn(trial, data, space: SpaceConfig | None = None) -> Network:

@@ -168,6 +168,9 @@ def check_space(cfg, data) -> NetSpec:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=cfg.seed))
     spec = sample(cfg, study.ask(), data)
     ref = cfg.model if isinstance(cfg.model, str) else f"{{float: {cfg.model.float_model}}}"
+    if spec.feature_bits and any(flow.name == "qonnx" for flow, _ in cfg.flow_steps()):
+        raise SpaceError(f"model: {ref}: Input(feature_bits=...): the QONNX flows (finn, hls4ml, vivado) do not "
+                         "export per-feature input quantizers; use the analytic model or the yosys/pnr flows")
     style = cfg.style
     try:
         design = spec.to_design(style)

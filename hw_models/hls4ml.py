@@ -39,6 +39,16 @@ def layer_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, r
     return layer.hls4ml_terms(input_bits, input_signed, reuse_factor, ram_style, coeffs)
 
 
+def mixed_input_adder_bits(layer, weight_bits: int, mean_bits: float, input_signed: bool) -> int:
+    """Adder width per multiplier of a layer whose inputs differ in width (per-feature input bits): the
+    accumulator at the kept inputs' mean width, i.e. the mean over inputs of the accumulator each input's
+    own width gives, up to rounding (Colbert et al., arXiv:2301.13376: linear in the input bits), since
+    da4ml adds each input's shifted copies at that input's width (da4ml 0.6 `cmvm`: an adder is as wide
+    as its operands' range); the widest input's accumulator (`acc_bits`) is only a bound. Equal widths:
+    that accumulator, as before."""
+    return accumulator_bits(layer.mw, weight_bits, mean_bits, input_signed)
+
+
 def dense_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, ram_style: str,
                 coeffs, strategy: str = "latency") -> tuple[Terms, dict]:
     """A weight matrix (Dense, Conv per pixel, depthwise Conv) of mw x mh multiplies."""
@@ -64,8 +74,9 @@ def dense_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, r
         mean_a = layer.in_bits_total / layer.mw if getattr(layer, "in_bits_total", None) else a
         macs = {} if use_dsp else {f"mac_w{w}": mean_a * mults * density}
         requant = layer.mh * min(2 ** layer.act_bits - 1, 3 * acc) if layer.act_bits < FLOAT_BITS else 0
-        # LUT multipliers scale with the CSD digits instead, which count a zero weight as no digits
-        adders = acc * dsp_mults if use_dsp else acc * mults * density
+        # LUT multipliers scale with the CSD digits instead, which count a zero weight as no digits;
+        # each input's adders as wide as its own bits make them (`mixed_input_adder_bits`)
+        adders = acc * dsp_mults if use_dsp else mixed_input_adder_bits(layer, w, mean_a, input_signed) * mults * density
         out = (terms("hls4ml.dense", "lut", const=1, adder_bits=adders, requant=requant, **macs)
                + terms("hls4ml.dense", "ff", const=1, adder_bits=adders, requant=requant, **macs)
                + exact(dsp=dsp_mults * dsp_per_multiply(w, a, rules["dsp_port_bits"]) if use_dsp else 0))

@@ -359,6 +359,24 @@ def test_per_feature_input_bits_are_bit_exact(trained, digits, tmp_path):
     assert design.da4ml_cost < uniform.da4ml_cost
 
 
+def test_user_network_with_per_feature_input_bits_is_bit_exact(digits, tmp_path):
+    """codesign.net.Input(data, feature_bits=...): the user network quantizes per feature (on its
+    (1, 8, 8) samples) and its da4ml design has the same per-feature ports, bit-exact."""
+    from codesign.config import TrainingConfig
+    from codesign.model import build_model
+    from codesign.net import Dense, Flatten, Input, NetSpec
+    from codesign.train import train
+    x = Input(digits, feature_bits=FEATURE_BITS)
+    out = Dense(10, weight_bits=2)(Dense(8, weight_bits=2, act_bits=2)(Flatten()(x)))
+    model = build_model(NetSpec.from_output(out, digits), seed=0)
+    train(model, digits, TrainingConfig(epochs=2, patience=2), seed=0)
+    net = quantized_mlp(model.eval())
+    assert net.feature_bits == FEATURE_BITS and net.input_quant.bits == 8
+    design = mlp_to_verilog(net, tmp_path, latency_cutoff=3)
+    assert [q.max for q in design.comb.inp_qint] == [2.0 ** b - 1 for b in FEATURE_BITS]
+    _exact(net, design, digits.x_test)
+
+
 def replace_bits(net):
     from dataclasses import replace
     return replace(net, feature_bits=tuple(8 if b else 0 for b in net.feature_bits))

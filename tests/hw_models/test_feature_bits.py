@@ -18,7 +18,7 @@ def _design(feature_bits=BITS, style="hls4ml", **kw):
 def test_dense_terms_by_hand():
     """hls4ml dense at reuse factor 1: multipliers = kept inputs x outputs; the constant-multiplier term
     is the sum over multipliers of their input bits (12 bits x 3 outputs = 36), not 6 x 4 x 3 = 72;
-    the adder tree is as wide as the widest kept input makes it."""
+    each input's adders are as wide as its own bits make the accumulator (the mean over inputs)."""
     coeffs = load_coefficients("analytic")
     narrowed = _design().with_narrowed_inputs().layers[0]
     assert (narrowed.in_features, narrowed.in_bits_total) == (4, 12)
@@ -26,8 +26,9 @@ def test_dense_terms_by_hand():
     assert detail["multipliers"] == 12
     assert t.linear["hls4ml.dense.lut.mac_w2"] == 36
     # alpha = log2(4 kept) + 2 + 4 (widest input) - 1 = 7; ceil(alpha + log2(1 + 2**-7) + 1) = 9
-    acc = detail["acc_bits"]
-    assert acc == 9 and t.linear["hls4ml.dense.lut.adder_bits"] == acc * 12
+    assert detail["acc_bits"] == 9
+    # adders: alpha = log2(4) + 2 + 3 (mean kept input bits, 12 / 4) - 1 = 6; ceil(6 + log2(1 + 2**-6) + 1) = 8
+    assert t.linear["hls4ml.dense.lut.adder_bits"] == 8 * 12
     full = DenseLayer(6, 3, 2, 2).hls4ml_terms(4, False, 1, "auto", coeffs)[0]
     assert full.linear["hls4ml.dense.lut.mac_w2"] == 72
 
@@ -70,3 +71,14 @@ def test_bad_feature_bits(change, match):
     mapping = {**design_to_mapping(_design()), **change}
     with pytest.raises(DesignError, match=match):
         design_from_mapping(mapping)
+
+
+def test_uniform_feature_bits_give_exactly_the_uniform_estimate():
+    """Every feature kept at the same width: the same numbers as a design without per-feature bits."""
+    board = get_board("pynq-z2")
+    for bits in (1, 2, 4, 8):
+        for coeffs in ("analytic", "yosys-xc7"):
+            per_feature = estimate(_design((bits,) * 6), board, coeffs)
+            plain = estimate(Design(layers=_design((bits,) * 6).layers, style="hls4ml", input_bits=bits), board, coeffs)
+            assert per_feature.total == plain.total
+            assert [l.resources for l in per_feature.per_layer] == [l.resources for l in plain.per_layer]
