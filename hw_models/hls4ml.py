@@ -28,10 +28,26 @@ def weight_density(layer, reuse_factor: int, rules) -> float:
     if layer.csd_digits is None or reuse_factor > 1:
         return 1.0
     table = rules["typical_csd_digits"]
-    typical = table.get(layer.weight_bits, table.get(str(layer.weight_bits)))  # YAML ints, JSON strings
-    if typical is None:  # widths without a measurement: a uniform W-bit weight has ~W/3 + 1/2 digits
-        typical = layer.weight_bits / 3 + 0.5
-    return layer.csd_digits / typical
+
+    def typical(w):
+        t = table.get(w, table.get(str(w)))  # YAML ints, JSON strings
+        return w / 3 + 0.5 if t is None else t  # widths without a measurement: ~W/3 + 1/2 digits
+    groups = neuron_groups(layer)
+    if len(groups) == 1:
+        return layer.csd_digits / typical(layer.weight_bits)
+    # per-neuron weight bits: the layer's digits over the typical digits of its mix of widths
+    return layer.csd_digits / (sum(n * typical(w) for w, n in groups.items()) / layer.mh)
+
+
+def neuron_groups(layer) -> dict[int, int]:
+    """Weight bits -> output neurons at them (one group without per-neuron weight bits)."""
+    bits = getattr(layer, "neuron_weight_bits", ())
+    if not bits:
+        return {layer.weight_bits: layer.mh}
+    out: dict[int, int] = {}
+    for b in bits:
+        out[b] = out.get(b, 0) + 1
+    return dict(sorted(out.items()))
 
 
 def layer_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, ram_style: str,
@@ -56,22 +72,45 @@ def dense_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, r
                + exact(dsp=mults * rules["float_lane_dsp"]))
         detail["float"] = True
     else:
-        use_dsp = w >= rules["dsp_min_weight_bits"]
-        # multiplies by constant weights built from LUTs: (multiplies x input bits), one term per weight
-        # width, since what a constant multiplier costs depends on the weight width (bipolar: add/sub)
+        groups = neuron_groups(layer)
         density = weight_density(layer, reuse_factor, rules)
         # inputs of different widths (per-feature input bits): a multiplier per input, as wide as its input
         mean_a = layer.in_bits_total / layer.mw if getattr(layer, "in_bits_total", None) else a
-        macs = {} if use_dsp else {f"mac_w{w}": mean_a * mults * density}
-        requant = layer.mh * min(2 ** layer.act_bits - 1, 3 * acc) if layer.act_bits < FLOAT_BITS else 0
-        # LUT multipliers scale with the CSD digits instead, which count a zero weight as no digits
-        adders = acc * dsp_mults if use_dsp else acc * mults * density
+        # per-neuron weight bits: each group of neurons at one width is charged as its own slice of the
+        # layer (its multipliers, accumulators and requantisers); one group is the uniform layer
+        macs, adders, dsp, kinds, acc_of = {}, 0, 0, set(), {}
+        for wg, n in groups.items():
+            mults_g = mults if n == layer.mh else math.ceil(layer.mw * n / reuse_factor)
+            zeros_g = zeros if n == layer.mh else round((getattr(layer, "zero_fraction", None) or 0.0) * layer.mw * n)
+            dsp_mults_g = mults_g - zeros_g // reuse_factor if strategy == "latency" else mults_g
+            acc_of[wg] = acc_g = accumulator_bits(layer.mw, wg, a, input_signed)
+            use_dsp = wg >= rules["dsp_min_weight_bits"]
+            kinds.add("dsp" if use_dsp else "lut")
+            # multiplies by constant weights built from LUTs: (multiplies x input bits), one term per weight
+            # width, since what a constant multiplier costs depends on the weight width (bipolar: add/sub)
+            if not use_dsp:
+                macs[f"mac_w{wg}"] = mean_a * mults_g * density
+            # LUT multipliers scale with the CSD digits instead, which count a zero weight as no digits
+            adders = adders + (acc_g * dsp_mults_g if use_dsp else acc_g * mults_g * density)
+            if use_dsp:
+                dsp += dsp_mults_g * dsp_per_multiply(wg, a, rules["dsp_port_bits"])
+                if dsp_mults_g != mults_g:
+                    detail["dsp_multipliers"] = detail.get("dsp_multipliers", 0) + dsp_mults_g
+        requant = 0
+        if layer.act_bits < FLOAT_BITS:  # per neuron: its output bits against its accumulator
+            pairs = list(zip(getattr(layer, "neuron_weight_bits", ()) or [w] * layer.mh,
+                             getattr(layer, "neuron_act_bits", ()) or [layer.act_bits] * layer.mh))
+            requant = (layer.mh * min(2 ** layer.act_bits - 1, 3 * acc) if len(set(pairs)) == 1
+                       else sum(min(2 ** ab - 1, 3 * acc_of[wb]) for wb, ab in pairs))
+        if len(groups) > 1:
+            detail["multipliers"] = sum(mults if n == layer.mh else math.ceil(layer.mw * n / reuse_factor)
+                                        for n in groups.values())
+            detail["acc_bits"] = max(acc_of.values())
+            detail["neuron_weight_bits"] = {str(wg): n for wg, n in groups.items()}
         out = (terms("hls4ml.dense", "lut", const=1, adder_bits=adders, requant=requant, **macs)
                + terms("hls4ml.dense", "ff", const=1, adder_bits=adders, requant=requant, **macs)
-               + exact(dsp=dsp_mults * dsp_per_multiply(w, a, rules["dsp_port_bits"]) if use_dsp else 0))
-        if use_dsp and dsp_mults != mults:
-            detail["dsp_multipliers"] = dsp_mults
-        detail["multiplier_kind"] = "dsp" if use_dsp else "lut"
+               + exact(dsp=dsp))
+        detail["multiplier_kind"] = kinds.pop() if len(kinds) == 1 else "mixed"
         if layer.csd_digits is not None:
             detail["csd_digits"], detail["weight_density"] = layer.csd_digits, round(density, 4)
     if reuse_factor > 1:
@@ -80,7 +119,9 @@ def dense_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, r
         # block factor = ceil(n_in*n_out/RF)), so under ram_style auto a registered-read RAM (BRAM above
         # 1 Kbit). Latency strategy: the weights stay constants in the fabric (nnet_dense_latency.h,
         # PIPELINE II=RF, no reshape), an RF:1 selection per weight bit, counted as a LUT ROM
-        rom = MemoryShape(depth=reuse_factor, width_bits=mults * w, registered_read=strategy == "resource")
+        width = sum((mults if n == layer.mh else math.ceil(layer.mw * n / reuse_factor)) * wg
+                    for wg, n in neuron_groups(layer).items())
+        rom = MemoryShape(depth=reuse_factor, width_bits=width, registered_read=strategy == "resource")
         style_asked = ram_style if strategy == "resource" else "distributed"
         mem, style = memory_terms("hls4ml.dense", rom, style_asked, coeffs.section("memory"))
         out = out + mem
