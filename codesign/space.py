@@ -30,8 +30,11 @@ class ConvSpec:
 @dataclass(frozen=True)
 class DenseSpec:
     width: int  # output features
-    weight_bits: int
+    weight_bits: int  # with per-neuron bits: the widest of them
     act_bits: int
+    # per output neuron its weight / activation bits (() = every neuron at weight_bits / act_bits)
+    neuron_weight_bits: tuple[int, ...] = ()
+    neuron_act_bits: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,8 @@ class ModelSpec:
             n_in = self.n_features
         for d in self.dense:
             layers.append(DenseLayer(in_features=n_in, out_features=d.width, weight_bits=d.weight_bits,
-                                     act_bits=d.act_bits))
+                                     act_bits=d.act_bits, neuron_weight_bits=d.neuron_weight_bits,
+                                     neuron_act_bits=d.neuron_act_bits))
             n_in = d.width
         if self.folding is not None:
             layers = [_apply_fractions(layer, fr, style) for layer, fr in zip(layers, self.folding)]
@@ -172,6 +176,7 @@ def spec_from_params(params: dict, cfg: Config, *, n_features: int, image_shape,
     return spec
 
 
+NEURON_KEYS = ("neuron_weight_bits", "neuron_act_bits")
 FEATURE_BITS_PARAM = "input_feature_bits"  # a trial parameter: "4,0,2,..." (per input feature, 0 = dropped)
 
 
@@ -199,6 +204,7 @@ def spec_from_mapping(data) -> ModelSpec:
     folding = data.get("folding")
     return ModelSpec(**{**data, "image_shape": tuple(image) if image else None,
                         "convs": tuple(ConvSpec(**c) for c in data["convs"]),
-                        "dense": tuple(DenseSpec(**d) for d in data["dense"]),
+                        "dense": tuple(DenseSpec(**{**d, **{k: tuple(d.get(k) or ()) for k in NEURON_KEYS}})
+                                       for d in data["dense"]),
                         "folding": tuple(tuple(f) for f in folding) if folding else None,
                         "feature_bits": tuple(data["feature_bits"]) if data.get("feature_bits") else None})
