@@ -171,9 +171,30 @@ def spec_from_params(params: dict, cfg: Config, *, n_features: int, image_shape,
         spec = sample_spec(FixedTrial(params), cfg.space, cfg.folding, n_features=n_features,
                            image_shape=image_shape, n_classes=n_classes, input_signed=input_signed,
                            prune=cfg.training.prune)
+    if any(f"fc{i}_{key}" in params for i in range(len(spec.dense)) for key in NEURON_KEYS):
+        spec = with_neuron_bits(spec, params)  # learned by search.algorithm dnas (search.dnas.channel_bits)
     if FEATURE_BITS_PARAM in params:  # learned by search.algorithm dnas (search.dnas.feature_bits)
         return with_feature_bits(spec, params[FEATURE_BITS_PARAM])
     return spec
+
+
+def with_neuron_bits(spec: ModelSpec, params: dict) -> ModelSpec:
+    """`spec` with per-neuron bits from the parameters `fcI_neuron_weight_bits` / `fcI_neuron_act_bits`
+    ("4,2,..." per output neuron of hidden layer I); a layer's weight_bits / act_bits become the widest.
+    A layer whose neurons all have one width is the uniform layer."""
+    dense = list(spec.dense)
+    for i, d in enumerate(dense):
+        for key in NEURON_KEYS:
+            text = params.get(f"fc{i}_{key}")
+            if text is None:
+                continue
+            bits = tuple(int(b) for b in str(text).split(","))
+            if len(bits) != d.width or spec.kind != "mlp":
+                raise ValueError(f"fc{i}_{key}: {len(bits)} values for a layer of {d.width} neurons of an {spec.kind}")
+            widest = "weight_bits" if key == "neuron_weight_bits" else "act_bits"
+            d = replace(d, **{key: bits if len(set(bits)) > 1 else (), widest: max(bits)})
+        dense[i] = d
+    return replace(spec, dense=tuple(dense))
 
 
 NEURON_KEYS = ("neuron_weight_bits", "neuron_act_bits")
