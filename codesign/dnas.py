@@ -23,6 +23,8 @@ Choi et al. 2018); each derived architecture is trained from scratch with Brevit
 (`codesign.trial.evaluate_candidate`), so its record, estimates, flows and reports are those of any
 other algorithm. One lambda gives one derived architecture; the list of lambdas gives the front.
 Weights train on the training split, the architecture on the validation split (FBNet's alternation).
+With `search.dnas.channel_bits` every hidden neuron has its own weight-bit and act-bit logits instead of
+its layer (docs/dnas.md).
 """
 from __future__ import annotations
 
@@ -105,7 +107,8 @@ def cost_tables(cfg: Config, board: Board, choices: Choices) -> list[np.ndarray]
     With per-feature input bits, the first layer's entry for input bits b is one feature's share of
     the layer with every feature at b bits (its cost / features; 0 for a dropped feature): the
     expected cost sums the shares over features, exact when every feature has the same bits, a
-    first-order (per-feature additive) approximation of the estimator otherwise."""
+    first-order (per-feature additive) approximation of the estimator otherwise. Per-neuron bits
+    (`search.dnas.channel_bits`) use the same tables, as per-neuron shares (`expected_cost`)."""
     coeffs = load_coefficients(cfg.coefficients)
     tables = []
     for i in range(choices.depth + 1):
