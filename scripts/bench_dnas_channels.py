@@ -5,7 +5,11 @@ bits (`search.dnas.channel_bits: true`), both choosing weight and activation bit
 same lambdas and seed: accuracy, model LUT and the hidden neurons' mean weight and activation bits of
 every derived network. docs/dnas.md reports its figures.
 
+With --synth, afterwards (or alone, on an earlier --out DIR): every derived network through da4ml +
+Yosys `synth_xilinx -family xc7` (scripts/race.py's synth_ours), Yosys LUT beside the model's.
+
 Usage: nice -n 15 scripts/bench_dnas_channels.py --out DIR [--lambdas 0.03 0.3 3] [--seed 0] [--only channel_bits]
+       [--synth [--no-search]]
 """
 from __future__ import annotations
 
@@ -38,12 +42,14 @@ def main(argv=None) -> int:
     ap.add_argument("--lambdas", type=float, nargs="+", default=[0.03, 0.3, 3.0])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", choices=VARIANTS)
+    ap.add_argument("--synth", action="store_true", help="synthesise the derived networks with Yosys")
+    ap.add_argument("--no-search", action="store_true", help="with --synth: only synthesise an earlier run")
     args = ap.parse_args(argv)
     out_dir = Path(args.out)
     size = {**SIZES["medium"], "lambdas": args.lambdas}
     results = {}
     for name in VARIANTS:
-        if args.only and name != args.only:
+        if args.no_search or (args.only and name != args.only):
             continue
         data = race_config("dnas", args.seed, size, out_dir / "runs")
         data["name"] = f"dnas-{name}"
@@ -62,7 +68,23 @@ def main(argv=None) -> int:
             print(name, rows[-1], flush=True)
         results[name] = {"wall_s": time.perf_counter() - t0, "rows": rows, "run_dir": str(run_dir)}
         (out_dir / "dnas_channels.json").write_text(json.dumps(results, indent=1))
+    if args.synth:
+        synth(out_dir, args.only)
     return 0
+
+
+def synth(out_dir: Path, only: str | None) -> None:
+    from codesign import runfolder
+    from race import synth_ours
+    results = json.loads((out_dir / "dnas_channels.json").read_text())
+    rows = {}
+    for name, result in results.items():
+        if only and name != only:
+            continue
+        run_dir = Path(result["run_dir"])
+        front = [(run_dir, r) for r in runfolder.read_records(run_dir) if r.status.value == "ok"]
+        rows[name] = synth_ours(front, out_dir / name)
+        (out_dir / "dnas_channels_yosys.json").write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":
