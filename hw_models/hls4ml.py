@@ -39,6 +39,11 @@ def weight_density(layer, reuse_factor: int, rules) -> float:
     return layer.csd_digits / (sum(n * typical(w) for w, n in groups.items()) / layer.mh)
 
 
+def group_multipliers(layer, neurons: int, reuse_factor: int) -> int:
+    """Multipliers of `neurons` output neurons of the layer (all of them: ceil(mw * mh / RF))."""
+    return math.ceil(layer.mw * neurons / reuse_factor)
+
+
 def neuron_groups(layer) -> dict[int, int]:
     """Weight bits -> output neurons at them (one group without per-neuron weight bits)."""
     bits = getattr(layer, "neuron_weight_bits", ())
@@ -80,8 +85,8 @@ def dense_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, r
         # layer (its multipliers, accumulators and requantisers); one group is the uniform layer
         macs, adders, dsp, kinds, acc_of = {}, 0, 0, set(), {}
         for wg, n in groups.items():
-            mults_g = mults if n == layer.mh else math.ceil(layer.mw * n / reuse_factor)
-            zeros_g = zeros if n == layer.mh else round((getattr(layer, "zero_fraction", None) or 0.0) * layer.mw * n)
+            mults_g = group_multipliers(layer, n, reuse_factor)
+            zeros_g = round((getattr(layer, "zero_fraction", None) or 0.0) * layer.mw * n)  # the layer's: n = mh
             dsp_mults_g = mults_g - zeros_g // reuse_factor if strategy == "latency" else mults_g
             acc_of[wg] = acc_g = accumulator_bits(layer.mw, wg, a, input_signed)
             use_dsp = wg >= rules["dsp_min_weight_bits"]
@@ -103,8 +108,7 @@ def dense_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, r
             requant = (layer.mh * min(2 ** layer.act_bits - 1, 3 * acc) if len(set(pairs)) == 1
                        else sum(min(2 ** ab - 1, 3 * acc_of[wb]) for wb, ab in pairs))
         if len(groups) > 1:
-            detail["multipliers"] = sum(mults if n == layer.mh else math.ceil(layer.mw * n / reuse_factor)
-                                        for n in groups.values())
+            detail["multipliers"] = sum(group_multipliers(layer, n, reuse_factor) for n in groups.values())
             detail["acc_bits"] = max(acc_of.values())
             detail["neuron_weight_bits"] = {str(wg): n for wg, n in groups.items()}
         out = (terms("hls4ml.dense", "lut", const=1, adder_bits=adders, requant=requant, **macs)
@@ -119,8 +123,7 @@ def dense_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, r
         # block factor = ceil(n_in*n_out/RF)), so under ram_style auto a registered-read RAM (BRAM above
         # 1 Kbit). Latency strategy: the weights stay constants in the fabric (nnet_dense_latency.h,
         # PIPELINE II=RF, no reshape), an RF:1 selection per weight bit, counted as a LUT ROM
-        width = sum((mults if n == layer.mh else math.ceil(layer.mw * n / reuse_factor)) * wg
-                    for wg, n in neuron_groups(layer).items())
+        width = sum(group_multipliers(layer, n, reuse_factor) * wg for wg, n in neuron_groups(layer).items())
         rom = MemoryShape(depth=reuse_factor, width_bits=width, registered_read=strategy == "resource")
         style_asked = ram_style if strategy == "resource" else "distributed"
         mem, style = memory_terms("hls4ml.dense", rom, style_asked, coeffs.section("memory"))

