@@ -136,6 +136,7 @@ class Sample:
     # (then weight_bits holds the classifier's only, act_bits is empty)
     neuron_weight: list[torch.Tensor] | None = None
     neuron_act: list[torch.Tensor] | None = None
+    widths: tuple[int, ...] = ()  # the width options (with neuron_weight: a width-w layer keeps the first w)
 
 
 def _prefix_mean(per_neuron: torch.Tensor, widths: tuple[int, ...]) -> torch.Tensor:
@@ -143,11 +144,11 @@ def _prefix_mean(per_neuron: torch.Tensor, widths: tuple[int, ...]) -> torch.Ten
     return torch.stack([per_neuron[:w].mean(0) for w in widths])
 
 
-def expected_cost(tables: list[torch.Tensor], sample: Sample, widths: tuple[int, ...] = ()) -> torch.Tensor:
+def expected_cost(tables: list[torch.Tensor], sample: Sample) -> torch.Tensor:
     """E[cost] = sum over layers and option combinations of the table entry times the product of the
     choice weights (the choices are independent): exact for one-hot weights, differentiable in them.
-    Per-neuron choices (`sample.neuron_weight`, `widths` = the width options) enter as per-neuron shares
-    of the table: for width w, the mean over the first w neurons of their choice weights."""
+    Per-neuron choices (`sample.neuron_weight`) enter as per-neuron shares of the table: for width
+    option w (`sample.widths`), the mean over the first w neurons of their choice weights."""
     one = torch.ones(1, dtype=tables[0].dtype)
     depth = len(sample.width)
     total = torch.zeros((), dtype=tables[0].dtype)
@@ -158,13 +159,13 @@ def expected_cost(tables: list[torch.Tensor], sample: Sample, widths: tuple[int,
             a_in = one if sample.features is None else sample.features.sum(0).to(dt)
             inputs = torch.outer(p_in, a_in)
         elif sample.neuron_act is not None:  # per input: its producer neuron's act bits
-            inputs = p_in[:, None] * _prefix_mean(sample.neuron_act[i - 1].to(dt), widths)
+            inputs = p_in[:, None] * _prefix_mean(sample.neuron_act[i - 1].to(dt), sample.widths)
         else:
             inputs = torch.outer(p_in, sample.act_bits[i - 1].to(dt))
         p_out = one if i == depth else sample.width[i].to(dt)
         if i < depth and sample.neuron_weight is not None:
             per = torch.einsum("jb,jc->jbc", sample.neuron_weight[i].to(dt), sample.neuron_act[i].to(dt))
-            outputs = _prefix_mean(per, widths)
+            outputs = _prefix_mean(per, sample.widths)
         else:
             a_out = one if i == depth else sample.act_bits[i].to(dt)
             wb = sample.weight_bits[-1 if i == depth else i]
@@ -258,14 +259,16 @@ class SuperMLP(nn.Module):
         features = F.gumbel_softmax(self.alpha_features[0], tau=tau, dim=-1) if self.choices.feature_bits else None
         neurons = ([[F.gumbel_softmax(a, tau=tau, dim=-1) for a in alphas]
                     for alphas in (self.alpha_nwbits, self.alpha_nabits)] if self.choices.channel_bits else [None, None])
-        return Sample(g(self.alpha_width), g(self.alpha_wbits), g(self.alpha_abits), features, *neurons)
+        return Sample(g(self.alpha_width), g(self.alpha_wbits), g(self.alpha_abits), features, *neurons,
+                      self.choices.widths)
 
     def probabilities(self) -> Sample:
         features = F.softmax(self.alpha_features[0], -1) if self.choices.feature_bits else None
         neurons = ([[F.softmax(a, -1) for a in alphas] for alphas in (self.alpha_nwbits, self.alpha_nabits)]
                    if self.choices.channel_bits else [None, None])
         return Sample(*([F.softmax(a, 0) for a in alphas]
-                        for alphas in (self.alpha_width, self.alpha_wbits, self.alpha_abits)), features, *neurons)
+                        for alphas in (self.alpha_width, self.alpha_wbits, self.alpha_abits)), features, *neurons,
+                      self.choices.widths)
 
     def forward(self, x: torch.Tensor, sample: Sample) -> torch.Tensor:
         c = self.choices
@@ -348,7 +351,7 @@ def _one_hot(choices: Choices, params: dict) -> Sample:
         return Sample([oh(choices.widths, params[f"fc{i}_width"]) for i in range(d)],
                       [oh(choices.weight_bits, params["out_weight_bits"])], [], features,
                       [neurons(i, "weight_bits", choices.weight_bits) for i in range(d)],
-                      [neurons(i, "act_bits", choices.act_bits) for i in range(d)])
+                      [neurons(i, "act_bits", choices.act_bits) for i in range(d)], choices.widths)
     return Sample([oh(choices.widths, params[f"fc{i}_width"]) for i in range(d)],
                   [oh(choices.weight_bits, params[f"fc{i}_weight_bits"]) for i in range(d)]
                   + [oh(choices.weight_bits, params["out_weight_bits"])],
@@ -388,15 +391,14 @@ def search_supernet(cfg: Config, data, choices: Choices, tables: list[torch.Tens
             val_pos += bs
             sample = net.sample(tau)
             a_opt.zero_grad()
-            loss = (F.cross_entropy(net(x_va[vidx], sample), y_va[vidx])
-                    + lam * expected_cost(tables, sample, choices.widths).float())
+            loss = F.cross_entropy(net(x_va[vidx], sample), y_va[vidx]) + lam * expected_cost(tables, sample).float()
             loss.backward()
             a_opt.step()
     params = net.derived_params()
     with torch.no_grad():
         probs = net.probabilities()
-        expected = float(expected_cost(tables, probs, choices.widths))
-        derived = float(expected_cost(tables, _one_hot(choices, params), choices.widths))
+        expected = float(expected_cost(tables, probs))
+        derived = float(expected_cost(tables, _one_hot(choices, params)))
     as_lists = {k: [[round(float(v), 4) for v in p] for p in getattr(probs, k)] for k in ("width", "weight_bits", "act_bits")}
     if probs.neuron_weight is not None:  # per hidden layer and option, the expected number of neurons at it
         for key, per_layer, options in (("neuron_weight_bits", probs.neuron_weight, choices.weight_bits),

@@ -32,7 +32,7 @@ def _table_and_estimator(cfg, params):
     spec = candidate_spec(cfg, params)
     est = estimate(spec.to_design(cfg.style, None), board, "yosys-xc7")
     exact = sum(layer.resources.lut for layer in est.per_layer) / board.capacity.lut
-    return float(expected_cost(tables, _one_hot(choices, params), choices.widths)), exact, spec
+    return float(expected_cost(tables, _one_hot(choices, params))), exact, spec
 
 
 @pytest.mark.parametrize("width, wb, ab", [(8, 2, 4), (16, 4, 2), (16, 2, 2)])
@@ -61,7 +61,7 @@ def test_per_neuron_logits_get_gradients_from_cost_and_accuracy():
     tables = [torch.from_numpy(t) for t in cost_tables(cfg, cfg.resolve_board(), choices)]
     net = SuperMLP(choices)
     assert [tuple(a.shape) for a in net.alpha_nwbits] == [(16, 2)] and len(net.alpha_abits) == 0
-    expected_cost(tables, net.sample(tau=1.0), choices.widths).backward()
+    expected_cost(tables, net.sample(tau=1.0)).backward()
     for alpha in (*net.alpha_nwbits, *net.alpha_nabits):
         assert alpha.grad is not None and alpha.grad.abs().sum() > 0
     net.zero_grad()
