@@ -76,45 +76,25 @@ def dense_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, r
         out = (terms("hls4ml.dense", "lut", const=1, float_lanes=mults) + terms("hls4ml.dense", "ff", const=1, float_lanes=mults)
                + exact(dsp=mults * rules["float_lane_dsp"]))
         detail["float"] = True
+    elif mixed_neurons(layer):
+        out = neuron_mix_terms(layer, a, input_signed, reuse_factor, strategy, rules, detail)
     else:
-        groups = neuron_groups(layer)
+        use_dsp = w >= rules["dsp_min_weight_bits"]
+        # multiplies by constant weights built from LUTs: (multiplies x input bits), one term per weight
+        # width, since what a constant multiplier costs depends on the weight width (bipolar: add/sub)
         density = weight_density(layer, reuse_factor, rules)
         # inputs of different widths (per-feature input bits): a multiplier per input, as wide as its input
         mean_a = layer.in_bits_total / layer.mw if getattr(layer, "in_bits_total", None) else a
-        # per-neuron weight bits: each group of neurons at one width is charged as its own slice of the
-        # layer (its multipliers, accumulators and requantisers); one group is the uniform layer
-        macs, adders, dsp, kinds, acc_of = {}, 0, 0, set(), {}
-        for wg, n in groups.items():
-            mults_g = group_multipliers(layer, n, reuse_factor)
-            zeros_g = round((getattr(layer, "zero_fraction", None) or 0.0) * layer.mw * n)  # the layer's: n = mh
-            dsp_mults_g = mults_g - zeros_g // reuse_factor if strategy == "latency" else mults_g
-            acc_of[wg] = acc_g = accumulator_bits(layer.mw, wg, a, input_signed)
-            use_dsp = wg >= rules["dsp_min_weight_bits"]
-            kinds.add("dsp" if use_dsp else "lut")
-            # multiplies by constant weights built from LUTs: (multiplies x input bits), one term per weight
-            # width, since what a constant multiplier costs depends on the weight width (bipolar: add/sub)
-            if not use_dsp:
-                macs[f"mac_w{wg}"] = mean_a * mults_g * density
-            # LUT multipliers scale with the CSD digits instead, which count a zero weight as no digits
-            adders = adders + (acc_g * dsp_mults_g if use_dsp else acc_g * mults_g * density)
-            if use_dsp:
-                dsp += dsp_mults_g * dsp_per_multiply(wg, a, rules["dsp_port_bits"])
-                if dsp_mults_g != mults_g:
-                    detail["dsp_multipliers"] = detail.get("dsp_multipliers", 0) + dsp_mults_g
-        requant = 0
-        if layer.act_bits < FLOAT_BITS:  # per neuron: its output bits against its accumulator
-            pairs = list(zip(getattr(layer, "neuron_weight_bits", ()) or [w] * layer.mh,
-                             getattr(layer, "neuron_act_bits", ()) or [layer.act_bits] * layer.mh))
-            requant = (layer.mh * min(2 ** layer.act_bits - 1, 3 * acc) if len(set(pairs)) == 1
-                       else sum(min(2 ** ab - 1, 3 * acc_of[wb]) for wb, ab in pairs))
-        if len(groups) > 1:
-            detail["multipliers"] = sum(group_multipliers(layer, n, reuse_factor) for n in groups.values())
-            detail["acc_bits"] = max(acc_of.values())
-            detail["neuron_weight_bits"] = {str(wg): n for wg, n in groups.items()}
+        macs = {} if use_dsp else {f"mac_w{w}": mean_a * mults * density}
+        requant = layer.mh * min(2 ** layer.act_bits - 1, 3 * acc) if layer.act_bits < FLOAT_BITS else 0
+        # LUT multipliers scale with the CSD digits instead, which count a zero weight as no digits
+        adders = acc * dsp_mults if use_dsp else acc * mults * density
         out = (terms("hls4ml.dense", "lut", const=1, adder_bits=adders, requant=requant, **macs)
                + terms("hls4ml.dense", "ff", const=1, adder_bits=adders, requant=requant, **macs)
-               + exact(dsp=dsp))
-        detail["multiplier_kind"] = kinds.pop() if len(kinds) == 1 else "mixed"
+               + exact(dsp=dsp_mults * dsp_per_multiply(w, a, rules["dsp_port_bits"]) if use_dsp else 0))
+        if use_dsp and dsp_mults != mults:
+            detail["dsp_multipliers"] = dsp_mults
+        detail["multiplier_kind"] = "dsp" if use_dsp else "lut"
         if layer.csd_digits is not None:
             detail["csd_digits"], detail["weight_density"] = layer.csd_digits, round(density, 4)
     if reuse_factor > 1:
@@ -134,3 +114,48 @@ def dense_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, r
         detail["warning"] = (f"{mults} parallel multiplies exceed the HLS unroll limit of "
                              f"{rules['max_unrolled_mults']}: raise reuse_factor")
     return out, detail
+
+
+def mixed_neurons(layer) -> bool:
+    """Whether the layer's output neurons differ in weight or activation bits."""
+    return any(len(set(getattr(layer, key, ()))) > 1 for key in ("neuron_weight_bits", "neuron_act_bits"))
+
+
+def neuron_mix_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, strategy: str, rules,
+                     detail: dict) -> Terms:
+    """`dense_terms` of a fixed-point layer whose neurons differ in bits: each group of neurons at one
+    weight width is charged as its own slice of the layer (its constant multipliers, a `mac_wW` term per
+    width, and its accumulators), each neuron a requantiser for its own output bits; adds to `detail`."""
+    density = weight_density(layer, reuse_factor, rules)
+    # inputs of different widths (read_features): a multiplier per input, as wide as its input
+    mean_a = layer.in_bits_total / layer.mw if getattr(layer, "in_bits_total", None) else input_bits
+    zero_fraction = getattr(layer, "zero_fraction", None) or 0.0
+    macs, adders, dsp, kinds, acc_of, mults, dsp_mults = {}, 0, 0, set(), {}, 0, 0
+    for wg, n in neuron_groups(layer).items():
+        mults_g = group_multipliers(layer, n, reuse_factor)
+        zeros_g = round(zero_fraction * layer.mw * n)
+        dsp_mults_g = mults_g - zeros_g // reuse_factor if strategy == "latency" else mults_g
+        acc_of[wg] = acc_g = accumulator_bits(layer.mw, wg, input_bits, input_signed)
+        use_dsp = wg >= rules["dsp_min_weight_bits"]
+        kinds.add("dsp" if use_dsp else "lut")
+        if use_dsp:
+            adders += acc_g * dsp_mults_g
+            dsp += dsp_mults_g * dsp_per_multiply(wg, input_bits, rules["dsp_port_bits"])
+            dsp_mults += dsp_mults_g if dsp_mults_g != mults_g else 0
+        else:  # LUT multipliers scale with the CSD digits, which count a zero weight as no digits
+            macs[f"mac_w{wg}"] = mean_a * mults_g * density
+            adders += acc_g * mults_g * density
+        mults += mults_g
+    weight_bits = layer.neuron_weight_bits or (layer.weight_bits,) * layer.mh
+    act_bits = layer.neuron_act_bits or (layer.act_bits,) * layer.mh
+    requant = sum(min(2 ** ab - 1, 3 * acc_of[wb]) for wb, ab in zip(weight_bits, act_bits))
+    detail.update({"multipliers": mults, "acc_bits": max(acc_of.values()),
+                   "neuron_weight_bits": {str(wg): n for wg, n in neuron_groups(layer).items()},
+                   "multiplier_kind": kinds.pop() if len(kinds) == 1 else "mixed"})
+    if dsp_mults:
+        detail["dsp_multipliers"] = dsp_mults
+    if layer.csd_digits is not None:
+        detail["csd_digits"], detail["weight_density"] = layer.csd_digits, round(density, 4)
+    return (terms("hls4ml.dense", "lut", const=1, adder_bits=adders, requant=requant, **macs)
+            + terms("hls4ml.dense", "ff", const=1, adder_bits=adders, requant=requant, **macs)
+            + exact(dsp=dsp))
