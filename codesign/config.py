@@ -337,6 +337,21 @@ class DnasConfig(_Strict):
         "The hardware cost: weights of resources, each divided by the board's capacity of it "
         "(e.g. {lut: 1.0, ff: 0.5}). Each layer's cost comes from the estimator of the run's style, "
         "board, folding and coefficients (FBNet's lookup table)."))
+    channel_bits: bool | list[int] = Field(default=False, description=(
+        "Per-neuron precision learned by the supernet: every hidden neuron chooses its own weight bits and "
+        "activation bits (true: among space.weight_bits and space.act_bits; a list: among these for both, "
+        "the classifier's weight bits too), each in [2, 3, 4, 5, 6, 8, 16]. Relu activations and po2 scaling "
+        "only. The derived network records per-neuron bits (parameters fcI_neuron_weight_bits / "
+        "fcI_neuron_act_bits) and goes through the analytic model and the da4ml flows (yosys, pnr); the "
+        "QONNX flows (finn, hls4ml, vivado) do not export per-neuron quantizers."))
+
+    @field_validator("channel_bits")
+    @classmethod
+    def _channel_bits(cls, v):
+        valid = [b for b in ALLOWED_BITS if 1 < b < 32]
+        if isinstance(v, list) and (not v or any(b not in valid for b in v) or len(set(v)) != len(v)):
+            raise ValueError(f"channel_bits: true, false or distinct values among {valid}; got {v}")
+        return v
 
     @field_validator("lambdas")
     @classmethod
@@ -642,10 +657,26 @@ class Config(_Strict):
                 if "qonnx" in resolve([s.name for s in self.flows] + [self.feedback] * (self.feedback in FLOWS)):
                     raise ValueError("search.dnas.feature_bits: the QONNX flows (finn, hls4ml, vivado) do not export "
                                      "per-feature input quantizers; use the analytic model or the yosys/pnr flows")
+            if self.search.dnas.channel_bits is not False:
+                self._check_channel_bits()
             if self.search.dnas.hidden_layers is not None and self.search.dnas.hidden_layers not in depths:
                 raise ValueError(f"search.dnas.hidden_layers {self.search.dnas.hidden_layers} is not among "
                                  f"space.hidden_layers {list(depths)}")
         return self
+
+    def _check_channel_bits(self) -> None:
+        """search.dnas.channel_bits: per-neuron quantizers exist for relu, po2 and the da4ml flows only."""
+        if "qonnx" in resolve([s.name for s in self.flows] + [self.feedback] * (self.feedback in FLOWS)):
+            raise ValueError("search.dnas.channel_bits: the QONNX flows (finn, hls4ml, vivado) do not export "
+                             "per-neuron quantizers; use the analytic model or the yosys/pnr flows")
+        if self.space.activation[0] != "relu" or self.space.scaling != "po2":
+            raise ValueError("search.dnas.channel_bits: per-neuron quantizers need space.activation [relu] and "
+                             "space.scaling po2")
+        if self.search.dnas.channel_bits is True:
+            bad = [b for b in (*self.space.weight_bits, *self.space.act_bits) if not 1 < b < 32]
+            if bad:
+                raise ValueError(f"search.dnas.channel_bits true: space.weight_bits and space.act_bits must be "
+                                 f"fixed-point widths of 2..16 bits (got {sorted(set(bad))}); or give a list")
 
     @model_validator(mode="before")
     @classmethod

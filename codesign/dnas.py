@@ -23,6 +23,8 @@ Choi et al. 2018); each derived architecture is trained from scratch with Brevit
 (`codesign.trial.evaluate_candidate`), so its record, estimates, flows and reports are those of any
 other algorithm. One lambda gives one derived architecture; the list of lambdas gives the front.
 Weights train on the training split, the architecture on the validation split (FBNet's alternation).
+With `search.dnas.channel_bits` every hidden neuron has its own weight-bit and act-bit logits instead of
+its layer (docs/dnas.md).
 """
 from __future__ import annotations
 
@@ -59,6 +61,7 @@ class Choices:
     output_bits: int
     activation: str
     feature_bits: tuple[int, ...] = ()  # per-input-feature options (0: dropped); (): every feature at input_bits
+    channel_bits: bool = False  # every hidden neuron chooses its weight and act bits (search.dnas.channel_bits)
 
     def layer_options(self, layer: int):
         """(input widths, input bits, widths, weight bits, act bits) layer `layer` may have (the last
@@ -75,9 +78,11 @@ def choices_for(cfg: Config, n_features: int, n_classes: int) -> Choices:
     values = space.width.values() if isinstance(space.width, IntRange) else list(space.width)
     depths = space.hidden_layers.values() if isinstance(space.hidden_layers, IntRange) else list(space.hidden_layers)
     depth = cfg.search.dnas.hidden_layers or max(depths)
-    return Choices(depth, tuple(sorted(set(values))), tuple(space.weight_bits), tuple(space.act_bits),
+    channel = cfg.search.dnas.channel_bits
+    wbits, abits = (space.weight_bits, space.act_bits) if not isinstance(channel, list) else (sorted(channel),) * 2
+    return Choices(depth, tuple(sorted(set(values))), tuple(wbits), tuple(abits),
                    n_features, n_classes, space.input_bits, space.output_bits, space.activation[0],
-                   tuple(sorted(cfg.search.dnas.feature_bits or ())))
+                   tuple(sorted(cfg.search.dnas.feature_bits or ())), channel is not False)
 
 
 def layer_cost(cfg: Config, board: Board, coeffs, layer: DenseLayer, in_bits: int) -> float:
@@ -106,7 +111,8 @@ def cost_tables(cfg: Config, board: Board, choices: Choices) -> list[np.ndarray]
     With per-feature input bits, the first layer's entry for input bits b is one feature's share of
     the layer with every feature at b bits (its cost / features; 0 for a dropped feature): the
     expected cost sums the shares over features, exact when every feature has the same bits, a
-    first-order (per-feature additive) approximation of the estimator otherwise."""
+    first-order (per-feature additive) approximation of the estimator otherwise. Per-neuron bits
+    (`search.dnas.channel_bits`) use the same tables, as per-neuron shares (`expected_cost`)."""
     coeffs = load_coefficients(cfg.coefficients)
     tables = []
     for i in range(choices.depth + 1):
@@ -130,24 +136,45 @@ class Sample:
     weight_bits: list[torch.Tensor]  # per layer, classifier included
     act_bits: list[torch.Tensor]  # per hidden layer
     features: torch.Tensor | None = None  # (features, options) with search.dnas.feature_bits
+    # with search.dnas.channel_bits, per hidden layer (neurons, options): each neuron's weight / act bits
+    # (then weight_bits holds the classifier's only, act_bits is empty)
+    neuron_weight: list[torch.Tensor] | None = None
+    neuron_act: list[torch.Tensor] | None = None
+    widths: tuple[int, ...] = ()  # the width options (with neuron_weight: a width-w layer keeps the first w)
+
+
+def _prefix_mean(per_neuron: torch.Tensor, widths: tuple[int, ...]) -> torch.Tensor:
+    """(widths, ...): per width option w, the mean over the first w neurons (the ones a width-w layer keeps)."""
+    return torch.stack([per_neuron[:w].mean(0) for w in widths])
 
 
 def expected_cost(tables: list[torch.Tensor], sample: Sample) -> torch.Tensor:
     """E[cost] = sum over layers and option combinations of the table entry times the product of the
-    choice weights (the choices are independent): exact for one-hot weights, differentiable in them."""
+    choice weights (the choices are independent): exact for one-hot weights, differentiable in them.
+    Per-neuron choices (`sample.neuron_weight`) enter as per-neuron shares of the table: for width
+    option w (`sample.widths`), the mean over the first w neurons of their choice weights."""
     one = torch.ones(1, dtype=tables[0].dtype)
     depth = len(sample.width)
     total = torch.zeros((), dtype=tables[0].dtype)
     for i, table in enumerate(tables):
-        p_in = one if i == 0 else sample.width[i - 1]
-        a_in = one if i == 0 else sample.act_bits[i - 1]
-        if i == 0 and sample.features is not None:  # expected number of features at each width
-            a_in = sample.features.sum(0)
-        p_out = one if i == depth else sample.width[i]
-        a_out = one if i == depth else sample.act_bits[i]
-        total = total + torch.einsum("pawbc,p,a,w,b,c->", table, p_in.to(table.dtype), a_in.to(table.dtype),
-                                     p_out.to(table.dtype), sample.weight_bits[i].to(table.dtype),
-                                     a_out.to(table.dtype))
+        dt = table.dtype
+        p_in = one if i == 0 else sample.width[i - 1].to(dt)
+        if i == 0:  # with feature_bits: the expected number of features at each width
+            a_in = one if sample.features is None else sample.features.sum(0).to(dt)
+            inputs = torch.outer(p_in, a_in)
+        elif sample.neuron_act is not None:  # per input: its producer neuron's act bits
+            inputs = p_in[:, None] * _prefix_mean(sample.neuron_act[i - 1].to(dt), sample.widths)
+        else:
+            inputs = torch.outer(p_in, sample.act_bits[i - 1].to(dt))
+        p_out = one if i == depth else sample.width[i].to(dt)
+        if i < depth and sample.neuron_weight is not None:
+            per = torch.einsum("jb,jc->jbc", sample.neuron_weight[i].to(dt), sample.neuron_act[i].to(dt))
+            outputs = _prefix_mean(per, sample.widths)
+        else:
+            a_out = one if i == depth else sample.act_bits[i].to(dt)
+            wb = sample.weight_bits[-1 if i == depth else i]
+            outputs = torch.outer(wb.to(dt), a_out).expand(len(p_out), -1, -1)
+        total = total + torch.einsum("pawbc,pa,w,wbc->", table, inputs, p_out, outputs)
     return total
 
 
@@ -162,6 +189,13 @@ def quant_weight(w: torch.Tensor, bits: int) -> torch.Tensor:
         return _ste(w, torch.where(w >= 0, 1.0, -1.0) * w.detach().abs().mean())
     levels = 2 ** (bits - 1) - 1
     scale = w.detach().abs().max().clamp_min(1e-8) / levels
+    return _ste(w, torch.round(w / scale).clamp(-levels, levels) * scale)
+
+
+def quant_weight_rows(w: torch.Tensor, bits: int) -> torch.Tensor:
+    """Each row (output neuron) at `bits` with its own power-of-two scale, as codesign.quant.ChannelQuantLinear."""
+    levels = 2 ** (bits - 1) - 1
+    scale = 2.0 ** torch.ceil(torch.log2(w.detach().abs().amax(1, keepdim=True).clamp_min(1e-8) / levels))
     return _ste(w, torch.round(w / scale).clamp(-levels, levels) * scale)
 
 
@@ -196,9 +230,14 @@ class SuperMLP(nn.Module):
         self.clips = nn.Parameter(torch.full((c.depth,), 3.0))
         self.register_buffer("width_masks", torch.stack([(torch.arange(wmax) < w).float() for w in c.widths]))
         self.alpha_width = nn.ParameterList([nn.Parameter(torch.zeros(len(c.widths))) for _ in range(c.depth)])
+        per_layer = 0 if c.channel_bits else c.depth  # channel_bits: hidden layers choose per neuron
         self.alpha_wbits = nn.ParameterList([nn.Parameter(torch.zeros(len(c.weight_bits)))
-                                             for _ in range(c.depth + 1)])
-        self.alpha_abits = nn.ParameterList([nn.Parameter(torch.zeros(len(c.act_bits))) for _ in range(c.depth)])
+                                             for _ in range(per_layer + 1)])
+        self.alpha_abits = nn.ParameterList([nn.Parameter(torch.zeros(len(c.act_bits))) for _ in range(per_layer)])
+        self.alpha_nwbits = nn.ParameterList([nn.Parameter(torch.zeros(wmax, len(c.weight_bits)))
+                                              for _ in range(c.depth - per_layer)])
+        self.alpha_nabits = nn.ParameterList([nn.Parameter(torch.zeros(wmax, len(c.act_bits)))
+                                              for _ in range(c.depth - per_layer)])
         # every feature starts likely at its widest option (FEATURE_PRIOR): the uniform-input network
         # the search without per-feature bits starts from; the cost then pushes features down
         start = torch.zeros(c.n_features, len(c.feature_bits))
@@ -211,7 +250,8 @@ class SuperMLP(nn.Module):
             self.register_buffer("feature_max", 2.0 ** bits - 1)
 
     def arch_parameters(self) -> list[nn.Parameter]:
-        return [*self.alpha_width, *self.alpha_wbits, *self.alpha_abits, *self.alpha_features]
+        return [*self.alpha_width, *self.alpha_wbits, *self.alpha_abits, *self.alpha_features,
+                *self.alpha_nwbits, *self.alpha_nabits]
 
     def weight_parameters(self) -> list[nn.Parameter]:
         arch = {id(p) for p in self.arch_parameters()}
@@ -221,12 +261,18 @@ class SuperMLP(nn.Module):
         def g(alphas):
             return [F.gumbel_softmax(a, tau=tau) for a in alphas]
         features = F.gumbel_softmax(self.alpha_features[0], tau=tau, dim=-1) if self.choices.feature_bits else None
-        return Sample(g(self.alpha_width), g(self.alpha_wbits), g(self.alpha_abits), features)
+        neurons = ([[F.gumbel_softmax(a, tau=tau, dim=-1) for a in alphas]
+                    for alphas in (self.alpha_nwbits, self.alpha_nabits)] if self.choices.channel_bits else [None, None])
+        return Sample(g(self.alpha_width), g(self.alpha_wbits), g(self.alpha_abits), features, *neurons,
+                      self.choices.widths)
 
     def probabilities(self) -> Sample:
         features = F.softmax(self.alpha_features[0], -1) if self.choices.feature_bits else None
+        neurons = ([[F.softmax(a, -1) for a in alphas] for alphas in (self.alpha_nwbits, self.alpha_nabits)]
+                   if self.choices.channel_bits else [None, None])
         return Sample(*([F.softmax(a, 0) for a in alphas]
-                        for alphas in (self.alpha_width, self.alpha_wbits, self.alpha_abits)), features)
+                        for alphas in (self.alpha_width, self.alpha_wbits, self.alpha_abits)), features, *neurons,
+                      self.choices.widths)
 
     def forward(self, x: torch.Tensor, sample: Sample) -> torch.Tensor:
         c = self.choices
@@ -238,9 +284,15 @@ class SuperMLP(nn.Module):
             x = torch.round(x.clamp(0, 1) * levels) / levels
         for i in range(c.depth):
             w = self.linears[i].weight
-            wq = sum(g * quant_weight(w, b) for g, b in zip(sample.weight_bits[i], c.weight_bits))
-            h = self.norms[i](F.linear(x, wq))
-            a = sum(g * quant_act(h, b, self.clips[i], c.activation) for g, b in zip(sample.act_bits[i], c.act_bits))
+            if c.channel_bits:  # per neuron (row) its mix of the candidates, one latent weight
+                gw, ga = sample.neuron_weight[i], sample.neuron_act[i]
+                wq = sum(gw[:, k:k + 1] * quant_weight_rows(w, b) for k, b in enumerate(c.weight_bits))
+                h = self.norms[i](F.linear(x, wq))
+                a = sum(ga[:, k] * quant_act(h, b, self.clips[i], c.activation) for k, b in enumerate(c.act_bits))
+            else:
+                wq = sum(g * quant_weight(w, b) for g, b in zip(sample.weight_bits[i], c.weight_bits))
+                h = self.norms[i](F.linear(x, wq))
+                a = sum(g * quant_act(h, b, self.clips[i], c.activation) for g, b in zip(sample.act_bits[i], c.act_bits))
             x = a * (sample.width[i] @ self.width_masks)
         w = self.linears[-1].weight
         return F.linear(x, sum(g * quant_weight(w, b) for g, b in zip(sample.weight_bits[-1], c.weight_bits)))
@@ -250,7 +302,14 @@ class SuperMLP(nn.Module):
         c = self.choices
         params = {"kind": "mlp", "activation": c.activation, "hidden_layers": c.depth}
         for i in range(c.depth):
-            params[f"fc{i}_width"] = c.widths[int(self.alpha_width[i].argmax())]
+            params[f"fc{i}_width"] = width = c.widths[int(self.alpha_width[i].argmax())]
+            if c.channel_bits:  # the kept neurons' most likely bits (space.with_neuron_bits replays them)
+                for key, alpha, options in (("weight_bits", self.alpha_nwbits[i], c.weight_bits),
+                                            ("act_bits", self.alpha_nabits[i], c.act_bits)):
+                    bits = [options[int(k)] for k in alpha[:width].argmax(-1)]
+                    params[f"fc{i}_{key}"] = max(bits)
+                    params[f"fc{i}_neuron_{key}"] = ",".join(map(str, bits))
+                continue
             params[f"fc{i}_weight_bits"] = c.weight_bits[int(self.alpha_wbits[i].argmax())]
             params[f"fc{i}_act_bits"] = c.act_bits[int(self.alpha_abits[i].argmax())]
         params["out_weight_bits"] = c.weight_bits[int(self.alpha_wbits[-1].argmax())]
@@ -288,6 +347,15 @@ def _one_hot(choices: Choices, params: dict) -> Sample:
     features = None
     if choices.feature_bits:
         features = torch.stack([oh(choices.feature_bits, int(b)) for b in params[FEATURE_BITS_PARAM].split(",")])
+    if choices.channel_bits:  # masked neurons (beyond the width) never count: any one-hot
+        def neurons(i, key, options):
+            bits = [int(b) for b in str(params.get(f"fc{i}_neuron_{key}", params[f"fc{i}_{key}"])).split(",")]
+            bits = bits * params[f"fc{i}_width"] if len(bits) == 1 else bits
+            return torch.stack([oh(options, b) for b in bits + [options[0]] * (max(choices.widths) - len(bits))])
+        return Sample([oh(choices.widths, params[f"fc{i}_width"]) for i in range(d)],
+                      [oh(choices.weight_bits, params["out_weight_bits"])], [], features,
+                      [neurons(i, "weight_bits", choices.weight_bits) for i in range(d)],
+                      [neurons(i, "act_bits", choices.act_bits) for i in range(d)], choices.widths)
     return Sample([oh(choices.widths, params[f"fc{i}_width"]) for i in range(d)],
                   [oh(choices.weight_bits, params[f"fc{i}_weight_bits"]) for i in range(d)]
                   + [oh(choices.weight_bits, params["out_weight_bits"])],
@@ -347,6 +415,10 @@ def search_supernet(cfg: Config, data, choices: Choices, tables: list[torch.Tens
         expected = float(expected_cost(tables, probs))
         derived = float(expected_cost(tables, _one_hot(choices, params)))
     as_lists = {k: [[round(float(v), 4) for v in p] for p in getattr(probs, k)] for k in ("width", "weight_bits", "act_bits")}
+    if probs.neuron_weight is not None:  # per hidden layer and option, the expected number of neurons at it
+        for key, per_layer, options in (("neuron_weight_bits", probs.neuron_weight, choices.weight_bits),
+                                        ("neuron_act_bits", probs.neuron_act, choices.act_bits)):
+            as_lists[key] = [{str(b): round(float(n), 2) for b, n in zip(options, p.sum(0))} for p in per_layer]
     if probs.features is not None:  # per option, the expected number of features at it
         as_lists["feature_bits"] = {str(b): round(float(n), 2) for b, n in zip(choices.feature_bits, probs.features.sum(0))}
     return SupernetResult(lam, params, expected, derived, as_lists, time.perf_counter() - start)

@@ -13,7 +13,7 @@ import torch
 from brevitas import nn as qnn
 from torch import nn
 
-from codesign.quant import input_quant, quant_act, quant_conv, quant_linear
+from codesign.quant import ChannelQuantLinear, ChannelQuantReLU, input_quant, quant_act, quant_conv, quant_linear
 
 from codesign.space import ModelSpec
 from flows.quantized_mlp import QuantizedDense, QuantizedMLP, Quantizer, RtlUnsupported
@@ -62,11 +62,16 @@ class QuantNet(nn.Module):
             n_in = spec.n_features
         for i, d in enumerate(spec.dense):
             last = i == len(spec.dense) - 1
-            blocks.append(quant_linear(n_in, d.width, d.weight_bits, sc))
+            if (d.neuron_weight_bits or d.neuron_act_bits) and (sc != "po2" or spec.activation != "relu"):
+                raise ValueError("per-neuron bits: only with scaling po2 and relu activations")
+            blocks.append(ChannelQuantLinear(n_in, d.width, d.neuron_weight_bits) if d.neuron_weight_bits
+                          else quant_linear(n_in, d.width, d.weight_bits, sc))
+            act = (ChannelQuantReLU(d.neuron_act_bits) if d.neuron_act_bits
+                   else quant_act(d.act_bits, spec.activation, sc))
             if not last:
-                blocks += [nn.BatchNorm1d(d.width), quant_act(d.act_bits, spec.activation, sc)]
+                blocks += [nn.BatchNorm1d(d.width), act]
             elif d.act_bits < FLOAT_BITS:
-                blocks.append(quant_act(d.act_bits, spec.activation, sc))
+                blocks.append(act)
             n_in = d.width
         self.body = nn.Sequential(*blocks)
 
@@ -156,7 +161,9 @@ def weight_csd_digits(model: nn.Module) -> list[float | None]:
     from hw_models.weights import mean_csd_digits
     out: list[float | None] = []
     for module in model.modules():
-        if isinstance(module, _WEIGHTED):
+        if isinstance(module, ChannelQuantLinear):
+            out.append(mean_csd_digits(np.asarray(module.int_weight().int().cpu().numpy())))
+        elif isinstance(module, _WEIGHTED):
             with torch.no_grad():
                 out.append(mean_csd_digits(np.asarray(module.quant_weight().int().cpu().numpy())))
         elif isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
@@ -180,6 +187,9 @@ def _numpy_fn(module: nn.Module) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _quantizer(module: nn.Module) -> Quantizer:
+    if isinstance(module, ChannelQuantReLU):  # the widest neuron's codes and step
+        bits = max(module.neuron_bits)
+        return Quantizer(bits, 2.0 ** (module.exponent() - bits), False)
     proxy = module.act_quant
     return Quantizer(int(proxy.bit_width()), float(proxy.scale().detach()), bool(proxy.is_signed))
 
@@ -207,16 +217,28 @@ def _check_rtl_supported(spec) -> None:
             raise RtlUnsupported(f"dense layer {i}: float activations (32 bits)")
 
 
+def _is_act(m: nn.Module) -> bool:
+    return hasattr(m, "act_quant") or isinstance(m, ChannelQuantReLU)
+
+
 def _dense_layer(linear: nn.Module, post: list[nn.Module], n: int) -> QuantizedDense:
-    """One QuantLinear and what follows it (BatchNorm + activation, an activation, or nothing)."""
-    if any(not isinstance(m, (nn.BatchNorm1d, nn.Identity)) and not hasattr(m, "act_quant") for m in post):
+    """One QuantLinear (or ChannelQuantLinear) and what follows it (BatchNorm + activation, an
+    activation, or nothing)."""
+    if any(not isinstance(m, (nn.BatchNorm1d, nn.Identity)) and not _is_act(m) for m in post):
         raise RtlUnsupported(f"dense layer {n}: unsupported module after it: {[type(m).__name__ for m in post]}")
-    acts = [m for m in post if hasattr(m, "act_quant")]
-    qw = linear.quant_weight()
-    bias = None if linear.bias is None else linear.bias.detach().double().numpy()
-    return QuantizedDense(qw.value.detach().double().numpy().T, float(qw.scale.detach()),
-                          _numpy_fn(nn.Sequential(*post)) if post else None,
-                          _quantizer(acts[-1]) if acts else None, bias)
+    acts = [m for m in post if _is_act(m)]
+    if isinstance(linear, ChannelQuantLinear):  # per-row scales: integers at the finest row's scale
+        with torch.no_grad():
+            scales = linear.scales()
+            weights, scale = (linear.int_weight() * scales).double().numpy().T, float(scales.min())
+        bias = None
+    else:
+        qw = linear.quant_weight()
+        weights, scale = qw.value.detach().double().numpy().T, float(qw.scale.detach())
+        bias = None if linear.bias is None else linear.bias.detach().double().numpy()
+    channel_bits = acts[-1].neuron_bits if acts and isinstance(acts[-1], ChannelQuantReLU) else None
+    return QuantizedDense(weights, scale, _numpy_fn(nn.Sequential(*post)) if post else None,
+                          _quantizer(acts[-1]) if acts else None, bias, channel_bits=channel_bits)
 
 
 def quantized_mlp(model: nn.Module) -> QuantizedMLP:
@@ -230,8 +252,9 @@ def quantized_mlp(model: nn.Module) -> QuantizedMLP:
                 if not isinstance(m, nn.Flatten)]
     else:
         body = list(model.body)
-    starts = [i for i, m in enumerate(body) if isinstance(m, qnn.QuantLinear)]
-    if not starts or len(starts) != sum(isinstance(m, (nn.Linear, qnn.QuantLinear)) for m in body):
+    linear = (qnn.QuantLinear, ChannelQuantLinear)
+    starts = [i for i, m in enumerate(body) if isinstance(m, linear)]
+    if not starts or len(starts) != sum(isinstance(m, (nn.Linear, *linear)) for m in body):
         raise RtlUnsupported("the body is not a chain of QuantLinear layers")
     ends = starts[1:] + [len(body)]
     layers = tuple(_dense_layer(body[s], body[s + 1:e], n) for n, (s, e) in enumerate(zip(starts, ends)))

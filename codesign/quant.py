@@ -94,3 +94,56 @@ class SumModule(nn.Module):
 class CatModule(nn.Module):
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         return torch.cat(xs, dim=1)
+
+
+def _ste(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    return x + (q - x).detach()
+
+
+class ChannelQuantLinear(nn.Module):
+    """A linear layer without bias whose output neuron j has its own weight bits b_j (2..16): narrow-range
+    integers in [-(2**(b_j-1) - 1), 2**(b_j-1) - 1] times a per-row power-of-two scale, the smallest that
+    holds the row's largest weight (straight-through gradients). The QONNX flows do not export it; the
+    da4ml flows take it (`codesign.model.quantized_mlp`)."""
+
+    def __init__(self, n_in: int, n_out: int, bits: tuple[int, ...]):
+        super().__init__()
+        if len(bits) != n_out:
+            raise ValueError(f"neuron_weight_bits: {len(bits)} values for {n_out} outputs")
+        self.neuron_bits = tuple(bits)
+        self.weight = nn.Parameter(nn.Linear(n_in, n_out, bias=False).weight.detach().clone())
+        self.register_buffer("levels", (2.0 ** (torch.tensor(bits, dtype=torch.float32) - 1) - 1)[:, None])
+
+    def scales(self) -> torch.Tensor:
+        """Per row (output neuron) its power-of-two scale, shape (out, 1)."""
+        top = self.weight.detach().abs().amax(1, keepdim=True).clamp_min(1e-8)
+        return 2.0 ** torch.ceil(torch.log2(top / self.levels))
+
+    def int_weight(self) -> torch.Tensor:
+        return torch.round(self.weight / self.scales()).clamp(-self.levels, self.levels).detach()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(x, _ste(self.weight, self.int_weight() * self.scales()))
+
+
+class ChannelQuantReLU(nn.Module):
+    """A quantized ReLU with output neuron j at its own bits b_j (2..16): codes 0 .. 2**b_j - 1 times
+    2**e / 2**b_j, where 2**e is the layer's range, a learned power of two (its log2 rounded, straight
+    through); every neuron's value is then a multiple of the widest neuron's step (fixed point)."""
+
+    def __init__(self, bits: tuple[int, ...], log2_range: float = 1.0):
+        super().__init__()
+        self.neuron_bits = tuple(bits)
+        self.log2_range = nn.Parameter(torch.tensor(float(log2_range)))
+        b = torch.tensor(bits, dtype=torch.float32)
+        self.register_buffer("codes", 2.0 ** b)
+        self.register_buffer("max_code", 2.0 ** b - 1)
+
+    def exponent(self) -> int:
+        """e: the range of every neuron's output is [0, 2**e)."""
+        return int(torch.round(self.log2_range.detach()))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        step = 2.0 ** _ste(self.log2_range, torch.round(self.log2_range)) / self.codes
+        y = torch.minimum(torch.relu(h), self.max_code * step)
+        return _ste(y, torch.round(y / step) * step)

@@ -30,8 +30,11 @@ class ConvSpec:
 @dataclass(frozen=True)
 class DenseSpec:
     width: int  # output features
-    weight_bits: int
+    weight_bits: int  # with per-neuron bits: the widest of them
     act_bits: int
+    # per output neuron its weight / activation bits (() = every neuron at weight_bits / act_bits)
+    neuron_weight_bits: tuple[int, ...] = ()
+    neuron_act_bits: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,8 @@ class ModelSpec:
             n_in = self.n_features
         for d in self.dense:
             layers.append(DenseLayer(in_features=n_in, out_features=d.width, weight_bits=d.weight_bits,
-                                     act_bits=d.act_bits))
+                                     act_bits=d.act_bits, neuron_weight_bits=d.neuron_weight_bits,
+                                     neuron_act_bits=d.neuron_act_bits))
             n_in = d.width
         if self.folding is not None:
             layers = [_apply_fractions(layer, fr, style) for layer, fr in zip(layers, self.folding)]
@@ -167,11 +171,33 @@ def spec_from_params(params: dict, cfg: Config, *, n_features: int, image_shape,
         spec = sample_spec(FixedTrial(params), cfg.space, cfg.folding, n_features=n_features,
                            image_shape=image_shape, n_classes=n_classes, input_signed=input_signed,
                            prune=cfg.training.prune)
+    if any(f"fc{i}_{key}" in params for i in range(len(spec.dense)) for key in NEURON_KEYS):
+        spec = with_neuron_bits(spec, params)  # learned by search.algorithm dnas (search.dnas.channel_bits)
     if FEATURE_BITS_PARAM in params:  # learned by search.algorithm dnas (search.dnas.feature_bits)
         return with_feature_bits(spec, params[FEATURE_BITS_PARAM])
     return spec
 
 
+def with_neuron_bits(spec: ModelSpec, params: dict) -> ModelSpec:
+    """`spec` with per-neuron bits from the parameters `fcI_neuron_weight_bits` / `fcI_neuron_act_bits`
+    ("4,2,..." per output neuron of hidden layer I); a layer's weight_bits / act_bits become the widest.
+    A layer whose neurons all have one width is the uniform layer."""
+    dense = list(spec.dense)
+    for i, d in enumerate(dense):
+        for key in NEURON_KEYS:
+            text = params.get(f"fc{i}_{key}")
+            if text is None:
+                continue
+            bits = tuple(int(b) for b in str(text).split(","))
+            if len(bits) != d.width or spec.kind != "mlp":
+                raise ValueError(f"fc{i}_{key}: {len(bits)} values for a layer of {d.width} neurons of an {spec.kind}")
+            widest = "weight_bits" if key == "neuron_weight_bits" else "act_bits"
+            d = replace(d, **{key: bits if len(set(bits)) > 1 else (), widest: max(bits)})
+        dense[i] = d
+    return replace(spec, dense=tuple(dense))
+
+
+NEURON_KEYS = ("neuron_weight_bits", "neuron_act_bits")
 FEATURE_BITS_PARAM = "input_feature_bits"  # a trial parameter: "4,0,2,..." (per input feature, 0 = dropped)
 
 
@@ -199,6 +225,7 @@ def spec_from_mapping(data) -> ModelSpec:
     folding = data.get("folding")
     return ModelSpec(**{**data, "image_shape": tuple(image) if image else None,
                         "convs": tuple(ConvSpec(**c) for c in data["convs"]),
-                        "dense": tuple(DenseSpec(**d) for d in data["dense"]),
+                        "dense": tuple(DenseSpec(**{**d, **{k: tuple(d.get(k) or ()) for k in NEURON_KEYS}})
+                                       for d in data["dense"]),
                         "folding": tuple(tuple(f) for f in folding) if folding else None,
                         "feature_bits": tuple(data["feature_bits"]) if data.get("feature_bits") else None})

@@ -9,7 +9,10 @@ the real value the model computes):
   each code up to the widest feature's scale (wiring, no logic);
 * each linear layer: the exact integer accumulator `acc = codes @ W_int` (da4ml's adder graphs);
 * each activation (e.g. BatchNorm + quantized activation): a monotone step function acc -> output
-  code. Its thresholds are found by bisection through the model's own activation function (float32
+  code (per-neuron activation bits, `QuantizedDense.channel_bits`: a narrower neuron's code counts
+  steps of 2**(widest - its bits) at the widest neuron's scale, a shift, so each output carries its
+  own precision into the next layer's adder graphs; per-row weight scales arrive as integers at the
+  finest row's scale, the coarser rows' trailing zero bits free in da4ml's constant multipliers). Its thresholds are found by bisection through the model's own activation function (float32
   BatchNorm, round-half-to-even and clamping included, on a contiguous batch as in forward), then
   built as the cheaper exact implementation of `flows.requant` (comparators or a corrected affine
   form): exact on the whole accumulator range either way;
@@ -101,6 +104,7 @@ class DenseBlock:
     weight_exponent: int
     activation: Callable[[np.ndarray], np.ndarray] | None  # the model's function after the linear layer
     out_quant: Po2Quant | None  # None: unquantized output (scores)
+    channel_bits: tuple[int, ...] | None = None  # per output its bits (codes multiples of 2**(bits - its bits))
 
 
 def _po2_exponent(scale: float, what: str) -> int:
@@ -130,7 +134,11 @@ def _dense_blocks(net: QuantizedMLP) -> list[DenseBlock]:
             raise RtlUnsupported(f"dense layer {n}: linear layers with bias are not converted")
         w, e = _int_weights(layer, f"dense layer {n} weights")
         out_q = _po2_quant(layer.out_quant, f"dense layer {n} activation") if layer.out_quant is not None else None
-        blocks.append(DenseBlock(w, e, layer.activation, out_q))
+        if layer.channel_bits is not None and (out_q is None or out_q.signed or len(layer.channel_bits) != w.shape[1]
+                                               or max(layer.channel_bits) != out_q.bits):
+            raise RtlUnsupported(f"dense layer {n}: per-neuron activation bits need an unsigned output quantizer "
+                                 "as wide as the widest neuron, one value per output")
+        blocks.append(DenseBlock(w, e, layer.activation, out_q, layer.channel_bits))
     return blocks
 
 
@@ -185,15 +193,15 @@ def _code_fn(block: DenseBlock, in_exponent: int) -> Callable[[np.ndarray], np.n
 
 
 def _thresholds(codes: Callable, lo: np.ndarray, hi: np.ndarray, direction: np.ndarray,
-                q_lo: np.ndarray, n_steps: np.ndarray, step: int) -> np.ndarray:
-    """t[c, j-1] = smallest s in (s_lo, s_hi] (s = direction * acc) with code >= q_lo + j*step, for
+                q_lo: np.ndarray, n_steps: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """t[c, j-1] = smallest s in (s_lo, s_hi] (s = direction * acc) with code >= q_lo + j*step[c], for
     j = 1..n_steps[c] (later entries: s_hi + 1). Vectorised bisection over channels and levels; the
     code is q_lo at s_lo and q_hi at s_hi by the choice of direction."""
     channels, levels = len(lo), int(n_steps.max(initial=0))
     s_lo, s_hi = np.minimum(direction * lo, direction * hi), np.maximum(direction * lo, direction * hi)
     if levels == 0:
         return np.zeros((channels, 0), dtype=np.int64)
-    target = q_lo[:, None] + step * np.arange(1, levels + 1)[None, :]  # (C, K)
+    target = q_lo[:, None] + step[:, None] * np.arange(1, levels + 1)[None, :]  # (C, K)
     active = np.arange(1, levels + 1)[None, :] <= n_steps[:, None]
     left = np.repeat(s_lo[:, None], levels, 1)  # invariant: code(left) < target <= code(right)
     right = np.repeat(s_hi[:, None], levels, 1)
@@ -213,11 +221,13 @@ def _channel_maps(block: DenseBlock, in_exponent: int, lo: np.ndarray, hi: np.nd
     q_at_lo, q_at_hi = codes(lo[None, :])[0], codes(hi[None, :])[0]
     direction = np.where(q_at_hi >= q_at_lo, 1, -1)
     q_lo, q_hi = np.minimum(q_at_lo, q_at_hi), np.maximum(q_at_lo, q_at_hi)
-    step = block.out_quant.code_step
+    step = np.full(len(lo), block.out_quant.code_step, dtype=np.int64)
+    if block.channel_bits is not None:  # per-neuron bits: a narrower neuron's codes step by 2**(widest - its bits)
+        step = step << (block.out_quant.bits - np.asarray(block.channel_bits, dtype=np.int64))
     n_steps = (q_hi - q_lo) // step
     t = _thresholds(codes, lo, hi, direction, q_lo, n_steps, step)
     s_lo, s_hi = np.minimum(direction * lo, direction * hi), np.maximum(direction * lo, direction * hi)
-    return [ChannelMap(int(direction[c]), int(s_lo[c]), int(s_hi[c]), int(q_lo[c]), step,
+    return [ChannelMap(int(direction[c]), int(s_lo[c]), int(s_hi[c]), int(q_lo[c]), int(step[c]),
                        tuple(int(v) for v in t[c, :n_steps[c]])) for c in range(len(lo))]
 
 

@@ -43,6 +43,9 @@ class QuantizedDense:
     activation: NumpyFn | None
     out_quant: Quantizer | None  # the quantizer ending `activation`; None: unquantized outputs (scores)
     bias: np.ndarray | None = None
+    # per output its bits (per-neuron activation bits): output j's codes at `out_quant`'s scale are
+    # multiples of 2**(out_quant.bits - channel_bits[j]); None: every output at out_quant.bits
+    channel_bits: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, eq=False)

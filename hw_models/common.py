@@ -95,6 +95,20 @@ def _shape(where: str, value) -> tuple[int, ...]:
     return tuple(parse_int(f"{where}[{i}]", v) for i, v in enumerate(value))
 
 
+# per-neuron (per output channel) bits: fixed-point widths of 2 or more (1 is bipolar, 32 float: per layer only)
+NEURON_BITS: tuple[int, ...] = tuple(b for b in ALLOWED_BITS if 1 < b < FLOAT_BITS)
+
+
+def parse_neuron_bits(where: str, value) -> tuple[int, ...]:
+    """A list of per-neuron bit-widths, each in NEURON_BITS."""
+    if not isinstance(value, (list, tuple)) or not value:
+        raise DesignError(f"{where}: expected a non-empty list of bits per output neuron, got {value!r}")
+    bad = sorted({repr(b) for b in value if isinstance(b, bool) or b not in NEURON_BITS})
+    if bad:
+        raise DesignError(f"{where}: {bad} are not per-neuron bit-widths; valid: {list(NEURON_BITS)}")
+    return tuple(int(b) for b in value)
+
+
 # contract field parser name -> parse(where, value, the layer's whole mapping)
 PARSERS = {
     "int": lambda where, v, data: parse_int(where, v),
@@ -105,6 +119,7 @@ PARSERS = {
     "pair": lambda where, v, data: _pair(where, v, 1),
     "pair0": lambda where, v, data: _pair(where, v, 0),
     "shape": lambda where, v, data: _shape(where, v),
+    "neuron_bits": lambda where, v, data: parse_neuron_bits(where, v),
 }
 
 

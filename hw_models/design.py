@@ -6,7 +6,9 @@ residual block, a concatenation) gives a layer its producers in `inputs` (indice
 input; in the contract, layer names or indices). A layer's input bits are its producers' output bits
 (the widest, for a merge; the first layer's: `input_bits`). With per-feature input bits
 (`feature_bits`, contract key `input_feature_bits`, 0 = a dropped feature), the layers reading the
-graph input are narrowed to what the hardware builds (`Design.with_narrowed_inputs`).
+graph input are narrowed to what the hardware builds (`Design.with_narrowed_inputs`); so are the
+layers reading a dense layer with per-neuron activation bits (`neuron_act_bits`, with
+`neuron_weight_bits` the per-output-neuron weight precision of a dense layer).
 """
 from __future__ import annotations
 
@@ -78,14 +80,35 @@ class Design:
             out_signed.append(out == 1 or out >= FLOAT_BITS or (signed and layer.keeps_sign))
         return result
 
+    def per_element_bits(self) -> dict[int, tuple[int, ...]]:
+        """Producers whose values have different widths (-1: the graph input with `feature_bits`; a layer
+        with per-neuron `neuron_act_bits`) -> the bits of each value they produce."""
+        out = {GRAPH_INPUT: self.feature_bits} if self.feature_bits else {}
+        out.update({i: layer.neuron_act_bits for i, layer in enumerate(self.layers)
+                    if getattr(layer, "neuron_act_bits", ())})
+        return out
+
     def with_narrowed_inputs(self) -> "Design":
-        """With per-feature input bits: the layers reading the graph input as the hardware builds them
-        (`Layer.read_features`: no multipliers for a dropped feature, each as wide as its input)."""
-        if not self.feature_bits:
+        """The layers reading values of different widths (per-feature input bits, a producer's per-neuron
+        activation bits) as the hardware builds them (`Layer.read_features`: no multipliers for a dropped
+        feature, each multiplier as wide as its input)."""
+        per_element = self.per_element_bits()
+        if not per_element:
             return self
-        readers = self.consumers().get(GRAPH_INPUT, [])
-        return self.with_layers(layer.read_features(self.feature_bits) if i in readers else layer
-                                for i, layer in enumerate(self.layers))
+        layers = list(self.layers)
+        consumers = self.consumers()
+        for producer, bits in per_element.items():
+            for i in consumers.get(producer, []):
+                if producer != GRAPH_INPUT:
+                    where = f"layers[{producer}].neuron_act_bits"
+                    if layers[i].kind != "dense" or len(self.producers(i)) != 1:
+                        raise DesignError(f"{where}: read by layers[{i}] ({layers[i].kind}); only a dense layer "
+                                          "reading it alone takes per-neuron activation bits")
+                    if layers[i].in_bits_total is None and layers[i].in_features != len(bits):
+                        raise DesignError(f"{where}: {len(bits)} values but layers[{i}] reads "
+                                          f"{layers[i].in_features} inputs")
+                layers[i] = layers[i].read_features(bits)
+        return self.with_layers(layers)
 
     def with_layers(self, layers) -> "Design":
         return replace(self, layers=tuple(layers))
@@ -129,6 +152,9 @@ def check_feature_bits(design: Design) -> None:
 def check_graph(design: Design) -> None:
     """DesignError unless every layer reads earlier layers (or the input) and has as many inputs as its kind takes."""
     check_feature_bits(design)
+    for i, layer in enumerate(design.layers):
+        if getattr(layer, "neuron_weight_bits", ()) or getattr(layer, "neuron_act_bits", ()):
+            layer.check(f"layers[{i}]")
     if design.is_chain:
         return
     if len(design.inputs) != len(design.layers):
@@ -262,7 +288,7 @@ def design_from_mapping(data, *, board: str | None = None) -> tuple[Design, str 
         mem_mode=mem_mode, shell=shell, strategy=strategy,
     )
     check_graph(design)
-    design.with_narrowed_inputs()  # raises for per-feature bits the layers reading the input cannot take
+    design.with_narrowed_inputs()  # raises for per-feature / per-neuron bits the layers reading them cannot take
     check_folding(design)
     board_name = data.get("board", board)
     if board is not None:

@@ -28,10 +28,31 @@ def weight_density(layer, reuse_factor: int, rules) -> float:
     if layer.csd_digits is None or reuse_factor > 1:
         return 1.0
     table = rules["typical_csd_digits"]
-    typical = table.get(layer.weight_bits, table.get(str(layer.weight_bits)))  # YAML ints, JSON strings
-    if typical is None:  # widths without a measurement: a uniform W-bit weight has ~W/3 + 1/2 digits
-        typical = layer.weight_bits / 3 + 0.5
-    return layer.csd_digits / typical
+
+    def typical(w):
+        t = table.get(w, table.get(str(w)))  # YAML ints, JSON strings
+        return w / 3 + 0.5 if t is None else t  # widths without a measurement: ~W/3 + 1/2 digits
+    groups = neuron_groups(layer)
+    if len(groups) == 1:
+        return layer.csd_digits / typical(layer.weight_bits)
+    # per-neuron weight bits: the layer's digits over the typical digits of its mix of widths
+    return layer.csd_digits / (sum(n * typical(w) for w, n in groups.items()) / layer.mh)
+
+
+def group_multipliers(layer, neurons: int, reuse_factor: int) -> int:
+    """Multipliers of `neurons` output neurons of the layer (all of them: ceil(mw * mh / RF))."""
+    return math.ceil(layer.mw * neurons / reuse_factor)
+
+
+def neuron_groups(layer) -> dict[int, int]:
+    """Weight bits -> output neurons at them (one group without per-neuron weight bits)."""
+    bits = getattr(layer, "neuron_weight_bits", ())
+    if not bits:
+        return {layer.weight_bits: layer.mh}
+    out: dict[int, int] = {}
+    for b in bits:
+        out[b] = out.get(b, 0) + 1
+    return dict(sorted(out.items()))
 
 
 def layer_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, ram_style: str,
@@ -65,6 +86,8 @@ def dense_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, r
         out = (terms("hls4ml.dense", "lut", const=1, float_lanes=mults) + terms("hls4ml.dense", "ff", const=1, float_lanes=mults)
                + exact(dsp=mults * rules["float_lane_dsp"]))
         detail["float"] = True
+    elif mixed_neurons(layer):
+        out = neuron_mix_terms(layer, a, input_signed, reuse_factor, strategy, rules, detail)
     else:
         use_dsp = w >= rules["dsp_min_weight_bits"]
         # multiplies by constant weights built from LUTs: (multiplies x input bits), one term per weight
@@ -91,7 +114,8 @@ def dense_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, r
         # block factor = ceil(n_in*n_out/RF)), so under ram_style auto a registered-read RAM (BRAM above
         # 1 Kbit). Latency strategy: the weights stay constants in the fabric (nnet_dense_latency.h,
         # PIPELINE II=RF, no reshape), an RF:1 selection per weight bit, counted as a LUT ROM
-        rom = MemoryShape(depth=reuse_factor, width_bits=mults * w, registered_read=strategy == "resource")
+        width = sum(group_multipliers(layer, n, reuse_factor) * wg for wg, n in neuron_groups(layer).items())
+        rom = MemoryShape(depth=reuse_factor, width_bits=width, registered_read=strategy == "resource")
         style_asked = ram_style if strategy == "resource" else "distributed"
         mem, style = memory_terms("hls4ml.dense", rom, style_asked, coeffs.section("memory"))
         out = out + mem
@@ -101,3 +125,48 @@ def dense_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, r
         detail["warning"] = (f"{mults} parallel multiplies exceed the HLS unroll limit of "
                              f"{rules['max_unrolled_mults']}: raise reuse_factor")
     return out, detail
+
+
+def mixed_neurons(layer) -> bool:
+    """Whether the layer's output neurons differ in weight or activation bits."""
+    return any(len(set(getattr(layer, key, ()))) > 1 for key in ("neuron_weight_bits", "neuron_act_bits"))
+
+
+def neuron_mix_terms(layer, input_bits: int, input_signed: bool, reuse_factor: int, strategy: str, rules,
+                     detail: dict) -> Terms:
+    """`dense_terms` of a fixed-point layer whose neurons differ in bits: each group of neurons at one
+    weight width is charged as its own slice of the layer (its constant multipliers, a `mac_wW` term per
+    width, and its accumulators), each neuron a requantiser for its own output bits; adds to `detail`."""
+    density = weight_density(layer, reuse_factor, rules)
+    # inputs of different widths (read_features): a multiplier per input, as wide as its input
+    mean_a = layer.in_bits_total / layer.mw if getattr(layer, "in_bits_total", None) else input_bits
+    zero_fraction = getattr(layer, "zero_fraction", None) or 0.0
+    macs, adders, dsp, kinds, acc_of, mults, dsp_mults = {}, 0, 0, set(), {}, 0, 0
+    for wg, n in neuron_groups(layer).items():
+        mults_g = group_multipliers(layer, n, reuse_factor)
+        zeros_g = round(zero_fraction * layer.mw * n)
+        dsp_mults_g = mults_g - zeros_g // reuse_factor if strategy == "latency" else mults_g
+        acc_of[wg] = acc_g = accumulator_bits(layer.mw, wg, input_bits, input_signed)
+        use_dsp = wg >= rules["dsp_min_weight_bits"]
+        kinds.add("dsp" if use_dsp else "lut")
+        if use_dsp:
+            adders += acc_g * dsp_mults_g
+            dsp += dsp_mults_g * dsp_per_multiply(wg, input_bits, rules["dsp_port_bits"])
+            dsp_mults += dsp_mults_g if dsp_mults_g != mults_g else 0
+        else:  # LUT multipliers scale with the CSD digits, which count a zero weight as no digits
+            macs[f"mac_w{wg}"] = mean_a * mults_g * density
+            adders += acc_g * mults_g * density
+        mults += mults_g
+    weight_bits = layer.neuron_weight_bits or (layer.weight_bits,) * layer.mh
+    act_bits = layer.neuron_act_bits or (layer.act_bits,) * layer.mh
+    requant = sum(min(2 ** ab - 1, 3 * acc_of[wb]) for wb, ab in zip(weight_bits, act_bits))
+    detail.update({"multipliers": mults, "acc_bits": max(acc_of.values()),
+                   "neuron_weight_bits": {str(wg): n for wg, n in neuron_groups(layer).items()},
+                   "multiplier_kind": kinds.pop() if len(kinds) == 1 else "mixed"})
+    if dsp_mults:
+        detail["dsp_multipliers"] = dsp_mults
+    if layer.csd_digits is not None:
+        detail["csd_digits"], detail["weight_density"] = layer.csd_digits, round(density, 4)
+    return (terms("hls4ml.dense", "lut", const=1, adder_bits=adders, requant=requant, **macs)
+            + terms("hls4ml.dense", "ff", const=1, adder_bits=adders, requant=requant, **macs)
+            + exact(dsp=dsp))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from hw_models import finn, hls4ml
-from hw_models.common import FLOAT_BITS, DesignError, parse_value
+from hw_models.common import FLOAT_BITS, DesignError, parse_neuron_bits, parse_value
 from hw_models.memory import MemoryShape, memory_terms
 from hw_models.terms import Terms, terms
 
@@ -125,11 +125,11 @@ class Layer:
 
     def to_mapping(self) -> dict:
         out = {"kind": self.kind}
-        for key, (name, _, required) in self.CONTRACT.items():
+        for key, (name, parser, required) in self.CONTRACT.items():
             value = getattr(self, name)
-            if value is None:
+            if value is None or value == ():
                 continue
-            if isinstance(value, tuple) and len(value) == 2 and value[0] == value[1]:
+            if isinstance(value, tuple) and len(value) == 2 and value[0] == value[1] and parser.startswith("pair"):
                 value = value[0]
             out[key] = list(value) if isinstance(value, tuple) else value
         return out
@@ -177,7 +177,10 @@ class _Matrix(Layer):
         return hls4ml.dense_terms(self, in_bits, signed, reuse_factor, ram_style, coeffs, strategy)
 
     def _bits_text(self) -> str:
-        return f"W{self.weight_bits}A{self.act_bits}"
+        def text(per_neuron, bits):
+            return f"{min(per_neuron)}-{bits}" if per_neuron and min(per_neuron) != bits else f"{bits}"
+        return (f"W{text(getattr(self, 'neuron_weight_bits', ()), self.weight_bits)}"
+                f"A{text(getattr(self, 'neuron_act_bits', ()), self.act_bits)}")
 
 
 @dataclass(frozen=True)
@@ -192,10 +195,28 @@ class DenseLayer(_Matrix):
     csd_digits: float | None = None  # trained weights: mean non-zero CSD digits per weight (None: typical)
     zero_fraction: float | None = None  # pruned weights: the fraction that is zero (contract key `zeros`)
     in_bits_total: int | None = None  # inputs of different widths (read_features): their summed bits
+    # per output neuron its weight bits / output bits (() = every neuron at weight_bits / act_bits, the
+    # widest of them): hls4ml style charges each neuron its own widths, FINN's MVAU the widest
+    neuron_weight_bits: tuple[int, ...] = ()
+    neuron_act_bits: tuple[int, ...] = ()
 
     kind: ClassVar[str] = "dense"
     CONTRACT: ClassVar = _weighted_contract(**{"in": ("in_features", "int", True), "out": ("out_features", "int", True),
-                                               "in_bits_total": ("in_bits_total", "int", False)})
+                                               "in_bits_total": ("in_bits_total", "int", False),
+                                               "neuron_weight_bits": ("neuron_weight_bits", "neuron_bits", False),
+                                               "neuron_act_bits": ("neuron_act_bits", "neuron_bits", False)})
+
+    def check(self, where):
+        for key, widest in (("neuron_weight_bits", self.weight_bits), ("neuron_act_bits", self.act_bits)):
+            bits = getattr(self, key)
+            if not bits:
+                continue
+            parse_neuron_bits(f"{where}.{key}", bits)
+            if len(bits) != self.out_features:
+                raise DesignError(f"{where}.{key}: {len(bits)} values for a dense layer of {self.out_features} outputs")
+            if max(bits) != widest:
+                name = key.split("_", 1)[1]
+                raise DesignError(f"{where}.{key}: the widest neuron has {max(bits)} bits but {name} is {widest}")
 
     mw = property(lambda self: self.in_features)
     mh = property(lambda self: self.out_features)
