@@ -155,7 +155,7 @@ def neuron_mix_terms(layer, input_bits: int, input_signed: bool, reuse_factor: i
             dsp_mults += dsp_mults_g if dsp_mults_g != mults_g else 0
         else:  # LUT multipliers scale with the CSD digits, which count a zero weight as no digits
             macs[f"mac_w{wg}"] = mean_a * mults_g * density
-            adders += acc_g * mults_g * density
+            adders += mixed_input_adder_bits(layer, wg, mean_a, input_signed) * mults_g * density
         mults += mults_g
     weight_bits = layer.neuron_weight_bits or (layer.weight_bits,) * layer.mh
     act_bits = layer.neuron_act_bits or (layer.act_bits,) * layer.mh
