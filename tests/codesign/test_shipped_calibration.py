@@ -12,7 +12,7 @@ from hw_models.coefficients import COEFFICIENT_FILES, load_coefficients
 ROOT = Path(__file__).resolve().parents[2]
 YOSYS = ROOT / "scripts" / "data" / "calibration_yosys"
 # the sample CSVs each set was fitted on, in the order given to `codesign calibrate` (the split follows it)
-SETS = {"yosys-xc7": [YOSYS / "samples_xc7.csv", YOSYS / "samples_xc7_lowbit.csv"],
+SETS = {"yosys-xc7": [YOSYS / "samples_xc7_lowbit.csv", YOSYS / "samples_xc7.csv"],
         "yosys-xcup": [YOSYS / "samples_xcup.csv"],
         "pnr-ecp5": [ROOT / "scripts" / "data" / "calibration_pnr" / "samples_ecp5.csv"]}
 # validation MAPE ceilings (LUT, FF): far better than the uncalibrated model (docs/calibration.md; ECP5 FF
