@@ -7,8 +7,9 @@ network. Then fit the coefficients with `codesign calibrate`.
 
     .venv/bin/python scripts/gen_calibration.py [--families xc7,xcup] [--out scripts/data/calibration_yosys]
     .venv/bin/python scripts/gen_calibration.py --typical-csd    # the typical_csd_digits of analytic.yaml
-    .venv/bin/codesign calibrate scripts/data/calibration_yosys/samples_xc7.csv --family xc7 \
-        --out hw_models/data/calibrated_yosys_xc7.json
+    .venv/bin/python scripts/gen_calibration.py --lowbit-layers --families xc7   # single layers, 1-4-bit inputs
+    .venv/bin/codesign calibrate scripts/data/calibration_yosys/samples_xc7_lowbit.csv \
+        scripts/data/calibration_yosys/samples_xc7.csv --family xc7 --out hw_models/data/calibrated_yosys_xc7.json
 
 Yosys runs take 10 s to a few minutes each on one core; results are cached by design hash, so an
 interrupted run resumes where it stopped.
