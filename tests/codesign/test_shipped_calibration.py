@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 YOSYS = ROOT / "scripts" / "data" / "calibration_yosys"
 # the sample CSVs each set was fitted on, in the order given to `codesign calibrate` (the split follows it)
 SETS = {"yosys-xc7": [YOSYS / "samples_xc7_lowbit.csv", YOSYS / "samples_xc7.csv"],
-        "yosys-xcup": [YOSYS / "samples_xcup.csv"],
+        "yosys-xcup": [YOSYS / "samples_xcup_lowbit.csv", YOSYS / "samples_xcup.csv"],
         "pnr-ecp5": [ROOT / "scripts" / "data" / "calibration_pnr" / "samples_ecp5.csv"]}
 # validation MAPE ceilings (LUT, FF): far better than the uncalibrated model (docs/calibration.md; ECP5 FF
 # after calibration is 59% on its 7 held-out designs, 144-151% before)
