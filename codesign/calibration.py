@@ -199,7 +199,7 @@ def calibrate(csv_paths: list[str | Path], *, family: str | None = None, validat
     }
     provenance = {"kind": "calibrated", "tools": report["sources"], "family": fam,
                   "samples": len(samples), "train": len(train), "validation": len(val),
-                  "date": _dt.date.today().isoformat(), "base": base, "validation_metrics": report["after"]}
+                  "date": _dt.date.today().isoformat(), "base": base, "seed": seed, "validation_metrics": report["after"]}
     if block_sets:
         provenance["blocks"] = {block: {"samples": r["train"] + r["validation"], "train": r["train"],
                                         "validation": r["validation"], "validation_metrics": r["after"]}

@@ -7,8 +7,9 @@ network. Then fit the coefficients with `codesign calibrate`.
 
     .venv/bin/python scripts/gen_calibration.py [--families xc7,xcup] [--out scripts/data/calibration_yosys]
     .venv/bin/python scripts/gen_calibration.py --typical-csd    # the typical_csd_digits of analytic.yaml
-    .venv/bin/codesign calibrate scripts/data/calibration_yosys/samples_xc7.csv --family xc7 \
-        --out hw_models/data/calibrated_yosys_xc7.json
+    .venv/bin/python scripts/gen_calibration.py --lowbit-layers --families xc7   # single layers, 1-4-bit inputs
+    .venv/bin/codesign calibrate scripts/data/calibration_yosys/samples_xc7_lowbit.csv \
+        scripts/data/calibration_yosys/samples_xc7.csv --family xc7 --out hw_models/data/calibrated_yosys_xc7.json
 
 Yosys runs take 10 s to a few minutes each on one core; results are cached by design hash, so an
 interrupted run resumes where it stopped.
@@ -36,6 +37,16 @@ GRID = [
     # wider, deeper and 5-8-bit points (added with the weight-aware model)
     *[((h,), w, a) for h, (w, a) in itertools.product((8, 16), ((5, 5), (6, 6), (8, 4)))],
     ((64,), 2, 2), ((64,), 3, 3), ((16, 16), 3, 3), ((32, 8), 3, 2), ((24, 24, 16), 2, 2), ((12,), 1, 2),
+]
+
+# single dense layers reading 1-4-bit inputs (`--lowbit-layers`, samples_<family>_lowbit.csv): (input bits,
+# outputs, weight bits, activation bits); activation 32 = a classifier (no requantisation), synthesised as
+# a one-layer network, the others as the first layer of a one-hidden-layer network (Yosys LUT is additive
+# over layers). The GRID samples all read 8-bit inputs in their first layer. Append, never reorder.
+LOWBIT_LAYERS = [
+    (1, 32, 2, 2), (2, 32, 2, 2), (3, 32, 2, 2), (4, 32, 2, 2), (1, 16, 1, 2), (2, 32, 1, 2), (2, 16, 3, 3),
+    (4, 32, 1, 1), (2, 64, 2, 2), (3, 16, 3, 2),
+    (1, 10, 2, 32), (2, 10, 2, 32), (2, 10, 1, 32), (3, 10, 3, 32), (4, 10, 2, 32), (2, 10, 4, 32),
 ]
 
 
@@ -84,6 +95,57 @@ def _typical_csd(data) -> None:
         print(f"{w}: {np.mean(values):.2f}  (layers: {', '.join(f'{v:.2f}' for v in values)})", flush=True)
 
 
+def lowbit_layer(i: int, data, epochs: int = 3):
+    """(name, spec, trained model) of LOWBIT_LAYERS[i]; seeded by its position after the GRID's."""
+    bits, out, w, a = LOWBIT_LAYERS[i]
+    seed = len(GRID) + i
+    if a == 32:  # a classifier alone: the network is that one layer
+        spec, model = _trained_mlp((), w, a, seed, data, epochs, input_bits=bits)
+        return f"dense64-{out}_i{bits}w{w}", spec, model
+    spec, model = _trained_mlp((out,), w, a, seed, data, epochs, input_bits=bits)
+    return f"dense64-{out}_i{bits}w{w}a{a}", spec, model
+
+
+def _lowbit_layers(data, out: Path, family: str, epochs: int, resynthesize: bool) -> None:
+    """Synthesise the LOWBIT_LAYERS one at a time into samples_<family>_lowbit.csv (kept rows are kept)."""
+    from dataclasses import replace
+
+    from codesign.model import quantized_mlp
+    from flows.rtl_check import check_rtl
+    from flows.yosys_flow import synthesize_mlp
+    work = ROOT / "runs" / "calibration_work"
+    path = out / f"samples_{family}_lowbit.csv"
+    known = {} if resynthesize else _existing_rows(path)
+    rows = []
+    for i in range(len(LOWBIT_LAYERS)):
+        name, spec, model = lowbit_layer(i, data, epochs)
+        doc = _design_doc(spec, model)
+        doc["layers"] = doc["layers"][:1]
+        design_path = f"designs/{name}.yaml"
+        (out / design_path).write_text(yaml.safe_dump(doc, sort_keys=False))
+        if design_path in known:
+            rows.append(known[design_path])
+            _write_rows(path, rows)
+            continue
+        started = time.perf_counter()
+        net = quantized_mlp(model)
+        whole = len(net.layers) == 1
+        rtl, stat = synthesize_mlp(net if whole else replace(net, layers=net.layers[:1]), family,
+                                   work / family / name, cache_dir=work / "cache")
+        if whole and check_rtl(net, rtl, data.x_test, samples=128).agreement < 1.0:
+            print(f"{name}: RTL disagrees with Brevitas; skipped", flush=True)
+            continue
+        r = stat.resources
+        version = re.search(r"\d+\.\d+(\.\d+)?", stat.yosys_version or "")
+        rows.append({"design": design_path, "source": f"yosys-{version.group(0) if version else '?'}",
+                     "family": family, "lut": int(r.lut), "ff": int(r.ff), "bram18": int(r.bram18),
+                     "uram": int(r.uram), "dsp": int(r.dsp), "carry": stat.carry,
+                     "seconds": round(time.perf_counter() - started, 1)})
+        print(f"[{family} lowbit {i + 1}/{len(LOWBIT_LAYERS)}] {name}: LUT {int(r.lut)} FF {int(r.ff)} "
+              f"({rows[-1]['seconds']} s)", flush=True)
+        _write_rows(path, rows)
+
+
 def _existing_rows(path: Path) -> dict[str, dict]:
     if not path.is_file():
         return {}
@@ -108,6 +170,8 @@ def main() -> int:
                    help="synthesise every design again (default: keep rows already in the CSV; their networks "
                         "are retrained, deterministically, to rewrite the design files)")
     p.add_argument("--typical-csd", action="store_true", help="only print typical CSD digits per weight width")
+    p.add_argument("--lowbit-layers", action="store_true",
+                   help="only the single layers reading 1-4-bit inputs (LOWBIT_LAYERS -> samples_<family>_lowbit.csv)")
     args = p.parse_args()
     torch.set_num_threads(1)
     data = load_dataset("digits")
@@ -116,6 +180,10 @@ def main() -> int:
         return 0
     out = Path(args.out)
     (out / "designs").mkdir(parents=True, exist_ok=True)
+    if args.lowbit_layers:
+        for family in args.families.split(","):
+            _lowbit_layers(data, out, family, args.epochs, args.resynthesize)
+        return 0
     work = ROOT / "runs" / "calibration_work"
     grid = GRID[: args.limit] if args.limit else GRID
     for family in args.families.split(","):
