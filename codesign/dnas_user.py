@@ -83,7 +83,7 @@ class Relaxed:
         return replace(self.base_spec, layers=tuple((k, a, inp) for k, a, inp in layers))
 
 
-class _Pinned:
+class Pinned:
     """A trial stand-in: `fixed` parameters answer with their value (and are remembered with their
     choices), continuous floats are remembered, the rest is asked of `trial`."""
 
@@ -144,7 +144,7 @@ def relax_space(cfg: Config, data) -> Relaxed:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            values = walk(lambda trial: sample(cfg, _Pinned(trial, fixed, seen, continuous), data), float_points=2)
+            values = walk(lambda trial: sample(cfg, Pinned(trial, fixed, seen, continuous), data), float_points=2)
     except ValueError as exc:
         raise ConfigError(f"model: {exc}") from None
     unknown = sorted(set(fixed) - set(seen))

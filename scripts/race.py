@@ -15,7 +15,7 @@
    backend) is trained on the same split, exported to da4ml and synthesised by the same Yosys call. The
    comparison counts at how many of HGQ2's LUT budgets our Yosys front reaches at least its accuracy.
 
-Usage: nice -n 10 scripts/race.py [--quick] [--seeds N] [--out DIR] [--no-hgq2] [--problem digits|jetlike]
+Usage: nice -n 10 scripts/race.py [--quick] [--seeds N] [--out DIR] [--no-hgq2] [--problem digits|jetlike|conv1d]
 Writes OUT/race.json, OUT/race.md (the table), docs/bench/race_hv.png (race_hv_jetlike.png for
 --problem jetlike) and docs/bench/race_fronts.png.
 """
@@ -47,28 +47,38 @@ SIZES = {  # --quick, the full race, and --smoke (checks the script end to end i
              "hgq2_epochs": 300, "hgq2_betas": [3e-6, 1e-5, 3e-5, 1e-4], "synth": 6},
 }
 ALGORITHMS = ("dnas", "nsga2", "tpe")
-# --problem -> the data set the MLP space is searched on (HGQ2's part runs on digits only)
-PROBLEMS = {"digits": {"name": "digits"},
-            "jetlike": {"name": "jetlike", "scaling": "minmax"}}  # 16 features, 5 classes (hls4ml's jet-tagging shape)
+# --problem -> the data set the MLP space is searched on (HGQ2's part runs on digits only), or a user space
+PROBLEMS = {"digits": {"dataset": {"name": "digits"}},
+            "jetlike": {"dataset": {"name": "jetlike", "scaling": "minmax"}},  # 16 features, 5 classes (jet tagging's shape)
+            # examples/conv1d_mnist1d pinned (scripts/race_spaces.py), as the example builds it: FINN at 1e5 fps
+            "conv1d": {"dataset": {"name": "mnist1d"}, "model": f"{ROOT / 'scripts' / 'race_spaces.py'}:conv1d",
+                       "style": "finn", "coefficients": "vivado-finn", "folding": {"target_fps": 100000},
+                       "lambda_scale": 10}}  # its LUT cost is a smaller share of the board: the example's lambdas
 SYNTH_TIMEOUT_S = 1200  # per Yosys run; this machine is shared
 MAX_SYNTH_LUT = 8000  # our designs above this model LUT are not synthesised (Yosys time on 2 shared cores)
 
 
 def race_config(algorithm: str, seed: int, size: dict, output_dir: Path, problem: str = "digits") -> dict:
-    return {
-        "name": f"race-{algorithm}-s{seed}", "seed": seed, "board": "pynq-z2", "style": "hls4ml",
-        "coefficients": "yosys-xc7", "dataset": dict(PROBLEMS[problem]),
-        "space": {"kind": ["mlp"], "hidden_layers": {"min": 1, "max": 3}, "width": [16, 32, 64, 128],
-                  "activation": ["relu"], "weight_bits": [1, 2, 4, 8], "act_bits": [1, 2, 4, 8], "input_bits": 8},
-        "folding": {"mode": "derive", "target_fps": None},
+    p = PROBLEMS[problem]
+    cfg = {
+        "name": f"race-{algorithm}-s{seed}", "seed": seed, "board": "pynq-z2", "style": p.get("style", "hls4ml"),
+        "coefficients": p.get("coefficients", "yosys-xc7"), "dataset": dict(p["dataset"]),
+        "folding": {"mode": "derive", "target_fps": p.get("folding", {}).get("target_fps")},
         "training": {"epochs": size["epochs"], "batch_size": 64, "lr": 0.01, "patience": 5},
         "search": {"algorithm": algorithm, "num_samples": size["trials"], "max_concurrent": 1,
                    "population_size": 8, "startup_trials": 4,
                    "objectives": [{"metric": "accuracy", "mode": "max"}, {"metric": "lut", "mode": "min"}],
-                   "dnas": {"lambdas": size["lambdas"], "epochs": size["dnas_epochs"], "warmup_epochs": 2,
-                            "hidden_layers": 2}},
+                   "dnas": {"lambdas": [lam * p.get("lambda_scale", 1) for lam in size["lambdas"]],
+                            "epochs": size["dnas_epochs"], "warmup_epochs": 2}},
         "flows": [], "output_dir": str(output_dir),
     }
+    if "model" in p:
+        cfg["model"] = p["model"]
+    else:
+        cfg["space"] = {"kind": ["mlp"], "hidden_layers": {"min": 1, "max": 3}, "width": [16, 32, 64, 128],
+                        "activation": ["relu"], "weight_bits": [1, 2, 4, 8], "act_bits": [1, 2, 4, 8], "input_bits": 8}
+        cfg["search"]["dnas"]["hidden_layers"] = 2
+    return cfg
 
 
 def _count_lines(path: Path) -> int:
@@ -269,10 +279,12 @@ def plots(summary: dict, runs: dict, ours: list[dict], hgq2: list[dict], docs: P
     fig.tight_layout(), fig.savefig(docs / "race_fronts.png", dpi=120)
 
 
-def table(summary: dict, size: dict, seeds: int, ours, hgq2, comparison, skipped) -> str:
+def table(summary: dict, size: dict, seeds: int, ours, hgq2, comparison, skipped, problem: str = "digits") -> str:
     s = summary
-    lines = [f"Race size: {seeds} seed(s); NSGA-II and TPE {size['trials']} trials, dnas {len(size['lambdas'])} "
-             f"lambdas {size['lambdas']} ({size['dnas_epochs']} supernet epochs, 2 hidden layers); every trained "
+    supernet = "the pinned user space" if "model" in PROBLEMS[problem] else "2 hidden layers"
+    lambdas = [lam * PROBLEMS[problem].get("lambda_scale", 1) for lam in size["lambdas"]]
+    lines = [f"Race size: {seeds} seed(s); NSGA-II and TPE {size['trials']} trials, dnas {len(lambdas)} "
+             f"lambdas {lambdas} ({size['dnas_epochs']} supernet epochs, {supernet}); every trained "
              f"network {size['epochs']} epochs.", "",
              "| algorithm | median wall-clock (s) | median final HV | median HV at T = "
              f"{s['t_equal']:.0f} s (equal wall-clock) |", "|---|---|---|---|"]
@@ -307,7 +319,8 @@ def main(argv=None) -> int:
                     "with race_runs.json reuses its searches")
     ap.add_argument("--no-hgq2", action="store_true", help="skip HGQ2 and the Yosys fronts")
     ap.add_argument("--problem", choices=sorted(PROBLEMS), default="digits",
-                    help="the data set (digits: the demo's; jetlike: 16 features, 5 classes; HGQ2 runs on digits only)")
+                    help="digits: the demo's MLP space; jetlike: the same on 16 features, 5 classes; conv1d: the "
+                    "user space of examples/conv1d_mnist1d, pinned (scripts/race_spaces.py); HGQ2 runs on digits only")
     args = ap.parse_args(argv)
     if args.problem != "digits" and not args.no_hgq2:
         ap.error("the HGQ2 part runs on digits only: add --no-hgq2 with --problem " + args.problem)
@@ -332,7 +345,7 @@ def main(argv=None) -> int:
     docs = ROOT / "docs" / "bench"
     docs.mkdir(parents=True, exist_ok=True)
     plots(summary, runs, ours, hgq2, docs, "" if args.problem == "digits" else f"_{args.problem}")
-    text = table(summary, size, seeds, ours, hgq2, comparison, skipped)
+    text = table(summary, size, seeds, ours, hgq2, comparison, skipped, args.problem)
     text = f"Measured {started} with `{' '.join(['scripts/race.py', *(argv or sys.argv[1:])])}`.\n\n" + text
     (out / "race.md").write_text(text + "\n")
     (out / "race.json").write_text(json.dumps({"size": size, "seeds": seeds, "runs": runs, "summary": summary,

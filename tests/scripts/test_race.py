@@ -32,4 +32,5 @@ def test_every_race_config_is_valid(tmp_path):
         for alg in ALGORITHMS:
             for problem in PROBLEMS:
                 cfg = config_from_mapping(race_config(alg, 0, size, tmp_path, problem))
-                assert cfg.search.algorithm == alg and cfg.style == "hls4ml" and cfg.dataset.name == problem
+                assert cfg.search.algorithm == alg and cfg.dataset.name == PROBLEMS[problem]["dataset"]["name"]
+                assert cfg.style == PROBLEMS[problem].get("style", "hls4ml") and (cfg.model is None) == (problem != "conv1d")
