@@ -601,9 +601,7 @@ class Config(_Strict):
             raise ValueError(f"space.feature_bits: search.algorithm {self.search.algorithm!r} builds its own networks "
                              "and does not search it" + (" (use search.dnas.feature_bits)" if
                                                          self.search.algorithm == "dnas" else ""))
-        if "qonnx" in resolve([s.name for s in self.flows] + [self.feedback] * (self.feedback in FLOWS)):
-            raise ValueError("space.feature_bits: the QONNX flows (finn, hls4ml, vivado) do not export per-feature "
-                             "input quantizers; use the analytic model or the yosys/pnr flows")
+        self._no_qonnx_flows("space.feature_bits", "per-feature input")
         return self
 
     @property
@@ -654,9 +652,7 @@ class Config(_Strict):
             depths = self.space.hidden_layers
             depths = depths.values() if isinstance(depths, IntRange) else depths
             if self.search.dnas.feature_bits is not None:
-                if "qonnx" in resolve([s.name for s in self.flows] + [self.feedback] * (self.feedback in FLOWS)):
-                    raise ValueError("search.dnas.feature_bits: the QONNX flows (finn, hls4ml, vivado) do not export "
-                                     "per-feature input quantizers; use the analytic model or the yosys/pnr flows")
+                self._no_qonnx_flows("search.dnas.feature_bits", "per-feature input")
             if self.search.dnas.channel_bits is not False:
                 self._check_channel_bits()
             if self.search.dnas.hidden_layers is not None and self.search.dnas.hidden_layers not in depths:
@@ -664,11 +660,14 @@ class Config(_Strict):
                                  f"space.hidden_layers {list(depths)}")
         return self
 
+    def _no_qonnx_flows(self, option: str, quantizers: str) -> None:
+        if "qonnx" in resolve([s.name for s in self.flows] + [self.feedback] * (self.feedback in FLOWS)):
+            raise ValueError(f"{option}: the QONNX flows (finn, hls4ml, vivado) do not export {quantizers} "
+                             "quantizers; use the analytic model or the yosys/pnr flows")
+
     def _check_channel_bits(self) -> None:
         """search.dnas.channel_bits: per-neuron quantizers exist for relu, po2 and the da4ml flows only."""
-        if "qonnx" in resolve([s.name for s in self.flows] + [self.feedback] * (self.feedback in FLOWS)):
-            raise ValueError("search.dnas.channel_bits: the QONNX flows (finn, hls4ml, vivado) do not export "
-                             "per-neuron quantizers; use the analytic model or the yosys/pnr flows")
+        self._no_qonnx_flows("search.dnas.channel_bits", "per-neuron")
         if self.space.activation[0] != "relu" or self.space.scaling != "po2":
             raise ValueError("search.dnas.channel_bits: per-neuron quantizers need space.activation [relu] and "
                              "space.scaling po2")
