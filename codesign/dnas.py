@@ -454,13 +454,19 @@ def warm_start(net: SuperMLP, model: nn.Module, params: dict) -> list[str]:
         w = c.n_classes if last else int(params[f"fc{i}_width"])
         linear = body[3 * i]
         linear.weight.copy_(net.linears[i].weight[:w, :n_in])
-        if params.get("out_weight_bits" if last else f"fc{i}_weight_bits") == 1:
-            kept.append(f"{'out' if last else f'fc{i}'} 1-bit weight scale")  # Brevitas' constant, not mean |w|
+        # 1-bit weights: the supernet's are sign(w) x mean|w| (the whole latent matrix), Brevitas' sign(w) x
+        # a constant; the layer's outputs differ by their ratio k, which its batch norm's statistics absorb
+        one_bit = params.get("out_weight_bits" if last else f"fc{i}_weight_bits") == 1
+        k = float(linear.quant_weight().scale) / float(net.linears[i].weight.abs().mean()) if one_bit else 1.0
         if last:
+            if one_bit:  # no batch norm after the classifier: its logits are k times the supernet's
+                kept.append("out 1-bit weight scale")
             break
         norm, act, src = body[3 * i + 1], body[3 * i + 2], net.norms[i]
         for name in ("weight", "bias", "running_mean", "running_var"):
             getattr(norm, name).copy_(getattr(src, name)[:w])
+        norm.running_mean.mul_(k)
+        norm.running_var.mul_(k * k)
         norm.num_batches_tracked.copy_(src.num_batches_tracked)
         clip = float(net.clips[i].clamp_min(1e-3))
         if isinstance(act, ChannelQuantReLU):  # its range is a power of two: the clip's, log2 rounded

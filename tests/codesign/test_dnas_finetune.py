@@ -23,7 +23,7 @@ def _float_sample(sample):
     return sample
 
 
-def _transfer(cfg, lam=0.1):
+def _transfer(cfg, lam=0.1, brevitas_init=()):
     """Logits on the test split of the trained supernet at its derived one-hot sample, of the Brevitas
     network warm-started from it, and of the same network at Brevitas' own initialisation."""
     from codesign.data import dataset_for
@@ -37,7 +37,7 @@ def _transfer(cfg, lam=0.1):
     train_supernet(cfg, data, net, lambda s: expected_cost(tables, s), lam, 0)
     params = net.derived_params()
     model, fresh = (build_model(candidate_spec(cfg, params), seed=0) for _ in range(2))
-    assert warm_start(net, model, params) == []  # every part mapped
+    assert warm_start(net, model, params) == list(brevitas_init)  # every other part mapped
     x = torch.from_numpy(data.x_test)
     with torch.no_grad():
         return (net.eval()(x, _float_sample(_one_hot(choices, params))), model.eval()(x), fresh.eval()(x),
@@ -56,6 +56,16 @@ def test_warm_started_network_computes_the_supernets_derived_sample_with_float_s
     assert _rel(sup, warm) < 0.05
     assert (sup.argmax(1) == warm.argmax(1)).float().mean() >= 0.95
     assert _rel(sup, fresh) > 0.5  # Brevitas' own initialisation computes something else
+
+
+def test_one_bit_weights_transfer_up_to_the_classifiers_scale():
+    # 1-bit weights: the supernet scales sign(w) by mean|w|, Brevitas by a constant; the hidden layers'
+    # batch norms absorb the ratio, the classifier's logits keep it (said in the returned list): the
+    # logits are a multiple of the supernet's, up to code-boundary rounding
+    sup, warm, _, _ = _transfer(_cfg("float", space={"weight_bits": [1]}), brevitas_init=["out 1-bit weight scale"])
+    k = float((sup * warm).sum() / (warm * warm).sum())
+    assert _rel(sup, k * warm) < 0.05 and _rel(sup, warm) > 0.3
+    assert (sup.argmax(1) == warm.argmax(1)).float().mean() >= 0.95
 
 
 @pytest.mark.parametrize("channel_bits", [False, True])
