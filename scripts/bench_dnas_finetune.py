@@ -7,6 +7,7 @@ accuracy, model LUT, epochs and training seconds; per run its wall-clock and fin
 (accuracy, LUT) as the race computes it. docs/dnas.md reports its figures.
 
 Usage: nice -n 15 scripts/bench_dnas_finetune.py --out DIR [--size medium] [--seeds 0 1 2] [--finetune-epochs 5]
+       [--derive retrain finetune]
 """
 from __future__ import annotations
 
@@ -33,11 +34,12 @@ def main(argv=None) -> int:
     ap.add_argument("--size", choices=sorted(SIZES), default="medium")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--finetune-epochs", type=int, default=5)
+    ap.add_argument("--derive", choices=DERIVES, nargs="+", default=list(DERIVES))
     args = ap.parse_args(argv)
     out_dir = Path(args.out)
     results = []
     for seed in args.seeds:
-        for derive in DERIVES:
+        for derive in args.derive:
             data = race_config("dnas", seed, SIZES[args.size], out_dir / "runs")
             data["name"] = f"dnas-{derive}-s{seed}"
             data["search"]["dnas"].update(derive=derive, finetune_epochs=args.finetune_epochs)
@@ -57,7 +59,27 @@ def main(argv=None) -> int:
                             "run_dir": str(run_dir)})
             print(json.dumps({k: v for k, v in results[-1].items() if k != "run_dir"}), flush=True)
             (out_dir / "dnas_finetune.json").write_text(json.dumps(results, indent=1))
+    print(summary(results))
     return 0
+
+
+def summary(results: list[dict]) -> str:
+    """Per derive, medians over the seeds: run wall-clock, final HV, the derived networks' summed
+    supernet and training seconds, their mean test accuracy (each distinct network once)."""
+    import statistics
+    lines = ["| derive | runs | wall s | HV | supernets s | training s | mean accuracy |", "|---|---|---|---|---|---|---|"]
+    for derive in DERIVES:
+        runs = [r for r in results if r["derive"] == derive]
+        if not runs:
+            continue
+        def med(f):
+            return statistics.median(f(r) for r in runs)
+        trained = [[x for x in r["rows"] if not x["reused"] and x["status"] == "ok"] for r in runs]
+        lines.append(f"| {derive} | {len(runs)} | {med(lambda r: r['wall_s']):.1f} | {med(lambda r: r['hv']):.4f} | "
+                     f"{med(lambda r: sum(x['supernet_s'] for x in r['rows'])):.1f} | "
+                     f"{statistics.median(sum(x['train_s'] for x in t) for t in trained):.1f} | "
+                     f"{statistics.median(statistics.mean(x['accuracy'] for x in t) for t in trained):.4f} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

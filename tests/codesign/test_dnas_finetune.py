@@ -68,13 +68,14 @@ def test_one_bit_weights_transfer_up_to_the_classifiers_scale():
     assert (sup.argmax(1) == warm.argmax(1)).float().mean() >= 0.95
 
 
-@pytest.mark.parametrize("channel_bits", [False, True])
-def test_warm_started_network_with_po2_scales_is_close_to_the_supernet(channel_bits):
+@pytest.mark.parametrize("channel_bits, activation", [(False, "relu"), (True, "relu"), (False, "hardtanh")])
+def test_warm_started_network_with_po2_scales_is_close_to_the_supernet(channel_bits, activation):
     # scaling po2: Brevitas rounds every scale to a power of two (the supernet's are free floats: up
     # to a factor sqrt(2) per quantizer, other codes), so the logits differ by ~40-50% of their norm;
     # the transfer is still real: most predictions agree and the accuracy is the supernet's, where
     # Brevitas' own initialisation is at chance
-    sup, warm, fresh, y = _transfer(_cfg("po2", channel_bits=channel_bits))
+    # (hardtanh: Brevitas' signed codes step 2**-(b-1) over [-1, 1), the supernet's 1 / (2**(b-1) - 1))
+    sup, warm, fresh, y = _transfer(_cfg("po2", space={"activation": [activation]}, channel_bits=channel_bits))
     assert _rel(sup, warm) < 0.7 < _rel(sup, fresh)
     assert (sup.argmax(1) == warm.argmax(1)).float().mean() >= 0.7
     accuracy = {k: float((v.argmax(1) == y).float().mean()) for k, v in (("sup", sup), ("warm", warm), ("fresh", fresh))}
