@@ -428,8 +428,8 @@ def search_supernet(cfg: Config, data, choices: Choices, tables: list[torch.Tens
 
 def _set_range(act: nn.Module, top: float) -> bool:
     """Start a Brevitas activation quantizer whose scale is learned from runtime statistics at the
-    range [0, top] (signed: [-top, top]) instead: the scale becomes top / max code, a power of two with
-    scaling po2. False when `act` has no such quantizer."""
+    range [0, top] (signed: [-top, top)) instead: the scale becomes top / (2**b - 1) (signed: top /
+    2**(b-1)), rounded to a power of two with scaling po2. False when `act` has no such quantizer."""
     from brevitas.core.scaling.standalone import ParameterFromRuntimeStatsScaling
     impls = [m for m in act.modules() if isinstance(m, ParameterFromRuntimeStatsScaling)]
     for impl in impls:
