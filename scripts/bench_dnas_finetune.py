@@ -67,7 +67,8 @@ def summary(results: list[dict]) -> str:
     """Per derive, medians over the seeds: run wall-clock, final HV, the derived networks' summed
     supernet and training seconds, their mean test accuracy (each distinct network once)."""
     import statistics
-    lines = ["| derive | runs | wall s | HV | supernets s | training s | mean accuracy |", "|---|---|---|---|---|---|---|"]
+    lines = ["| derive | runs | wall s | HV | supernets s | training s | mean accuracy |",
+             "|---|---|---|---|---|---|---|"]
     for derive in DERIVES:
         runs = [r for r in results if r["derive"] == derive]
         if not runs:

@@ -78,7 +78,8 @@ def test_warm_started_network_with_po2_scales_is_close_to_the_supernet(channel_b
     sup, warm, fresh, y = _transfer(_cfg("po2", space={"activation": [activation]}, channel_bits=channel_bits))
     assert _rel(sup, warm) < 0.7 < _rel(sup, fresh)
     assert (sup.argmax(1) == warm.argmax(1)).float().mean() >= 0.7
-    accuracy = {k: float((v.argmax(1) == y).float().mean()) for k, v in (("sup", sup), ("warm", warm), ("fresh", fresh))}
+    accuracy = {k: float((v.argmax(1) == y).float().mean())
+                for k, v in (("sup", sup), ("warm", warm), ("fresh", fresh))}
     assert accuracy["warm"] >= accuracy["sup"] - 0.1 and accuracy["fresh"] < 0.3, accuracy
 
 
