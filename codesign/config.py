@@ -345,6 +345,14 @@ class DnasConfig(_Strict):
         "fcI_neuron_act_bits) and goes through the analytic model and the da4ml flows (yosys, pnr); the "
         "QONNX flows (finn, hls4ml, vivado) do not export per-neuron quantizers."))
 
+    derive: Literal["retrain", "finetune"] = Field(default="retrain", description=(
+        "How each derived (argmax) architecture is trained by the normal trial: retrain = from scratch for "
+        "training.epochs; finetune = from the supernet's weights (the kept neurons' weight rows and columns, "
+        "batch-norm statistics and affine parameters, relu clip levels as the activation ranges) for "
+        "search.dnas.finetune_epochs. Built-in MLP space only (docs/dnas.md)."))
+    finetune_epochs: int = Field(default=5, ge=1, description=(
+        "Epochs of each derived architecture with derive: finetune (training.epochs otherwise)."))
+
     @field_validator("channel_bits")
     @classmethod
     def _channel_bits(cls, v):
@@ -636,6 +644,9 @@ class Config(_Strict):
             if self.search.dnas.feature_bits is not None or self.search.dnas.hidden_layers is not None:
                 raise ValueError("search.dnas.feature_bits and hidden_layers are for the built-in space; a user space "
                                  "(model:) sets its own input bits and depth")
+        if self.search.dnas.derive == "finetune" and (self.search.algorithm != "dnas" or self.model is not None):
+            raise ValueError("search.dnas.derive finetune starts from the built-in MLP supernet's weights: "
+                             "search.algorithm 'dnas' without model: (a user space retrains)")
         if self.search.dnas.fixed and (self.search.algorithm != "dnas" or self.model is None):
             raise ValueError("search.dnas.fixed pins parameters of a user space (model:) for search.algorithm 'dnas'")
         if self.search.algorithm == "dnas":

@@ -29,8 +29,9 @@ its layer (docs/dnas.md).
 from __future__ import annotations
 
 import json
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -338,6 +339,7 @@ class SupernetResult:
     derived_cost: float  # of the derived (argmax) architecture, from the table
     probabilities: dict
     seconds: float
+    net: nn.Module | None = field(default=None, compare=False, repr=False)  # the trained supernet (derive: finetune)
 
 
 def _one_hot(choices: Choices, params: dict) -> Sample:
@@ -421,7 +423,62 @@ def search_supernet(cfg: Config, data, choices: Choices, tables: list[torch.Tens
             as_lists[key] = [{str(b): round(float(n), 2) for b, n in zip(options, p.sum(0))} for p in per_layer]
     if probs.features is not None:  # per option, the expected number of features at it
         as_lists["feature_bits"] = {str(b): round(float(n), 2) for b, n in zip(choices.feature_bits, probs.features.sum(0))}
-    return SupernetResult(lam, params, expected, derived, as_lists, time.perf_counter() - start)
+    return SupernetResult(lam, params, expected, derived, as_lists, time.perf_counter() - start, net)
+
+
+def _set_range(act: nn.Module, top: float) -> bool:
+    """Start a Brevitas activation quantizer whose scale is learned from runtime statistics at the
+    range [0, top] (signed: [-top, top)) instead: the scale becomes top / (2**b - 1) (signed: top /
+    2**(b-1)), rounded to a power of two with scaling po2. False when `act` has no such quantizer."""
+    from brevitas.core.scaling.standalone import ParameterFromRuntimeStatsScaling
+    impls = [m for m in act.modules() if isinstance(m, ParameterFromRuntimeStatsScaling)]
+    for impl in impls:
+        with torch.no_grad():
+            impl.value.copy_(impl.restrict_scaling_pre(torch.full_like(impl.value, top)))
+        impl.counter = impl.collect_stats_steps + 1  # as Brevitas after loading a learned value: no statistics
+    return bool(impls)
+
+
+@torch.no_grad()
+def warm_start(net: SuperMLP, model: nn.Module, params: dict) -> list[str]:
+    """Set the derived Brevitas network `model` (codesign.model.QuantNet of `params`) from the trained
+    supernet: each hidden layer's latent weights of its kept neurons (the first w rows, as the width
+    masks keep, and the previous layer's kept columns), their batch-norm statistics and affine
+    parameters, the relu clip levels as the activations' ranges and [0, 1] as the input's; the
+    classifier's columns of the kept neurons. Returns what kept Brevitas' own initialisation."""
+    from codesign.quant import ChannelQuantReLU
+    c, body, kept = net.choices, model.body, []
+    n_in = c.n_features
+    for i in range(c.depth + 1):
+        last = i == c.depth
+        w = c.n_classes if last else int(params[f"fc{i}_width"])
+        linear = body[3 * i]
+        linear.weight.copy_(net.linears[i].weight[:w, :n_in])
+        # 1-bit weights: the supernet's are sign(w) x mean|w| (the whole latent matrix), Brevitas' sign(w) x
+        # a constant; the layer's outputs differ by their ratio k, which its batch norm's statistics absorb
+        one_bit = params.get("out_weight_bits" if last else f"fc{i}_weight_bits") == 1
+        k = float(linear.quant_weight().scale) / float(net.linears[i].weight.abs().mean()) if one_bit else 1.0
+        if last:
+            if one_bit:  # no batch norm after the classifier: its logits are k times the supernet's
+                kept.append("out 1-bit weight scale")
+            break
+        norm, act, src = body[3 * i + 1], body[3 * i + 2], net.norms[i]
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            getattr(norm, name).copy_(getattr(src, name)[:w])
+        norm.running_mean.mul_(k)
+        norm.running_var.mul_(k * k)
+        norm.num_batches_tracked.copy_(src.num_batches_tracked)
+        clip = float(net.clips[i].clamp_min(1e-3))
+        if isinstance(act, ChannelQuantReLU):  # its range is a power of two: the clip's, log2 rounded
+            act.log2_range.fill_(math.log2(clip))
+        elif c.activation == "relu":
+            _set_range(act, clip)
+        elif 1 < int(params[f"fc{i}_act_bits"]) < FLOAT_BITS and not _set_range(act, 1.0):  # hardtanh: [-1, 1]
+            kept.append(f"fc{i} activation")
+        n_in = w
+    if c.input_bits < FLOAT_BITS and not c.feature_bits and not _set_range(model.input_quant, 1.0):
+        kept.append("input quantizer")
+    return kept
 
 
 LAMBDA_PARAM = "dnas_lambda"  # the parameter of a dnas Ray trial
@@ -465,11 +522,19 @@ def lambda_trial(cfg: Config, params: dict, *, trial_id: str, run_dir: str | Pat
     board = cfg.resolve_board()
     result, extra = supernet(cfg, data, board, lam, cfg.seed)
     twin = runfolder.twin_record(runfolder.read_records(run_dir), trial_id, result.params)
+    dn, derive = cfg.search.dnas, {"derive": cfg.search.dnas.derive}
     if twin is not None:  # another lambda derived the same network: reuse, never retrain
         record = runfolder.reuse_twin(run_dir, twin, trial_id)
+    elif dn.derive == "finetune":
+        def start(model):
+            derive["brevitas_init"] = warm_start(result.net, model, result.params)
+        tuned = cfg.model_copy(update={"training": cfg.training.model_copy(update={"epochs": dn.finetune_epochs})})
+        record = evaluate_candidate(tuned, result.params, trial_id=trial_id, run_dir=run_dir, on_epoch=on_epoch,
+                                    warm_start=start)
+        derive["finetune_epochs"] = dn.finetune_epochs
     else:
         record = evaluate_candidate(cfg, result.params, trial_id=trial_id, run_dir=run_dir, on_epoch=on_epoch)
-    info = {"lambda": lam, "supernet_s": result.seconds, **extra,
+    info = {"lambda": lam, "supernet_s": result.seconds, **extra, **derive,
             "expected_cost": result.expected_cost, "derived_cost": result.derived_cost,
             "probabilities": result.probabilities}
     runfolder.write_text(run_dir, f"trials/{trial_id}/dnas.json", json.dumps(info, indent=1))

@@ -60,8 +60,11 @@ def _trial_log(tdir: Path, trial_id: str):
 
 
 def evaluate_candidate(cfg: Config, params: dict, *, trial_id: str, run_dir: str | Path,
-                       on_epoch: Callable[[int, float, float], None] | None = None) -> TrialRecord:
-    """Evaluate one sampled candidate and return its record (also the trial's final result)."""
+                       on_epoch: Callable[[int, float, float], None] | None = None,
+                       warm_start: Callable[[object], None] | None = None) -> TrialRecord:
+    """Evaluate one sampled candidate and return its record (also the trial's final result).
+    `warm_start(model)`, when given, sets the freshly built network's initial weights before training
+    (dnas `derive: finetune`)."""
     start = time.perf_counter()
     tdir = runfolder.trial_dir(run_dir, trial_id)
     from codesign.synthesis import current_coefficients
@@ -72,14 +75,14 @@ def evaluate_candidate(cfg: Config, params: dict, *, trial_id: str, run_dir: str
     with _trial_log(tdir, trial_id) as log:
         try:
             ctx = TrialContext(cfg, cfg.resolve_board(), Path(run_dir), tdir, log)
-            record = _evaluate(ctx, record, on_epoch)
+            record = _evaluate(ctx, record, on_epoch, warm_start)
         except Exception as exc:  # a failing candidate must not stop the search
             record = record.replace(status=Status.FAILED, failure_reason=f"{type(exc).__name__}: {exc}")
             log.error("trial failed:\n%s", traceback.format_exc())
     return record.replace(timings=replace(record.timings, total_s=time.perf_counter() - start))
 
 
-def _evaluate(ctx: TrialContext, record: TrialRecord, on_epoch) -> TrialRecord:
+def _evaluate(ctx: TrialContext, record: TrialRecord, on_epoch, warm_start=None) -> TrialRecord:
     cfg, log = ctx.cfg, ctx.log
     spec = candidate_spec(cfg, dict(record.params))
     t0 = time.perf_counter()
@@ -99,6 +102,8 @@ def _evaluate(ctx: TrialContext, record: TrialRecord, on_epoch) -> TrialRecord:
     if cfg.model is not None:
         from codesign.userspace import initialise
         initialise(model, cfg)
+    if warm_start is not None:
+        warm_start(model)
     training = cfg.training.model_copy(update=getattr(spec, "training_overrides", dict)())
     result = train(model, dataset_for(cfg), training, seed=cfg.seed, on_epoch=on_epoch,
                    sparsity=trial_sparsity(training, dict(record.params)))
