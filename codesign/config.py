@@ -85,6 +85,14 @@ def _check_bits(v: list[int]) -> list[int]:
     return v
 
 
+def _check_feature_bits(v: list[int] | None, prefix: str = "") -> list[int] | None:
+    """Per-input-feature width options: distinct fixed-point widths or 0 (the feature dropped), not all 0."""
+    valid = [0, *(b for b in ALLOWED_BITS if b < 32)]
+    if v is not None and (not any(v) or any(b not in valid for b in v) or len(set(v)) != len(v)):
+        raise ValueError(f"{prefix}distinct values among {valid}, at least one not 0; got {v}")
+    return v
+
+
 class DatasetConfig(_Strict):
     name: Literal["digits", "mnist1d", "jetlike", "npz"] = "digits"
     path: str | None = None  # for npz: x_train, y_train, x_test, y_test
@@ -157,13 +165,7 @@ class SpaceConfig(_Strict):
     def _one_bits(cls, v):
         return _check_bits([v])[0]
 
-    @field_validator("feature_bits")
-    @classmethod
-    def _feature_bits(cls, v):
-        valid = [0, *(b for b in ALLOWED_BITS if b < 32)]
-        if v is not None and (not any(v) or any(b not in valid for b in v) or len(set(v)) != len(v)):
-            raise ValueError(f"distinct values among {valid}, at least one not 0; got {v}")
-        return v
+    _fb = field_validator("feature_bits")(classmethod(lambda cls, v: _check_feature_bits(v)))
 
     @field_validator("kind", "activation")
     @classmethod
@@ -368,13 +370,7 @@ class DnasConfig(_Strict):
             raise ValueError("needs at least one lambda, each >= 0")
         return v
 
-    @field_validator("feature_bits")
-    @classmethod
-    def _feature_bits(cls, v):
-        valid = [0, *(b for b in ALLOWED_BITS if b < 32)]
-        if v is not None and (not any(v) or any(b not in valid for b in v) or len(set(v)) != len(v)):
-            raise ValueError(f"feature_bits: distinct values among {valid}, at least one not 0; got {v}")
-        return v
+    _fb = field_validator("feature_bits")(classmethod(lambda cls, v: _check_feature_bits(v, "feature_bits: ")))
 
     @field_validator("cost")
     @classmethod
